@@ -1,0 +1,160 @@
+"""Every Redis key and channel name queue-core uses. No key is assembled anywhere else.
+
+Per-queue keys share the hash tag ``{<queue>}``, so every script touches one cluster
+slot. Scripts get the fixed keys of a queue in KEYS and the queue's key prefix in ARGV,
+from which they build the per-job keys (job hashes, unique locks) — the same slot.
+Global keys are touched only by single-key commands.
+
+Layout (``P`` = prefix, ``Q`` = ``P:{queue}``)::
+
+    Q:j:<id>            HASH    one job (fields in codec.py)
+    Q:pending           LIST    LPUSH to enqueue, RPOP to dequeue, RPUSH to requeue at the head
+    Q:active            ZSET    id -> started at
+    Q:lease             ZSET    id -> lease expiry
+    Q:scheduled         ZSET    id -> process at
+    Q:retry             ZSET    id -> retry at
+    Q:archived          ZSET    id -> archived at
+    Q:completed         ZSET    id -> retention expiry
+    Q:groups            SET     group names with aggregating jobs
+    Q:g:<group>         ZSET    id -> joined at
+    Q:staging           ZSET    "<group>:<set id>" -> staging deadline
+    Q:g:<group>:s:<set> ZSET    staged members
+    Q:u:<lock>          STRING  unique lock, value = holder's job id
+    Q:paused            STRING  present while paused
+    Q:meta              HASH    created_at; its absence tells enqueue to re-register the queue
+    Q:processed[:<day>] STRING  counters (day = YYYY-MM-DD UTC, expire after 90 days)
+    Q:failed[:<day>]    STRING
+    P:queues            SET     every queue name
+    P:hb:<kind>         ZSET    member id -> heartbeat expiry;  P:hb:<kind>:<id> STRING info
+    P:claim:<key>       STRING  once-per-key claims (scheduler ticks)
+    P:rate:<key>        STRING  distributed rate-limit state
+    channel P:{queue}:notify    an enqueue made the queue non-empty
+    channel P:cancel            job ids to cancel
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DEFAULT_PREFIX = "qc"
+STATS_TTL_SECONDS = 90 * 24 * 3600
+
+
+@dataclass(frozen=True, slots=True)
+class QueueKeys:
+    """The keys of one queue. ``base`` ends with the hash tag; ``job_prefix`` is what
+    scripts append a job id to."""
+
+    prefix: str
+    queue: str
+
+    @property
+    def base(self) -> str:
+        return f"{self.prefix}:{{{self.queue}}}"
+
+    @property
+    def scope(self) -> str:
+        """Prefix for per-job and per-lock keys built inside scripts: ``scope .. 'j:' .. id``."""
+        return f"{self.base}:"
+
+    def job(self, job_id: str) -> str:
+        return f"{self.base}:j:{job_id}"
+
+    def unique(self, lock: str) -> str:
+        return f"{self.base}:u:{lock}"
+
+    def group(self, group: str) -> str:
+        return f"{self.base}:g:{group}"
+
+    def staged(self, group: str, set_id: str) -> str:
+        return f"{self.base}:g:{group}:s:{set_id}"
+
+    def processed_on(self, day: str) -> str:
+        return f"{self.base}:processed:{day}"
+
+    def failed_on(self, day: str) -> str:
+        return f"{self.base}:failed:{day}"
+
+    @property
+    def pending(self) -> str:
+        return f"{self.base}:pending"
+
+    @property
+    def active(self) -> str:
+        return f"{self.base}:active"
+
+    @property
+    def lease(self) -> str:
+        return f"{self.base}:lease"
+
+    @property
+    def scheduled(self) -> str:
+        return f"{self.base}:scheduled"
+
+    @property
+    def retry(self) -> str:
+        return f"{self.base}:retry"
+
+    @property
+    def archived(self) -> str:
+        return f"{self.base}:archived"
+
+    @property
+    def completed(self) -> str:
+        return f"{self.base}:completed"
+
+    @property
+    def groups(self) -> str:
+        return f"{self.base}:groups"
+
+    @property
+    def staging(self) -> str:
+        return f"{self.base}:staging"
+
+    @property
+    def paused(self) -> str:
+        return f"{self.base}:paused"
+
+    @property
+    def meta(self) -> str:
+        return f"{self.base}:meta"
+
+    @property
+    def processed(self) -> str:
+        return f"{self.base}:processed"
+
+    @property
+    def failed(self) -> str:
+        return f"{self.base}:failed"
+
+    @property
+    def notify_channel(self) -> str:
+        return f"{self.base}:notify"
+
+
+@dataclass(frozen=True, slots=True)
+class GlobalKeys:
+    prefix: str = DEFAULT_PREFIX
+
+    def queue(self, name: str) -> QueueKeys:
+        return QueueKeys(self.prefix, name)
+
+    @property
+    def queues(self) -> str:
+        return f"{self.prefix}:queues"
+
+    @property
+    def cancel_channel(self) -> str:
+        return f"{self.prefix}:cancel"
+
+    def heartbeats(self, kind: str) -> str:
+        return f"{self.prefix}:hb:{kind}"
+
+    def heartbeat(self, kind: str, member_id: str) -> str:
+        return f"{self.prefix}:hb:{kind}:{member_id}"
+
+    def claim(self, key: str) -> str:
+        return f"{self.prefix}:claim:{key}"
+
+    def rate(self, key: str) -> str:
+        return f"{self.prefix}:rate:{key}"

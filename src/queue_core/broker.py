@@ -1,0 +1,482 @@
+"""The Broker protocol: every storage operation queue-core needs, and its contract.
+
+A driver implements these methods; the core (Client, Worker, Manager, Scheduler) calls
+nothing else. Rules that hold for every method:
+
+- **Atomic.** Each call is one state transition inside the broker. The core never reads
+  and then writes; a method either happens wholly or not at all.
+- **Time is an argument.** Methods that depend on time take ``now`` (epoch seconds,
+  sub-second precision) from the caller's ``Clock``. A driver never reads its own clock
+  to decide a transition.
+- **Fenced.** Methods that settle or touch an active job take its ``Lease``; if the
+  lease's token no longer owns the job (it expired and was recovered, or the job was
+  deleted), the write is refused and reported, never applied.
+- **Errors at the edge.** A driver raises only ``QueueError`` subclasses:
+  ``BrokerUnavailable`` for connection trouble, ``Unsupported`` for an operation its
+  ``Capabilities`` leave out. "Not found" is a specific error or a ``False`` result as
+  each method says.
+
+The protocol is split by concern; ``Broker`` is all of them together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Protocol, runtime_checkable
+
+from queue_core.job import Job
+from queue_core.states import JobState
+
+# --------------------------------------------------------------------------- value types
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a driver supports; the conformance kit and the core consult this."""
+
+    name: str
+    async_backends: frozenset[str] = frozenset({"asyncio", "trio"})
+    #: ``wait_for_jobs`` returns early on new work (no polling needed).
+    blocking_wait: bool = True
+    #: every script touches one hash slot; works on Redis Cluster.
+    cluster_safe: bool = False
+    #: the Manager can estimate memory per queue.
+    memory_usage: bool = False
+    #: names of the optional concerns implemented: "aggregation", "coordination", "admin".
+    features: frozenset[str] = frozenset()
+
+
+class EnqueueStatus(StrEnum):
+    ENQUEUED = "enqueued"
+    ID_CONFLICT = "id_conflict"  # a job with this ID exists in the queue, in any state
+    DUPLICATE = "duplicate"  # the unique lock is held by another job
+
+
+@dataclass(frozen=True, slots=True)
+class EnqueueOutcome:
+    job_id: str
+    queue: str
+    status: EnqueueStatus
+    #: the state the job entered (pending, scheduled or aggregating) when enqueued.
+    state: JobState | None = None
+    #: for DUPLICATE: the ID of the job holding the lock, when known.
+    holder: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status is EnqueueStatus.ENQUEUED
+
+
+@dataclass(frozen=True, slots=True)
+class JobRecord:
+    """A stored job as the worker receives it with a lease."""
+
+    id: str
+    type: str
+    queue: str
+    payload: bytes
+    max_retries: int
+    retried: int = 0
+    timeout: float | None = None
+    deadline: float | None = None
+    retention: float = 0.0
+    group: str | None = None
+    unique_key: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    enqueued_at: float = 0.0
+    #: times the job's lease expired while it ran (crash recoveries), apart from retries.
+    crashes: int = 0
+    #: transient bounces (RateLimited / TransientError) so far, apart from retries.
+    bounces: int = 0
+    last_error: str | None = None
+    #: set when the stored record could not be decoded; the worker archives such a job.
+    malformed: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """A worker's claim on one active job, valid until ``expires_at`` unless renewed."""
+
+    record: JobRecord
+    token: str
+    expires_at: float
+
+    @property
+    def job_id(self) -> str:
+        return self.record.id
+
+    @property
+    def queue(self) -> str:
+        return self.record.queue
+
+
+class SettleKind(StrEnum):
+    COMPLETE = "complete"  # success: completed (retention > 0) or deleted
+    RETRY = "retry"  # to the retry set until ``retry_at``
+    ARCHIVE = "archive"  # to the archive, with ``error``
+    REQUEUE = "requeue"  # back to the head of pending, no retry used, no stats
+    REVOKE = "revoke"  # deleted, counted as processed
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """How one leased job ends its attempt. Build with the class methods."""
+
+    lease: Lease
+    kind: SettleKind
+    error: str | None = None
+    retry_at: float | None = None
+    #: RETRY only: False for a transient bounce (no retry used, no failure counted).
+    counts_as_failure: bool = True
+    result: bytes | None = None
+    #: ARCHIVE only: release the job's unique lock now instead of letting it expire.
+    release_unique: bool = False
+
+    @classmethod
+    def complete(cls, lease: Lease, result: bytes | None = None) -> Settlement:
+        return cls(lease, SettleKind.COMPLETE, result=result)
+
+    @classmethod
+    def retry(cls, lease: Lease, retry_at: float, error: str, *, counts_as_failure: bool = True) -> Settlement:
+        return cls(lease, SettleKind.RETRY, error=error, retry_at=retry_at, counts_as_failure=counts_as_failure)
+
+    @classmethod
+    def archive(cls, lease: Lease, error: str, *, release_unique: bool = False) -> Settlement:
+        return cls(lease, SettleKind.ARCHIVE, error=error, release_unique=release_unique)
+
+    @classmethod
+    def requeue(cls, lease: Lease) -> Settlement:
+        return cls(lease, SettleKind.REQUEUE)
+
+    @classmethod
+    def revoke(cls, lease: Lease) -> Settlement:
+        return cls(lease, SettleKind.REVOKE)
+
+
+@dataclass(frozen=True, slots=True)
+class Renewal:
+    """What ``extend_leases`` found."""
+
+    #: job IDs whose lease this worker no longer holds; their handlers must stop.
+    lost: list[str] = field(default_factory=list)
+    #: job IDs an operator asked to cancel (lease still renewed; the worker archives them).
+    cancelled: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Recovery:
+    """What ``recover_expired`` moved."""
+
+    requeued: list[str] = field(default_factory=list)
+    archived: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class JobInfo:
+    """A snapshot of one job, without payload or result bytes."""
+
+    id: str
+    type: str
+    queue: str
+    state: JobState
+    payload_size: int
+    max_retries: int
+    retried: int
+    crashes: int
+    bounces: int
+    enqueued_at: float
+    headers: Mapping[str, str] = field(default_factory=dict)
+    timeout: float | None = None
+    deadline: float | None = None
+    retention: float = 0.0
+    group: str | None = None
+    unique_key: str | None = None
+    #: scheduled / retry: when due. pending: when it became pending.
+    next_process_at: float | None = None
+    started_at: float | None = None
+    lease_expires_at: float | None = None
+    completed_at: float | None = None
+    #: completed: when the retention ends and the job is purged.
+    expires_at: float | None = None
+    archived_at: float | None = None
+    last_error: str | None = None
+    last_failed_at: float | None = None
+    has_result: bool = False
+    result_size: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class QueueStats:
+    queue: str
+    pending: int
+    active: int
+    scheduled: int
+    retry: int
+    archived: int
+    completed: int
+    aggregating: int
+    groups: int
+    paused: bool
+    processed_total: int
+    failed_total: int
+    processed_today: int
+    failed_today: int
+    #: seconds the oldest pending job has waited (0 when none is pending).
+    latency: float
+    timestamp: float
+
+    @property
+    def size(self) -> int:
+        """Jobs in the queue in every state but completed."""
+        return self.pending + self.active + self.scheduled + self.retry + self.archived + self.aggregating
+
+    def count(self, state: JobState) -> int:
+        return int(getattr(self, state.value))
+
+
+@dataclass(frozen=True, slots=True)
+class DailyStats:
+    queue: str
+    date: str  # YYYY-MM-DD, UTC
+    processed: int
+    failed: int
+
+    @property
+    def succeeded(self) -> int:
+        return self.processed - self.failed
+
+
+# --------------------------------------------------------------------------- the protocol
+
+
+@runtime_checkable
+class Lifecycle(Protocol):
+    capabilities: Capabilities
+
+    async def ping(self) -> None:
+        """Raise ``BrokerUnavailable`` unless the broker answers."""
+
+    async def close(self) -> None:
+        """Release connections. Idempotent."""
+
+    async def server_time(self) -> float:
+        """The broker's own clock (epoch seconds), for measuring clock offset."""
+
+
+@runtime_checkable
+class EnqueueBroker(Protocol):
+    async def enqueue(self, jobs: Sequence[Job], now: float) -> list[EnqueueOutcome]:
+        """Store each job; one outcome per job, in order.
+
+        Every job must carry a ``job_id`` (``Job.with_id``). A job goes to ``scheduled``
+        when ``job.process_at(now) > now``, else to ``aggregating`` when it has a group,
+        else to ``pending`` (tail: FIFO). A job whose ID exists in its queue in any state
+        gets ``ID_CONFLICT``; a unique job whose lock is held gets ``DUPLICATE``; in both
+        cases nothing is written for that job and no lock is left behind. The unique
+        lock's TTL counts from the job's process time. Items are independent: one item's
+        conflict does not stop the others. A driver may split the batch into chunks, each
+        atomic on its own.
+        """
+
+
+@runtime_checkable
+class ProcessingBroker(Protocol):
+    async def dequeue(
+        self, queues: Sequence[str], now: float, lease_for: float, worker_id: str, limit: int
+    ) -> list[Lease]:
+        """Take up to ``limit`` pending jobs, trying ``queues`` in the given order.
+
+        Paused queues are skipped. Within a queue jobs come out FIFO (requeued jobs first).
+        Each job becomes active with a lease until ``now + lease_for`` and a fresh token.
+        A job whose deadline is at or before ``now`` is archived ("deadline exceeded")
+        instead of leased. A pending ID without a stored record is dropped.
+        """
+
+    async def settle(self, settlements: Sequence[Settlement], now: float) -> list[bool]:
+        """End attempts; one bool per settlement, False when its lease was lost (fenced).
+
+        COMPLETE: retention > 0 -> completed until ``now + retention`` with the result;
+        else deleted. Counts processed; releases the unique lock held by this job.
+        RETRY: to the retry set at ``retry_at`` with ``error`` recorded; if
+        ``counts_as_failure``, ``retried`` += 1 and processed/failed counted, else
+        ``bounces`` += 1 and nothing counted. ARCHIVE: archived with ``error``; counts
+        processed and failed; archive caps applied (trimmed bodies deleted).
+        REQUEUE: head of pending, nothing counted. REVOKE: deleted, counts processed,
+        releases the unique lock.
+        """
+
+    async def extend_leases(self, leases: Sequence[Lease], now: float, lease_for: float) -> Renewal:
+        """Push each still-held lease to ``now + lease_for``; report lost and cancelled."""
+
+    async def write_result(self, lease: Lease, result: bytes) -> bool:
+        """Store the result on an active job this lease still holds; False when fenced."""
+
+    async def wait_for_jobs(self, queues: Sequence[str], timeout: float) -> None:
+        """Return when work may have arrived in ``queues``, or after ``timeout`` seconds.
+
+        May return early spuriously; callers dequeue and wait again. With
+        ``capabilities.blocking_wait`` an enqueue to an empty queue wakes waiters at once.
+        """
+
+
+@runtime_checkable
+class MaintenanceBroker(Protocol):
+    """Idempotent duties, safe to run from every worker at once."""
+
+    async def forward_due(self, queues: Sequence[str], now: float, limit: int = 1000) -> int:
+        """Move up to ``limit`` due scheduled/retry jobs to pending (or to their group).
+
+        Returns how many moved; callers repeat while it returns ``limit``.
+        """
+
+    async def next_due(self, queues: Sequence[str]) -> float | None:
+        """The earliest due time among scheduled and retry jobs, or None."""
+
+    async def recover_expired(self, queues: Sequence[str], now: float, max_crashes: int) -> Recovery:
+        """Reclaim active jobs whose lease expired at or before ``now``, and active jobs
+        with no lease at all.
+
+        Each is claimed atomically (two callers never both recover one job): its
+        ``crashes`` grows by one and it goes back to the head of pending, or to the
+        archive once ``crashes`` exceeds ``max_crashes``. Counts processed and failed.
+        """
+
+    async def purge_expired(
+        self, queues: Sequence[str], now: float, archive_max_size: int, archive_max_age: float
+    ) -> int:
+        """Delete completed jobs past retention and archived jobs beyond the caps
+        (more than ``archive_max_size`` newest, or archived before ``now -
+        archive_max_age``). Returns how many job bodies were deleted."""
+
+
+@runtime_checkable
+class InspectionBroker(Protocol):
+    async def list_queues(self) -> list[str]:
+        """Every known queue, sorted."""
+
+    async def queue_stats(self, queue: str, now: float) -> QueueStats:
+        """Counts per state, counters, pause flag and latency (``QueueNotFound``)."""
+
+    async def daily_stats(self, queue: str, days: int, now: float) -> list[DailyStats]:
+        """Processed/failed per UTC day for the last ``days`` days, newest first."""
+
+    async def job_info(self, queue: str, job_id: str, now: float) -> JobInfo:
+        """The job's snapshot (``JobNotFound``)."""
+
+    async def list_jobs(
+        self, queue: str, state: JobState, page: int, page_size: int, now: float, group: str | None = None
+    ) -> list[JobInfo]:
+        """One 1-based page of the jobs in ``state``: pending in dequeue order, active by
+        start, scheduled/retry by due time, archived newest first, completed by expiry,
+        aggregating (requires ``group``) by arrival."""
+
+    async def job_payload(self, queue: str, job_id: str) -> bytes:
+        """The stored payload bytes (``JobNotFound``)."""
+
+    async def job_result(self, queue: str, job_id: str) -> bytes:
+        """The stored result bytes (``JobNotFound``, ``ResultNotFound``)."""
+
+
+@runtime_checkable
+class AdminBroker(Protocol):
+    async def pause(self, queue: str) -> bool:
+        """Stop dequeues from ``queue``; False if it was already paused."""
+
+    async def resume(self, queue: str) -> bool:
+        """Allow dequeues again; False if it was not paused."""
+
+    async def run_job(self, queue: str, job_id: str, now: float) -> JobState:
+        """Move a scheduled/retry/archived/aggregating job to pending; returns its former
+        state (``JobNotFound``, ``OperationNotAllowed`` naming the state)."""
+
+    async def archive_job(self, queue: str, job_id: str, now: float) -> JobState:
+        """Archive a pending/scheduled/retry/aggregating job; returns its former state."""
+
+    async def delete_job(self, queue: str, job_id: str, now: float) -> JobState:
+        """Delete a job in any state but active; releases its unique lock."""
+
+    async def run_all(self, queue: str, state: JobState, now: float, group: str | None = None) -> int:
+        """Move every job of ``state`` to pending; returns how many."""
+
+    async def archive_all(self, queue: str, state: JobState, now: float, group: str | None = None) -> int:
+        """Archive every job of ``state``; returns how many."""
+
+    async def delete_all(self, queue: str, state: JobState, now: float, group: str | None = None) -> int:
+        """Delete every job of ``state``; returns how many."""
+
+    async def delete_queue(self, queue: str, force: bool) -> None:
+        """Remove the queue (``QueueNotFound``; ``QueueNotEmpty`` unless ``force``;
+        always refused while jobs are active)."""
+
+    async def request_cancel(self, queue: str, job_id: str, now: float) -> JobState:
+        """Cancel a job: an active one is flagged (its worker sees the flag at lease
+        renewal, and a notification reaches it sooner); any other non-final one is
+        archived as cancelled. Returns the state the job was in."""
+
+
+@runtime_checkable
+class AggregationBroker(Protocol):
+    async def list_groups(self, queue: str) -> dict[str, int]:
+        """Group name -> number of aggregating jobs."""
+
+    async def aggregation_check(
+        self,
+        queue: str,
+        group: str,
+        now: float,
+        grace: float,
+        max_delay: float | None,
+        max_size: int | None,
+        stage_for: float,
+    ) -> str | None:
+        """Move a ready group's members into a staging set, returning the set ID, or None
+        when the group is not ready. Ready: size >= max_size (take the oldest max_size);
+        oldest waited >= max_delay; or newest waited >= grace."""
+
+    async def read_staged(self, queue: str, group: str, set_id: str) -> list[JobRecord]:
+        """The staged members, oldest first."""
+
+    async def delete_staged(self, queue: str, group: str, set_id: str) -> None:
+        """Delete a staging set and its members' records (after the aggregate is enqueued)."""
+
+    async def reclaim_staged(self, queue: str, now: float) -> int:
+        """Give members of staging sets past their deadline back to their groups."""
+
+
+@runtime_checkable
+class CoordinationBroker(Protocol):
+    async def put_heartbeat(self, kind: str, member_id: str, info: bytes, now: float, ttl: float) -> None:
+        """Record a live worker or scheduler (``kind``) with its encoded info until ``now + ttl``."""
+
+    async def remove_heartbeat(self, kind: str, member_id: str) -> None:
+        """Forget a worker or scheduler that stopped cleanly."""
+
+    async def list_heartbeats(self, kind: str, now: float) -> dict[str, bytes]:
+        """Live members of ``kind`` and their info; expired ones are pruned."""
+
+    async def claim(self, key: str, now: float, ttl: float) -> bool:
+        """True for the first caller to claim ``key`` within ``ttl``; False for the rest."""
+
+    async def take_tokens(self, key: str, rate: float, burst: int, now: float) -> float:
+        """Distributed token bucket: take one token from bucket ``key`` refilled at ``rate``
+        per second up to ``burst``. Returns 0 when taken, else seconds until one is free."""
+
+    async def wait_for_cancel(self, timeout: float) -> list[str]:
+        """Job IDs whose cancellation was announced, or ``[]`` after ``timeout`` seconds."""
+
+
+@runtime_checkable
+class Broker(
+    Lifecycle,
+    EnqueueBroker,
+    ProcessingBroker,
+    MaintenanceBroker,
+    InspectionBroker,
+    AdminBroker,
+    AggregationBroker,
+    CoordinationBroker,
+    Protocol,
+):
+    """Everything a driver implements. See each concern's protocol for the contracts."""

@@ -1,0 +1,299 @@
+"""Every error queue-core raises, under one root.
+
+Users catch ``QueueError`` (or one of its branches) and never a driver's client
+exception: drivers map those at their edge (``redis.ConnectionError`` becomes
+``BrokerUnavailable`` with the cause chained).
+
+::
+
+    QueueError
+    ├── ValidationError                 bad input; names the field and the accepted form
+    │   ├── InvalidJobType
+    │   ├── InvalidQueueName
+    │   ├── InvalidJobId
+    │   ├── InvalidGroupName
+    │   ├── InvalidPayload
+    │   ├── InvalidHeaders
+    │   ├── InvalidMaxRetries
+    │   ├── InvalidSchedule             delay / schedule_at
+    │   ├── InvalidDeadline
+    │   ├── InvalidTimeout
+    │   ├── InvalidRetention
+    │   ├── InvalidUniqueOption
+    │   ├── InvalidJobState
+    │   ├── InvalidPagination
+    │   ├── InvalidBrokerURL
+    │   └── InvalidWorkerOption
+    ├── SerializationError              a payload or result the serializer cannot handle
+    ├── EnqueueRejected                 the broker refused one job
+    │   ├── JobIdConflict
+    │   └── DuplicateJob
+    ├── NotFound
+    │   ├── JobNotFound
+    │   ├── QueueNotFound
+    │   └── ResultNotFound
+    ├── OperationNotAllowed             a forbidden transition; names the state and what is allowed
+    │   └── QueueNotEmpty
+    ├── BrokerError
+    │   ├── BrokerUnavailable           connection refused, timed out, lost
+    │   │   └── BrokerAuthError
+    │   ├── UnknownBrokerScheme
+    │   ├── MissingDependency           an optional extra is not installed
+    │   └── Unsupported                 the driver does not offer this capability
+    ├── WorkerError
+    │   ├── HandlerAlreadyRegistered
+    │   ├── HandlerNotFound
+    │   ├── WorkerAlreadyStarted
+    │   └── LeaseLost                   a write was fenced off: another worker owns the job now
+    └── HandlerSignal                   raised by handlers to choose an outcome
+        ├── SkipRetry                   archive now
+        ├── TransientError              try again later without using a retry
+        ├── RateLimited                 try again after ``retry_after`` without using a retry
+        └── Revoke                      drop the job
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class QueueError(Exception):
+    """Root of every error raised by queue-core."""
+
+
+# --------------------------------------------------------------------------- validation
+
+
+class ValidationError(QueueError, ValueError):
+    """An argument was rejected before anything was written.
+
+    ``field`` names the argument, ``value`` is what was given and ``accepted`` describes
+    what would have been taken.
+    """
+
+    def __init__(self, field: str, value: Any, accepted: str) -> None:
+        self.field = field
+        self.value = value
+        self.accepted = accepted
+        shown = repr(value)
+        if len(shown) > 80:
+            shown = shown[:77] + "..."
+        super().__init__(f"invalid {field}: {shown}; expected {accepted}")
+
+
+class InvalidJobType(ValidationError):
+    pass
+
+
+class InvalidQueueName(ValidationError):
+    pass
+
+
+class InvalidJobId(ValidationError):
+    pass
+
+
+class InvalidGroupName(ValidationError):
+    pass
+
+
+class InvalidPayload(ValidationError):
+    pass
+
+
+class InvalidHeaders(ValidationError):
+    pass
+
+
+class InvalidMaxRetries(ValidationError):
+    pass
+
+
+class InvalidSchedule(ValidationError):
+    pass
+
+
+class InvalidDeadline(ValidationError):
+    pass
+
+
+class InvalidTimeout(ValidationError):
+    pass
+
+
+class InvalidRetention(ValidationError):
+    pass
+
+
+class InvalidUniqueOption(ValidationError):
+    pass
+
+
+class InvalidJobState(ValidationError):
+    pass
+
+
+class InvalidPagination(ValidationError):
+    pass
+
+
+class InvalidBrokerURL(ValidationError):
+    pass
+
+
+class InvalidWorkerOption(ValidationError):
+    pass
+
+
+class SerializationError(QueueError):
+    """The serializer could not encode or decode a value."""
+
+
+# --------------------------------------------------------------------------- enqueue
+
+
+class EnqueueRejected(QueueError):
+    """The broker refused to store a job; nothing was written for it."""
+
+    def __init__(self, message: str, *, job_id: str, queue: str) -> None:
+        self.job_id = job_id
+        self.queue = queue
+        super().__init__(message)
+
+
+class JobIdConflict(EnqueueRejected):
+    """A job with this ID already exists in the queue (in any state)."""
+
+
+class DuplicateJob(EnqueueRejected):
+    """The job's unique lock is held by another job."""
+
+    def __init__(self, message: str, *, job_id: str, queue: str, holder: str | None) -> None:
+        self.holder = holder
+        super().__init__(message, job_id=job_id, queue=queue)
+
+
+# --------------------------------------------------------------------------- lookups and admin
+
+
+class NotFound(QueueError, LookupError):
+    pass
+
+
+class JobNotFound(NotFound):
+    def __init__(self, queue: str, job_id: str) -> None:
+        self.queue = queue
+        self.job_id = job_id
+        super().__init__(f"job {job_id!r} not found in queue {queue!r}")
+
+
+class QueueNotFound(NotFound):
+    def __init__(self, queue: str) -> None:
+        self.queue = queue
+        super().__init__(f"queue {queue!r} not found")
+
+
+class ResultNotFound(NotFound):
+    def __init__(self, queue: str, job_id: str) -> None:
+        self.queue = queue
+        self.job_id = job_id
+        super().__init__(f"job {job_id!r} in queue {queue!r} has no result")
+
+
+class OperationNotAllowed(QueueError):
+    """The operation is not allowed in the job's (or queue's) current state."""
+
+
+class QueueNotEmpty(OperationNotAllowed):
+    pass
+
+
+# --------------------------------------------------------------------------- broker
+
+
+class BrokerError(QueueError):
+    pass
+
+
+class BrokerUnavailable(BrokerError, ConnectionError):
+    """The broker could not be reached, or the connection broke mid-call."""
+
+
+class BrokerAuthError(BrokerUnavailable):
+    """The broker refused our credentials."""
+
+
+class UnknownBrokerScheme(BrokerError, ValueError):
+    def __init__(self, scheme: str, installed: list[str]) -> None:
+        self.scheme = scheme
+        self.installed = installed
+        listed = ", ".join(f"{s}://" for s in installed) or "none"
+        super().__init__(f"no broker driver for scheme {scheme!r}; installed schemes: {listed}")
+
+
+class MissingDependency(BrokerError, ImportError):
+    def __init__(self, what: str, extra: str) -> None:
+        super().__init__(f"{what} needs an optional dependency: pip install 'queue-core[{extra}]'")
+
+
+class Unsupported(BrokerError, NotImplementedError):
+    """The driver does not offer this operation (see its ``Capabilities``)."""
+
+
+# --------------------------------------------------------------------------- worker
+
+
+class WorkerError(QueueError):
+    pass
+
+
+class HandlerAlreadyRegistered(WorkerError):
+    pass
+
+
+class HandlerNotFound(WorkerError):
+    pass
+
+
+class WorkerAlreadyStarted(WorkerError):
+    pass
+
+
+class LeaseLost(WorkerError):
+    """A write was refused because this worker no longer holds the job's lease."""
+
+
+# --------------------------------------------------------------------------- handler signals
+
+
+class HandlerSignal(QueueError):
+    """Base of the exceptions a handler raises to choose its job's outcome."""
+
+
+class SkipRetry(HandlerSignal):
+    """Archive the job now, without using the remaining retries."""
+
+
+class TransientError(HandlerSignal):
+    """Try again later without using a retry or counting a failure.
+
+    A job may bounce this way a bounded number of times (the worker's
+    ``max_bounces``); after that the bounce counts as an ordinary failure.
+    """
+
+    def __init__(self, message: str = "transient error", *, retry_after: float | None = None) -> None:
+        self.retry_after = retry_after
+        super().__init__(message)
+
+
+class RateLimited(TransientError):
+    """Try again after ``retry_after`` seconds, without using a retry."""
+
+    def __init__(self, retry_after: float, message: str | None = None) -> None:
+        if retry_after < 0:
+            raise ValidationError("retry_after", retry_after, "a number of seconds >= 0")
+        super().__init__(message or f"rate limited; retry after {retry_after:g}s", retry_after=retry_after)
+
+
+class Revoke(HandlerSignal):
+    """Drop the job: it is deleted as if it had succeeded, without a result."""

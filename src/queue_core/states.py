@@ -1,0 +1,71 @@
+"""Job states and the legal transitions between them.
+
+This table is the single source for the reference model, the drivers' tests and the
+Manager's errors. Each entry reads "from -> to: trigger".
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from queue_core.errors import InvalidJobState
+
+
+class JobState(StrEnum):
+    PENDING = "pending"
+    SCHEDULED = "scheduled"
+    ACTIVE = "active"
+    RETRY = "retry"
+    COMPLETED = "completed"
+    ARCHIVED = "archived"
+    AGGREGATING = "aggregating"
+
+    @classmethod
+    def parse(cls, value: str | JobState) -> JobState:
+        try:
+            return cls(value)
+        except ValueError:
+            accepted = ", ".join(s.value for s in cls)
+            raise InvalidJobState("state", value, f"one of {accepted}") from None
+
+
+# ``None`` stands for "no job" (before enqueue, after deletion).
+Transition = tuple[JobState | None, JobState | None]
+
+TRANSITIONS: dict[Transition, str] = {
+    (None, JobState.PENDING): "enqueue, due now",
+    (None, JobState.SCHEDULED): "enqueue with delay or schedule_at in the future",
+    (None, JobState.AGGREGATING): "enqueue with a group, due now",
+    (JobState.SCHEDULED, JobState.PENDING): "forward_due: process time reached",
+    (JobState.RETRY, JobState.PENDING): "forward_due: retry time reached",
+    (JobState.SCHEDULED, JobState.AGGREGATING): "forward_due: process time reached, job has a group",
+    (JobState.RETRY, JobState.AGGREGATING): "forward_due: retry time reached, job has a group",
+    (JobState.PENDING, JobState.ACTIVE): "dequeue (queue not paused)",
+    (JobState.PENDING, JobState.ARCHIVED): "dequeue found the deadline passed; or archive by operator",
+    (JobState.ACTIVE, None): "success without retention; or Revoke",
+    (JobState.ACTIVE, JobState.COMPLETED): "success with retention",
+    (JobState.ACTIVE, JobState.RETRY): "failure with retries left; or a transient bounce",
+    (JobState.ACTIVE, JobState.ARCHIVED): "failure with no retries left; SkipRetry; cancel",
+    (JobState.ACTIVE, JobState.PENDING): "requeue at shutdown; or lease expired (recover_expired)",
+    (JobState.COMPLETED, None): "retention elapsed (purge_expired); or delete by operator",
+    (JobState.ARCHIVED, None): "archive cap by count or age (purge_expired); or delete by operator",
+    (JobState.ARCHIVED, JobState.PENDING): "run by operator",
+    (JobState.SCHEDULED, JobState.ARCHIVED): "archive by operator",
+    (JobState.RETRY, JobState.ARCHIVED): "archive by operator",
+    (JobState.AGGREGATING, JobState.ARCHIVED): "archive by operator",
+    (JobState.AGGREGATING, JobState.PENDING): "run by operator",
+    (JobState.AGGREGATING, None): "aggregated into a new job; or delete by operator",
+    (JobState.PENDING, None): "delete by operator",
+    (JobState.SCHEDULED, None): "delete by operator",
+    (JobState.RETRY, None): "delete by operator",
+}
+
+
+def is_legal(source: JobState | None, target: JobState | None) -> bool:
+    return (source, target) in TRANSITIONS
+
+
+# Which operator action is allowed on a job in each state (the Manager's matrix).
+RUNNABLE = frozenset({JobState.SCHEDULED, JobState.RETRY, JobState.ARCHIVED, JobState.AGGREGATING})
+ARCHIVABLE = frozenset({JobState.PENDING, JobState.SCHEDULED, JobState.RETRY, JobState.AGGREGATING})
+DELETABLE = frozenset(s for s in JobState if s is not JobState.ACTIVE)
