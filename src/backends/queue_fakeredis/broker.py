@@ -1,0 +1,63 @@
+"""memory:// — the Redis driver's scripts on an in-process fakeredis server."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+import fakeredis
+
+from queue_core import Capabilities, InvalidBrokerURL
+from queue_fakeredis.notify import LocalNotifier
+from queue_redis.broker import RedisBroker
+from queue_redis.keys import DEFAULT_PREFIX
+from queue_redis.transport import Call, SyncCore
+
+MEMORY_CAPABILITIES = Capabilities(name="memory", blocking_wait=True)
+
+_servers: dict[str, tuple[fakeredis.FakeServer, LocalNotifier]] = {}
+_servers_lock = threading.Lock()
+
+
+def _server(name: str) -> tuple[fakeredis.FakeServer, LocalNotifier]:
+    with _servers_lock:
+        if name not in _servers:
+            _servers[name] = (fakeredis.FakeServer(), LocalNotifier())
+        return _servers[name]
+
+
+class FakeTransport:
+    """Runs each call inline: fakeredis does no I/O, so there is nothing to await."""
+
+    def __init__(self, server: fakeredis.FakeServer, notifier: LocalNotifier) -> None:
+        self._core = SyncCore(fakeredis.FakeRedis(server=server))
+        self._notifier = notifier
+
+    async def run(self, calls: Sequence[Call]) -> list[Any]:
+        return self._core.run(calls)
+
+    async def execute(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
+        return self._core.execute(commands)
+
+    async def wait_notify(self, channels: Sequence[str], timeout: float) -> None:
+        await self._notifier.wait(channels, timeout)
+
+    def published(self, channel: str) -> None:
+        self._notifier.publish(channel)
+
+    async def close(self) -> None:
+        pass  # the server lives as long as the process; other brokers may share it
+
+
+def open_memory_broker(url: str = "memory://", *, prefix: str | None = None) -> RedisBroker:
+    """A broker on the process-wide in-memory server named by the URL's host part.
+
+    ``memory://`` is the default server; ``memory://other`` a separate one.
+    """
+    parts = urlsplit(url)
+    if parts.scheme != "memory" or parts.path not in ("", "/"):
+        raise InvalidBrokerURL("url", url, "memory:// or memory://<name>")
+    server, notifier = _server(parts.netloc)
+    return RedisBroker(FakeTransport(server, notifier), prefix=prefix or DEFAULT_PREFIX, capabilities=MEMORY_CAPABILITIES)

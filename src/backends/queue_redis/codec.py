@@ -1,0 +1,170 @@
+"""Job records <-> Redis hash fields.
+
+A job is one hash with plain fields. Numbers are stored as decimal strings, optional
+values as ''. Payload and result bytes are stored as given: never re-encoded.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from queue_core import Job, JobInfo, JobRecord, JobState
+
+# The order dequeue.lua returns fields in (after id and token).
+RECORD_FIELDS = (
+    "type",
+    "payload",
+    "max_retries",
+    "retried",
+    "timeout",
+    "deadline",
+    "retention",
+    "group",
+    "unique_name",
+    "headers",
+    "enqueued_at",
+    "crashes",
+    "bounces",
+    "last_error",
+)
+
+
+def num(value: float | int | None) -> str:
+    """A number as Redis should store it: repr keeps every bit of a float."""
+    if value is None:
+        return ""
+    if isinstance(value, int):
+        return str(value)
+    return repr(float(value))
+
+
+def text(value: bytes | str | None) -> str:
+    if value is None:
+        return ""
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _float(value: bytes | str | None) -> float | None:
+    raw = text(value)
+    return float(raw) if raw else None
+
+
+def _int(value: bytes | str | None) -> int:
+    raw = text(value)
+    return int(raw) if raw else 0
+
+
+def _headers(value: bytes | str | None) -> dict[str, str]:
+    raw = text(value)
+    if not raw:
+        return {}
+    decoded = json.loads(raw)
+    if not isinstance(decoded, dict) or not all(isinstance(v, str) for v in decoded.values()):
+        raise ValueError("headers are not a JSON object of strings")
+    return decoded
+
+
+def encode_headers(headers: Mapping[str, str]) -> str:
+    return json.dumps(dict(headers), separators=(",", ":"), sort_keys=True) if headers else ""
+
+
+def job_args(job: Job, state: JobState, due_at: float, lock_key: str, lock_ttl_ms: int, now: float) -> list[Any]:
+    """The 15 per-job values enqueue.lua expects, in its header's order."""
+    assert job.job_id is not None
+    return [
+        job.job_id,
+        job.type,
+        job.payload,
+        str(job.max_retries),
+        num(job.timeout),
+        num(job.deadline),
+        num(job.retention),
+        job.group or "",
+        encode_headers(job.headers),
+        state.value,
+        num(due_at),
+        lock_key,
+        str(lock_ttl_ms),
+        job.lock_key or "",
+        num(now),
+    ]
+
+
+def record(job_id: str, queue: str, values: Sequence[bytes | None]) -> JobRecord:
+    """A JobRecord from dequeue.lua's fields; an undecodable one is marked malformed."""
+    fields = dict(zip(RECORD_FIELDS, values, strict=True))
+    try:
+        return JobRecord(
+            id=job_id,
+            type=text(fields["type"]),
+            queue=queue,
+            payload=bytes(fields["payload"] or b""),
+            max_retries=_int(fields["max_retries"]),
+            retried=_int(fields["retried"]),
+            timeout=_float(fields["timeout"]),
+            deadline=_float(fields["deadline"]),
+            retention=_float(fields["retention"]) or 0.0,
+            group=text(fields["group"]) or None,
+            unique_key=text(fields["unique_name"]) or None,
+            headers=_headers(fields["headers"]),
+            enqueued_at=_float(fields["enqueued_at"]) or 0.0,
+            crashes=_int(fields["crashes"]),
+            bounces=_int(fields["bounces"]),
+            last_error=text(fields["last_error"]) or None,
+        )
+    except (ValueError, UnicodeDecodeError) as exc:
+        return JobRecord(
+            id=job_id,
+            type=_lenient_text(fields["type"]),
+            queue=queue,
+            payload=bytes(fields["payload"] or b""),
+            max_retries=0,
+            malformed=f"malformed job record: {exc}",
+        )
+
+
+def _lenient_text(value: bytes | None) -> str:
+    return (value or b"").decode(errors="replace")
+
+
+def info(job_id: str, queue: str, fields: Mapping[bytes, bytes], lease_expiry: float | None) -> JobInfo:
+    """A JobInfo from a job hash; timestamps that do not belong to the state are left out."""
+    get = {k.decode(): v for k, v in fields.items()}.get
+    state = JobState(text(get("state")))
+    result = get("result")
+    return JobInfo(
+        id=job_id,
+        type=text(get("type")),
+        queue=queue,
+        state=state,
+        payload_size=len(get("payload") or b""),
+        max_retries=_int(get("max_retries")),
+        retried=_int(get("retried")),
+        crashes=_int(get("crashes")),
+        bounces=_int(get("bounces")),
+        enqueued_at=_float(get("enqueued_at")) or 0.0,
+        headers=_headers(get("headers")),
+        timeout=_float(get("timeout")),
+        deadline=_float(get("deadline")),
+        retention=_float(get("retention")) or 0.0,
+        group=text(get("group")) or None,
+        unique_key=text(get("unique_name")) or None,
+        next_process_at=(
+            _float(get("due_at"))
+            if state in (JobState.SCHEDULED, JobState.RETRY)
+            else _float(get("pending_since"))
+            if state is JobState.PENDING
+            else None
+        ),
+        started_at=_float(get("started_at")) if state is JobState.ACTIVE else None,
+        lease_expires_at=lease_expiry if state is JobState.ACTIVE else None,
+        completed_at=_float(get("completed_at")) if state is JobState.COMPLETED else None,
+        expires_at=_float(get("expires_at")) if state is JobState.COMPLETED else None,
+        archived_at=_float(get("archived_at")) if state is JobState.ARCHIVED else None,
+        last_error=text(get("last_error")) or None,
+        last_failed_at=_float(get("last_failed_at")),
+        has_result=result is not None,
+        result_size=len(result or b""),
+    )

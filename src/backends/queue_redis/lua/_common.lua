@@ -1,0 +1,34 @@
+-- _common.lua: helpers prepended to every script by scripts.py (not a transition itself).
+-- A job's hash is SCOPE .. 'j:' .. id; SCOPE is the queue's key prefix (same hash slot).
+
+local function job_key(scope, id)
+  return scope .. 'j:' .. id
+end
+
+-- True when the job is active and its lease token is `token` (the fencing check).
+local function held(key, token)
+  local v = redis.call('HMGET', key, 'state', 'lease')
+  return v[1] == 'active' and v[2] == token
+end
+
+-- Count one event in a total counter and in the counter of the day (expires with ttl).
+local function count(total_key, day_key, ttl)
+  redis.call('INCR', total_key)
+  if redis.call('INCR', day_key) == 1 then
+    redis.call('EXPIRE', day_key, ttl)
+  end
+end
+
+-- Release the job's unique lock, but only if this job still holds it.
+local function release_unique(key, id)
+  local lock = redis.call('HGET', key, 'unique')
+  if lock and lock ~= '' and redis.call('GET', lock) == id then
+    redis.call('DEL', lock)
+  end
+end
+
+-- Take the job out of the active set and its lease.
+local function leave_active(active, lease, id)
+  redis.call('ZREM', active, id)
+  redis.call('ZREM', lease, id)
+end

@@ -1,0 +1,48 @@
+-- dequeue.lua: lease up to `limit` pending jobs of one queue, head first.
+-- KEYS[1] pending  KEYS[2] active  KEYS[3] lease  KEYS[4] paused  KEYS[5] archived
+-- KEYS[6] processed  KEYS[7] failed  KEYS[8] processed:<day>  KEYS[9] failed:<day>
+-- ARGV[1] scope  ARGV[2] now  ARGV[3] lease expiry  ARGV[4] token prefix  ARGV[5] limit
+-- ARGV[6] counter ttl (s)
+-- Reply: a flat list, per leased job: id, token, then the fields named in FIELDS below.
+-- A job whose deadline has passed is archived instead (not in the reply); a pending id
+-- without a record is dropped.
+
+local FIELDS = { 'type', 'payload', 'max_retries', 'retried', 'timeout', 'deadline', 'retention',
+  'group', 'unique_name', 'headers', 'enqueued_at', 'crashes', 'bounces', 'last_error' }
+
+if redis.call('EXISTS', KEYS[4]) == 1 then
+  return {}
+end
+local scope, now, expiry, prefix = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local limit, ttl = tonumber(ARGV[5]), ARGV[6]
+local tnow = tonumber(now)
+local reply = {}
+local taken = 0
+while taken < limit do
+  local id = redis.call('RPOP', KEYS[1])
+  if not id then break end
+  local key = job_key(scope, id)
+  local values = redis.call('HMGET', key, unpack(FIELDS))
+  if values[1] then
+    local deadline = tonumber(values[6])
+    if deadline and deadline <= tnow then
+      redis.call('HSET', key, 'state', 'archived', 'archived_at', now,
+        'last_error', 'deadline exceeded before start', 'last_failed_at', now)
+      redis.call('ZADD', KEYS[5], now, id)
+      count(KEYS[6], KEYS[8], ttl)
+      count(KEYS[7], KEYS[9], ttl)
+    else
+      local token = prefix .. ':' .. id
+      redis.call('HSET', key, 'state', 'active', 'lease', token, 'started_at', now)
+      redis.call('ZADD', KEYS[2], now, id)
+      redis.call('ZADD', KEYS[3], expiry, id)
+      table.insert(reply, id)
+      table.insert(reply, token)
+      for i = 1, #FIELDS do
+        table.insert(reply, values[i] or '')
+      end
+      taken = taken + 1
+    end
+  end
+end
+return reply

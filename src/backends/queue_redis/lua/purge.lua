@@ -1,0 +1,27 @@
+-- purge.lua: delete completed jobs past retention and archived jobs beyond the caps.
+-- KEYS[1] completed  KEYS[2] archived
+-- ARGV[1] scope  ARGV[2] now  ARGV[3] archive max size  ARGV[4] oldest archived_at kept
+-- ARGV[5] batch (most bodies deleted per call)
+-- Reply: the number of job records deleted. Trimmed jobs release their unique locks.
+
+local scope, now = ARGV[1], ARGV[2]
+local max_size, batch = tonumber(ARGV[3]), tonumber(ARGV[5])
+local deleted = 0
+
+local function drop(zset, ids)
+  for _, id in ipairs(ids) do
+    local key = job_key(scope, id)
+    release_unique(key, id)
+    redis.call('DEL', key)
+    redis.call('ZREM', zset, id)
+    deleted = deleted + 1
+  end
+end
+
+drop(KEYS[1], redis.call('ZRANGE', KEYS[1], '-inf', now, 'BYSCORE', 'LIMIT', 0, batch))
+drop(KEYS[2], redis.call('ZRANGE', KEYS[2], '-inf', '(' .. ARGV[4], 'BYSCORE', 'LIMIT', 0, batch))
+local excess = redis.call('ZCARD', KEYS[2]) - max_size
+if excess > 0 then
+  drop(KEYS[2], redis.call('ZRANGE', KEYS[2], 0, math.min(excess, batch) - 1))
+end
+return deleted

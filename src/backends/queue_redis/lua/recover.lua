@@ -1,0 +1,47 @@
+-- recover.lua: reclaim active jobs of one queue whose lease expired, and active jobs
+-- that have no lease entry at all (lost to eviction or a failover).
+-- KEYS[1] active  KEYS[2] lease  KEYS[3] pending  KEYS[4] archived  KEYS[5] processed
+-- KEYS[6] failed  KEYS[7] processed:<day>  KEYS[8] failed:<day>
+-- ARGV[1] scope  ARGV[2] now  ARGV[3] max crashes  ARGV[4] counter ttl (s)
+-- ARGV[5] notify channel
+-- Reply: { {requeued ids}, {archived ids}, notified (1/0) }.
+-- Each job is claimed inside this script, so two workers never recover it twice.
+
+local scope, now, ttl, channel = ARGV[1], ARGV[2], ARGV[4], ARGV[5]
+local max_crashes = tonumber(ARGV[3])
+local candidates = redis.call('ZRANGE', KEYS[2], '-inf', now, 'BYSCORE')
+for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  if not redis.call('ZSCORE', KEYS[2], id) then
+    table.insert(candidates, id)
+  end
+end
+
+local requeued, archived = {}, {}
+for _, id in ipairs(candidates) do
+  local key = job_key(scope, id)
+  redis.call('ZREM', KEYS[1], id)
+  redis.call('ZREM', KEYS[2], id)
+  if redis.call('EXISTS', key) == 1 then
+    local crashes = redis.call('HINCRBY', key, 'crashes', 1)
+    redis.call('HDEL', key, 'lease')
+    redis.call('HSET', key, 'last_error', 'lease expired', 'last_failed_at', now)
+    if crashes > max_crashes then
+      redis.call('HSET', key, 'state', 'archived', 'archived_at', now,
+        'last_error', 'lease expired ' .. crashes .. ' times (the job may crash its worker)')
+      redis.call('ZADD', KEYS[4], now, id)
+      table.insert(archived, id)
+    else
+      redis.call('HSET', key, 'state', 'pending', 'pending_since', now)
+      redis.call('RPUSH', KEYS[3], id)
+      table.insert(requeued, id)
+    end
+    count(KEYS[5], KEYS[7], ttl)
+    count(KEYS[6], KEYS[8], ttl)
+  end
+end
+local notified = 0
+if #requeued > 0 and redis.call('LLEN', KEYS[3]) == #requeued then
+  redis.call('PUBLISH', channel, '1')
+  notified = 1
+end
+return { requeued, archived, notified }

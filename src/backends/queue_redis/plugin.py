@@ -1,0 +1,11 @@
+"""Registers the Redis driver with queue-core, exactly as a third-party driver would."""
+
+from __future__ import annotations
+
+from queue_core import hookimpl
+from queue_redis.broker import RedisBroker
+
+
+@hookimpl
+def queue_core_add_brokers() -> dict[str, object]:
+    return {scheme: RedisBroker.from_url for scheme in ("redis", "rediss", "unix")}

@@ -1,0 +1,247 @@
+"""How the Redis driver talks to a server: one small interface, three implementations.
+
+- ``AsyncioTransport``: redis.asyncio, used under asyncio.
+- ``ThreadTransport``: redis-py's sync client on worker threads, used under trio
+  (redis-py has no trio support).
+- The fakeredis driver runs ``SyncCore`` inline on an in-process server.
+
+Every method maps redis-py exceptions to queue-core errors here, at the edge.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import anyio
+import redis
+import redis.asyncio
+from redis.exceptions import AuthenticationError, NoScriptError, ResponseError
+
+from queue_core import BrokerAuthError, BrokerError, BrokerUnavailable
+from queue_redis.scripts import Script, all_scripts
+
+# While waiting for notifications on a thread, wake this often so cancellation is prompt.
+_THREAD_WAIT_SLICE = 0.25
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One script invocation."""
+
+    script: Script
+    keys: Sequence[str]
+    args: Sequence[Any]
+
+
+class Transport(Protocol):
+    async def run(self, calls: Sequence[Call]) -> list[Any]:
+        """Run the scripts in one round trip; replies in order."""
+
+    async def execute(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
+        """Run plain commands in one round trip (a non-transactional pipeline)."""
+
+    async def wait_notify(self, channels: Sequence[str], timeout: float) -> None:
+        """Return on a message on any of ``channels`` or after ``timeout`` seconds."""
+
+    def published(self, channel: str) -> None:
+        """A script just published on ``channel`` (in-process transports wake waiters)."""
+
+    async def close(self) -> None: ...
+
+
+@contextlib.contextmanager
+def mapped_errors() -> Iterator[None]:
+    """Turn redis-py exceptions into queue-core ones, cause chained."""
+    try:
+        yield
+    except AuthenticationError as exc:
+        raise BrokerAuthError(f"Redis refused the credentials: {exc}") from exc
+    except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+        raise BrokerUnavailable(f"Redis is unreachable: {exc}") from exc
+    except ResponseError as exc:
+        text = str(exc)
+        if "NOAUTH" in text or "WRONGPASS" in text or "NOPERM" in text:
+            raise BrokerAuthError(f"Redis refused the command: {text}") from exc
+        if "LOADING" in text or "BUSY" in text or "MASTERDOWN" in text or "READONLY" in text:
+            raise BrokerUnavailable(f"Redis cannot serve now: {text}") from exc
+        raise BrokerError(f"Redis error: {text}") from exc
+    except redis.RedisError as exc:
+        raise BrokerError(f"Redis error: {exc}") from exc
+
+
+def _evalsha_args(call: Call) -> tuple[Any, ...]:
+    return (call.script.sha, len(call.keys), *call.keys, *call.args)
+
+
+def _eval_args(call: Call) -> tuple[Any, ...]:
+    return (call.script.source, len(call.keys), *call.keys, *call.args)
+
+
+def _raise_first_error(replies: list[Any]) -> list[Any]:
+    for reply in replies:
+        if isinstance(reply, Exception):
+            raise reply
+    return replies
+
+
+class SyncCore:
+    """Script running over a sync redis-py (or fakeredis) client."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.client = client
+
+    def run(self, calls: Sequence[Call]) -> list[Any]:
+        with mapped_errors():
+            if len(calls) == 1:
+                try:
+                    return [self.client.evalsha(*_evalsha_args(calls[0]))]
+                except NoScriptError:
+                    # The server lost its script cache (restart, SCRIPT FLUSH): EVAL loads it.
+                    return [self.client.eval(*_eval_args(calls[0]))]
+            pipe = self.client.pipeline(transaction=False)
+            for call in calls:
+                pipe.evalsha(*_evalsha_args(call))
+            replies = pipe.execute(raise_on_error=False)
+            # A script that got NOSCRIPT did not run, so running just it again is safe.
+            for i, reply in enumerate(replies):
+                if isinstance(reply, NoScriptError):
+                    replies[i] = self.client.eval(*_eval_args(calls[i]))
+            return _raise_first_error(replies)
+
+    def execute(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
+        with mapped_errors():
+            pipe = self.client.pipeline(transaction=False)
+            for command in commands:
+                pipe.execute_command(*command)
+            return _raise_first_error(pipe.execute(raise_on_error=False))
+
+    def load_scripts(self) -> None:
+        with mapped_errors():
+            pipe = self.client.pipeline(transaction=False)
+            for s in all_scripts():
+                pipe.script_load(s.source)
+            pipe.execute()
+
+
+class ThreadTransport:
+    """redis-py's sync client, each round trip on a worker thread (for trio)."""
+
+    def __init__(self, client: redis.Redis, limiter: anyio.CapacityLimiter | None = None) -> None:
+        self._core = SyncCore(client)
+        self._limiter = limiter or anyio.CapacityLimiter(16)
+        self._pubsub: Any = None
+        self._channels: set[str] = set()
+
+    async def run(self, calls: Sequence[Call]) -> list[Any]:
+        return await anyio.to_thread.run_sync(self._core.run, calls, limiter=self._limiter)
+
+    async def execute(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
+        return await anyio.to_thread.run_sync(self._core.execute, commands, limiter=self._limiter)
+
+    async def wait_notify(self, channels: Sequence[str], timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            got = await anyio.to_thread.run_sync(self._wait_slice, channels, min(remaining, _THREAD_WAIT_SLICE))
+            if got:
+                return
+
+    def _wait_slice(self, channels: Sequence[str], timeout: float) -> bool:
+        with mapped_errors():
+            try:
+                if self._pubsub is None:
+                    self._pubsub = self._core.client.pubsub(ignore_subscribe_messages=True)
+                new = set(channels) - self._channels
+                if new:
+                    self._pubsub.subscribe(*new)
+                    self._channels |= new
+                return self._pubsub.get_message(timeout=timeout) is not None
+            except (redis.ConnectionError, redis.TimeoutError, OSError):
+                self._reset_pubsub()
+                raise
+
+    def _reset_pubsub(self) -> None:
+        pubsub, self._pubsub, self._channels = self._pubsub, None, set()
+        if pubsub is not None:
+            with contextlib.suppress(Exception):
+                pubsub.close()
+
+    def published(self, channel: str) -> None:
+        pass  # the script's PUBLISH reaches subscribers through Redis
+
+    async def close(self) -> None:
+        await anyio.to_thread.run_sync(self._close_sync)
+
+    def _close_sync(self) -> None:
+        self._reset_pubsub()
+        with contextlib.suppress(Exception):
+            self._core.client.close()
+
+
+class AsyncioTransport:
+    """redis.asyncio: one connection pool, pipelines for multi-call round trips."""
+
+    def __init__(self, client: redis.asyncio.Redis) -> None:
+        self.client = client
+        self._pubsub: Any = None
+        self._channels: set[str] = set()
+
+    async def run(self, calls: Sequence[Call]) -> list[Any]:
+        with mapped_errors():
+            if len(calls) == 1:
+                try:
+                    return [await self.client.evalsha(*_evalsha_args(calls[0]))]  # type: ignore[misc]
+                except NoScriptError:
+                    return [await self.client.eval(*_eval_args(calls[0]))]  # type: ignore[misc]
+            pipe = self.client.pipeline(transaction=False)
+            for call in calls:
+                pipe.evalsha(*_evalsha_args(call))
+            replies = await pipe.execute(raise_on_error=False)
+            for i, reply in enumerate(replies):
+                if isinstance(reply, NoScriptError):
+                    replies[i] = await self.client.eval(*_eval_args(calls[i]))  # type: ignore[misc]
+            return _raise_first_error(replies)
+
+    async def execute(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
+        with mapped_errors():
+            pipe = self.client.pipeline(transaction=False)
+            for command in commands:
+                pipe.execute_command(*command)
+            return _raise_first_error(await pipe.execute(raise_on_error=False))
+
+    async def wait_notify(self, channels: Sequence[str], timeout: float) -> None:
+        with mapped_errors():
+            try:
+                if self._pubsub is None:
+                    self._pubsub = self.client.pubsub(ignore_subscribe_messages=True)
+                new = set(channels) - self._channels
+                if new:
+                    await self._pubsub.subscribe(*new)
+                    self._channels |= new
+                deadline = time.monotonic() + timeout
+                while (remaining := deadline - time.monotonic()) > 0:
+                    if await self._pubsub.get_message(timeout=remaining) is not None:
+                        return
+            except (redis.ConnectionError, redis.TimeoutError, OSError):
+                await self._reset_pubsub()
+                raise
+
+    async def _reset_pubsub(self) -> None:
+        pubsub, self._pubsub, self._channels = self._pubsub, None, set()
+        if pubsub is not None:
+            with contextlib.suppress(Exception):
+                await pubsub.aclose()
+
+    def published(self, channel: str) -> None:
+        pass
+
+    async def close(self) -> None:
+        await self._reset_pubsub()
+        with contextlib.suppress(Exception):
+            await self.client.aclose()
