@@ -7,10 +7,12 @@ values as ''. Payload and result bytes are stored as given: never re-encoded.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 from queue_core import Job, JobInfo, JobRecord, JobState
+
+T = TypeVar("T")
 
 # The order dequeue.lua returns fields in (after id and token).
 RECORD_FIELDS = (
@@ -46,17 +48,17 @@ def text(value: bytes | str | None) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def _float(value: bytes | str | None) -> float | None:
+def _strict_float(value: bytes | str | None) -> float | None:
     raw = text(value)
     return float(raw) if raw else None
 
 
-def _int(value: bytes | str | None) -> int:
+def _strict_int(value: bytes | str | None) -> int:
     raw = text(value)
     return int(raw) if raw else 0
 
 
-def _headers(value: bytes | str | None) -> dict[str, str]:
+def _strict_headers(value: bytes | str | None) -> dict[str, str]:
     raw = text(value)
     if not raw:
         return {}
@@ -101,17 +103,17 @@ def record(job_id: str, queue: str, values: Sequence[bytes | None]) -> JobRecord
             type=text(fields["type"]),
             queue=queue,
             payload=bytes(fields["payload"] or b""),
-            max_retries=_int(fields["max_retries"]),
-            retried=_int(fields["retried"]),
-            timeout=_float(fields["timeout"]),
-            deadline=_float(fields["deadline"]),
-            retention=_float(fields["retention"]) or 0.0,
+            max_retries=_strict_int(fields["max_retries"]),
+            retried=_strict_int(fields["retried"]),
+            timeout=_strict_float(fields["timeout"]),
+            deadline=_strict_float(fields["deadline"]),
+            retention=_strict_float(fields["retention"]) or 0.0,
             group=text(fields["group"]) or None,
             unique_key=text(fields["unique_name"]) or None,
-            headers=_headers(fields["headers"]),
-            enqueued_at=_float(fields["enqueued_at"]) or 0.0,
-            crashes=_int(fields["crashes"]),
-            bounces=_int(fields["bounces"]),
+            headers=_strict_headers(fields["headers"]),
+            enqueued_at=_strict_float(fields["enqueued_at"]) or 0.0,
+            crashes=_strict_int(fields["crashes"]),
+            bounces=_strict_int(fields["bounces"]),
             last_error=text(fields["last_error"]) or None,
         )
     except (ValueError, UnicodeDecodeError) as exc:
@@ -129,10 +131,34 @@ def _lenient_text(value: bytes | None) -> str:
     return (value or b"").decode(errors="replace")
 
 
+def _lenient(parse: Callable[[bytes | str | None], T], value: bytes | str | None, default: T) -> T:
+    try:
+        return parse(value)
+    except (ValueError, UnicodeDecodeError):
+        return default
+
+
 def info(job_id: str, queue: str, fields: Mapping[bytes, bytes], lease_expiry: float | None) -> JobInfo:
-    """A JobInfo from a job hash; timestamps that do not belong to the state are left out."""
-    get = {k.decode(): v for k, v in fields.items()}.get
-    state = JobState(text(get("state")))
+    """A JobInfo from a job hash; timestamps that do not belong to the state are left out.
+
+    Inspection must work on a damaged record too (that is how an operator finds it), so
+    a field that does not decode reads as empty instead of failing the whole snapshot.
+    """
+    raw = {k.decode(): v for k, v in fields.items()}
+
+    def get(name: str) -> bytes | None:
+        return raw.get(name)
+
+    def _int(value: bytes | str | None) -> int:
+        return _lenient(_strict_int, value, 0)
+
+    def _float(value: bytes | str | None) -> float | None:
+        return _lenient(_strict_float, value, None)
+
+    def _headers(value: bytes | str | None) -> dict[str, str]:
+        return _lenient(_strict_headers, value, {})
+
+    state = JobState(_lenient_text(get("state")))
     result = get("result")
     return JobInfo(
         id=job_id,
