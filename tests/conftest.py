@@ -1,0 +1,74 @@
+"""Fixtures every test module can use.
+
+- Every ``async def`` test runs twice, on asyncio and on trio (anyio's pytest plugin); no marker
+  needed.
+- ``redis_url``: the session's Redis, ``$REDIS_URL`` or a throwaway ``redis-server``.
+- ``broker_url``: each test that takes it runs against ``memory://`` and against Redis.
+- ``redis_server``: a private server for fault tests to kill, pause and restart.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from tests.redis_server import RedisServer
+
+BACKENDS = ["asyncio", "trio"]
+
+
+@pytest.fixture(params=BACKENDS, scope="module")
+def anyio_backend(request: pytest.FixtureRequest) -> str:
+    """Overrides anyio's fixture so that trio is always in the matrix (module scope, as anyio's)."""
+    backend: str = request.param
+    return backend
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pycollect_makeitem(collector: pytest.Module | pytest.Class, name: str, obj: object) -> None:
+    # Marks coroutine tests before anyio's own collection hook looks for the marker; it then
+    # parametrizes them over ``anyio_backend``. Using the fixture directly as well keeps this
+    # independent of hook order. (anyio's ``anyio_mode = "auto"`` does the same but needs a
+    # newer anyio than pyproject requires.)
+    if not collector.istestfunction(obj, name):
+        return
+    inner = obj.hypothesis.inner_test if hasattr(obj, "hypothesis") else obj
+    if inspect.iscoroutinefunction(inner):
+        pytest.mark.anyio(obj)
+        pytest.mark.usefixtures("anyio_backend")(obj)
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """``$REDIS_URL`` when set (``make test`` sets it), else a redis-server for this session."""
+    url = os.environ.get("REDIS_URL")
+    if url:
+        yield url
+        return
+    with RedisServer() as server:
+        yield server.url
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("memory://", id="memory"),
+        pytest.param("redis", id="redis", marks=pytest.mark.redis),
+    ]
+)
+def broker_url(request: pytest.FixtureRequest) -> str:
+    """A broker URL per driver; ``-m 'not redis'`` keeps only the in-process one."""
+    if request.param == "redis":
+        url: str = request.getfixturevalue("redis_url")
+        return url
+    param: str = request.param
+    return param
+
+
+@pytest.fixture
+def redis_server() -> Iterator[RedisServer]:
+    """A private, running Redis on its own port: kill it, pause it, restart it at will."""
+    with RedisServer() as server:
+        yield server
