@@ -1,0 +1,50 @@
+# Every target works on a fresh clone: it creates .venv (dev extras) when missing, and
+# reinstalls when pyproject.toml changes (the stamp file below depends on it).
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help demo test lint bench test-faults-long
+
+help:
+	@echo "make demo              run the demo on the embedded memory:// broker"
+	@echo "make test              tests/ and the conformance kit (memory:// and a throwaway Redis)"
+	@echo "make lint              ruff, mypy (strict, src), import-linter contracts"
+	@echo "make bench             benchmarks/run.py"
+	@echo "make test-faults-long  the long fault tests (tests/fault -m long)"
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -e '.[dev]'
+	touch $@
+
+demo: $(STAMP)
+	$(BIN)/python -m queue_core demo
+
+test: $(STAMP)
+	$(BIN)/python tests/run_with_redis.py
+
+# All three checks run even when one fails, so one CI run reports everything.
+lint: $(STAMP)
+	@status=0; \
+	echo "+ ruff check src conformance tests"; $(BIN)/ruff check src conformance tests || status=1; \
+	echo "+ mypy"; $(BIN)/mypy || status=1; \
+	echo "+ lint-imports"; $(BIN)/lint-imports || status=1; \
+	exit $$status
+
+bench: $(STAMP)
+	@if [ -f benchmarks/run.py ]; then \
+		$(BIN)/python benchmarks/run.py; \
+	else \
+		echo "benchmarks/run.py is not there yet: nothing to run"; \
+	fi
+
+test-faults-long: $(STAMP)
+	@if [ -d tests/fault ]; then \
+		$(BIN)/python tests/run_with_redis.py tests/fault -m long; \
+	else \
+		echo "tests/fault is not there yet: no long fault tests to run"; \
+	fi
