@@ -60,4 +60,6 @@ def open_memory_broker(url: str = "memory://", *, prefix: str | None = None) -> 
     if parts.scheme != "memory" or parts.path not in ("", "/"):
         raise InvalidBrokerURL("url", url, "memory:// or memory://<name>")
     server, notifier = _server(parts.netloc)
-    return RedisBroker(FakeTransport(server, notifier), prefix=prefix or DEFAULT_PREFIX, capabilities=MEMORY_CAPABILITIES)
+    return RedisBroker(
+        FakeTransport(server, notifier), prefix=prefix or DEFAULT_PREFIX, capabilities=MEMORY_CAPABILITIES
+    )

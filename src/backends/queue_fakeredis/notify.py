@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import anyio
 import anyio.lowlevel
@@ -25,7 +26,7 @@ class _Waiter:
         if self.thread == threading.get_ident():
             self.event.set()
             return
-        native = self.token.native_token
+        native: Any = self.token.native_token
         try:
             if hasattr(native, "call_soon_threadsafe"):  # asyncio loop
                 native.call_soon_threadsafe(self.event.set)

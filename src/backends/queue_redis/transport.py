@@ -116,7 +116,7 @@ class SyncCore:
         with mapped_errors():
             pipe = self.client.pipeline(transaction=False)
             for command in commands:
-                pipe.execute_command(*command)
+                pipe.execute_command(*command)  # type: ignore[no-untyped-call]
             return _raise_first_error(pipe.execute(raise_on_error=False))
 
     def load_scripts(self) -> None:
@@ -156,7 +156,7 @@ class ThreadTransport:
         with mapped_errors():
             try:
                 if self._pubsub is None:
-                    self._pubsub = self._core.client.pubsub(ignore_subscribe_messages=True)
+                    self._pubsub = self._core.client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
                 new = set(channels) - self._channels
                 if new:
                     self._pubsub.subscribe(*new)
@@ -196,16 +196,16 @@ class AsyncioTransport:
         with mapped_errors():
             if len(calls) == 1:
                 try:
-                    return [await self.client.evalsha(*_evalsha_args(calls[0]))]  # type: ignore[misc]
+                    return [await self.client.evalsha(*_evalsha_args(calls[0]))]
                 except NoScriptError:
-                    return [await self.client.eval(*_eval_args(calls[0]))]  # type: ignore[misc]
+                    return [await self.client.eval(*_eval_args(calls[0]))]
             pipe = self.client.pipeline(transaction=False)
             for call in calls:
                 pipe.evalsha(*_evalsha_args(call))
             replies = await pipe.execute(raise_on_error=False)
             for i, reply in enumerate(replies):
                 if isinstance(reply, NoScriptError):
-                    replies[i] = await self.client.eval(*_eval_args(calls[i]))  # type: ignore[misc]
+                    replies[i] = await self.client.eval(*_eval_args(calls[i]))
             return _raise_first_error(replies)
 
     async def execute(self, commands: Sequence[Sequence[Any]]) -> list[Any]:

@@ -1,0 +1,205 @@
+"""Enqueue and the processing transitions: dequeue, settle, leases, results, wake-ups."""
+
+from __future__ import annotations
+
+import math
+import secrets
+from collections.abc import Sequence
+from typing import Any
+
+from queue_core import (
+    EnqueueOutcome,
+    EnqueueStatus,
+    InvalidJobId,
+    Job,
+    JobState,
+    Lease,
+    Renewal,
+    SettleKind,
+    Settlement,
+)
+from queue_redis import codec
+from queue_redis.base import BrokerBase, grouped, utc_day
+from queue_redis.keys import STATS_TTL_SECONDS, QueueKeys
+from queue_redis.scripts import script
+from queue_redis.transport import Call
+
+#: Jobs per enqueue script call; one round trip carries all chunks.
+ENQUEUE_CHUNK = 500
+
+
+class ProcessingOps(BrokerBase):
+    async def enqueue(self, jobs: Sequence[Job], now: float) -> list[EnqueueOutcome]:
+        calls: list[Call] = []
+        plan: list[tuple[str, list[tuple[int, Job]]]] = []
+        for queue, members in grouped(jobs, lambda job: job.queue).items():
+            keys = self._queue(queue)
+            for start in range(0, len(members), ENQUEUE_CHUNK):
+                chunk = members[start : start + ENQUEUE_CHUNK]
+                args: list[Any] = [keys.scope, codec.num(now), keys.notify_channel, len(chunk)]
+                for _, job in chunk:
+                    args.extend(self._job_args(keys, job, now))
+                calls.append(Call(script("enqueue"), [keys.pending, keys.scheduled, keys.groups, keys.meta], args))
+                plan.append((queue, chunk))
+        replies = await self._transport.run(calls) if calls else []
+
+        outcomes: list[EnqueueOutcome | None] = [None] * len(jobs)
+        registrations: list[tuple[Any, ...]] = []
+        for (queue, chunk), reply in zip(plan, replies, strict=True):
+            if reply[0] == 1:
+                registrations.append(("SADD", self._keys.queues, queue))
+            if reply[1] == 1:
+                self._transport.published(self._queue(queue).notify_channel)
+            for position, (index, job) in enumerate(chunk):
+                code, holder = reply[2 + 2 * position], codec.text(reply[3 + 2 * position])
+                outcomes[index] = self._outcome(job, now, code, holder)
+        if registrations:
+            await self._transport.execute(registrations)
+        return [outcome for outcome in outcomes if outcome is not None]
+
+    def _job_args(self, keys: QueueKeys, job: Job, now: float) -> list[Any]:
+        if job.job_id is None:
+            raise InvalidJobId("job_id", None, "an ID on every job passed to Broker.enqueue (use Job.with_id())")
+        state, due_at = _entry_state(job, now)
+        lock_key, lock_ttl_ms = "", 0
+        if job.lock_key is not None and job.unique_for is not None:
+            lock_key = keys.unique(job.lock_key)
+            lock_ttl_ms = max(1, math.ceil((due_at - now + job.unique_for) * 1000))
+        return codec.job_args(job, state, due_at, lock_key, lock_ttl_ms, now)
+
+    @staticmethod
+    def _outcome(job: Job, now: float, code: int, holder: str) -> EnqueueOutcome:
+        assert job.job_id is not None
+        if code == 1:
+            return EnqueueOutcome(job.job_id, job.queue, EnqueueStatus.ID_CONFLICT)
+        if code == 2:
+            return EnqueueOutcome(job.job_id, job.queue, EnqueueStatus.DUPLICATE, holder=holder or None)
+        return EnqueueOutcome(job.job_id, job.queue, EnqueueStatus.ENQUEUED, state=_entry_state(job, now)[0])
+
+    # ---- processing
+
+    async def dequeue(
+        self, queues: Sequence[str], now: float, lease_for: float, worker_id: str, limit: int
+    ) -> list[Lease]:
+        leases: list[Lease] = []
+        token_prefix = f"{worker_id}:{secrets.token_hex(6)}"
+        expiry = now + lease_for
+        day = utc_day(now)
+        for queue in queues:
+            if len(leases) >= limit:
+                break
+            keys = self._queue(queue)
+            call = Call(
+                script("dequeue"),
+                [
+                    keys.pending,
+                    keys.active,
+                    keys.lease,
+                    keys.paused,
+                    keys.archived,
+                    keys.processed,
+                    keys.failed,
+                    keys.processed_on(day),
+                    keys.failed_on(day),
+                ],
+                [keys.scope, codec.num(now), codec.num(expiry), token_prefix, limit - len(leases), STATS_TTL_SECONDS],
+            )
+            [reply] = await self._transport.run([call])
+            width = 2 + len(codec.RECORD_FIELDS)
+            for start in range(0, len(reply), width):
+                job_id, token = codec.text(reply[start]), codec.text(reply[start + 1])
+                record = codec.record(job_id, queue, reply[start + 2 : start + width])
+                leases.append(Lease(record, token, expiry))
+        return leases
+
+    async def settle(self, settlements: Sequence[Settlement], now: float) -> list[bool]:
+        day = utc_day(now)
+        calls: list[Call] = []
+        plan: list[tuple[SettleKind, list[tuple[int, Settlement]]]] = []
+        for (queue, kind), members in grouped(settlements, lambda s: (s.lease.queue, s.kind)).items():
+            calls.append(self._settle_call(self._queue(queue), kind, [s for _, s in members], now, day))
+            plan.append((kind, members))
+        replies = await self._transport.run(calls) if calls else []
+
+        results = [False] * len(settlements)
+        for (kind, members), reply in zip(plan, replies, strict=True):
+            if kind is SettleKind.REQUEUE:
+                if reply[0] == 1:
+                    self._transport.published(self._queue(members[0][1].lease.queue).notify_channel)
+                reply = reply[1:]
+            for (index, _), settled in zip(members, reply, strict=True):
+                results[index] = settled == 1
+        return results
+
+    def _settle_call(self, keys: QueueKeys, kind: SettleKind, items: list[Settlement], now: float, day: str) -> Call:
+        head: list[Any] = [keys.scope, codec.num(now), STATS_TTL_SECONDS, len(items)]
+        processed, failed = keys.processed_on(day), keys.failed_on(day)
+        args: list[Any] = []
+        if kind is SettleKind.COMPLETE:
+            for s in items:
+                retention = s.lease.record.retention
+                expires = codec.num(now + retention) if retention > 0 else ""
+                has_result = "1" if s.result is not None else "0"
+                args += [s.lease.job_id, s.lease.token, expires, has_result, s.result or b""]
+            return Call(
+                script("complete"), [keys.active, keys.lease, keys.completed, keys.processed, processed], head + args
+            )
+        if kind is SettleKind.RETRY:
+            for s in items:
+                failure = "1" if s.counts_as_failure else "0"
+                args += [s.lease.job_id, s.lease.token, codec.num(s.retry_at or now), s.error or "", failure]
+            zkeys = [keys.active, keys.lease, keys.retry, keys.processed, keys.failed, processed, failed]
+            return Call(script("retry"), zkeys, head + args)
+        if kind is SettleKind.ARCHIVE:
+            for s in items:
+                args += [s.lease.job_id, s.lease.token, s.error or "", "1" if s.release_unique else "0"]
+            zkeys = [keys.active, keys.lease, keys.archived, keys.processed, keys.failed, processed, failed]
+            return Call(script("archive"), zkeys, head + args)
+        if kind is SettleKind.REQUEUE:
+            for s in items:
+                args += [s.lease.job_id, s.lease.token]
+            head[2] = keys.notify_channel
+            return Call(script("requeue"), [keys.active, keys.lease, keys.pending], head + args)
+        for s in items:
+            args += [s.lease.job_id, s.lease.token]
+        return Call(script("revoke"), [keys.active, keys.lease, keys.processed, processed], head + args)
+
+    async def extend_leases(self, leases: Sequence[Lease], now: float, lease_for: float) -> Renewal:
+        calls, plans = [], []
+        for queue, members in grouped(leases, lambda lease: lease.queue).items():
+            keys = self._queue(queue)
+            args: list[Any] = [keys.scope, codec.num(now + lease_for), len(members)]
+            for _, lease in members:
+                args += [lease.job_id, lease.token]
+            calls.append(Call(script("extend"), [keys.lease], args))
+            plans.append(members)
+        replies = await self._transport.run(calls) if calls else []
+        lost: list[str] = []
+        cancelled: list[str] = []
+        for members, reply in zip(plans, replies, strict=True):
+            for (_, lease), code in zip(members, reply, strict=True):
+                if code == 0:
+                    lost.append(lease.job_id)
+                elif code == 2:
+                    cancelled.append(lease.job_id)
+        return Renewal(lost=lost, cancelled=cancelled)
+
+    async def write_result(self, lease: Lease, result: bytes) -> bool:
+        keys = self._queue(lease.queue)
+        [written] = await self._transport.run(
+            [Call(script("write_result"), [keys.job(lease.job_id)], [lease.token, result])]
+        )
+        return bool(written == 1)
+
+    async def wait_for_jobs(self, queues: Sequence[str], timeout: float) -> None:
+        await self._transport.wait_notify([self._queue(q).notify_channel for q in queues], timeout)
+
+
+def _entry_state(job: Job, now: float) -> tuple[JobState, float]:
+    """Where a job enters at enqueue time, and its due time."""
+    due_at = job.process_at(now)
+    if due_at > now:
+        return JobState.SCHEDULED, due_at
+    if job.group is not None:
+        return JobState.AGGREGATING, now
+    return JobState.PENDING, now
