@@ -1,0 +1,204 @@
+"""The producer side: store jobs in a broker.
+
+::
+
+    async with Client("redis://localhost:6379/0") as client:
+        outcome = await client.enqueue("email.send", {"to": "a@example.com"}, max_retries=5)
+
+A ``Client`` opens its broker from a URL (and closes it on exit), or uses a ``Broker``
+it is given (and leaves it open: whoever opened it closes it). Every job gets its ID
+here, before the broker sees it, so a caller can log or store the ID even when the call
+fails halfway.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from datetime import timedelta
+from types import TracebackType
+from typing import Any
+
+from queue_core import errors, validation
+from queue_core.broker import Broker, EnqueueOutcome, EnqueueStatus
+from queue_core.clock import Clock, SystemClock
+from queue_core.events import LOGGER_NAME, emit
+from queue_core.job import Job
+from queue_core.registry import DEFAULT_URL, open_broker, scheme_of
+from queue_core.serialization import JSON, Serializer
+
+#: ``error_handler(error, job)``: called after the error is logged; ``job`` is None when
+#: the job could not even be built (a validation error).
+ClientErrorHandler = Callable[[BaseException, Job | None], None]
+
+DEFAULT_CHUNK_SIZE = 500
+
+
+class Client:
+    """Enqueue jobs. Use as ``async with Client(url_or_broker) as client``.
+
+    - ``clock`` supplies ``now`` for every broker call (default ``SystemClock``).
+    - ``serializer`` encodes payloads given to ``enqueue`` (default JSON).
+    - ``default_retention``: seconds to keep completed jobs whose own ``retention`` is 0.
+    - ``logger``: where failures are logged (default the ``queue_core`` logger).
+    - ``error_handler(error, job)``: called after logging, for every failed enqueue.
+    """
+
+    def __init__(
+        self,
+        broker_or_url: Broker | str = DEFAULT_URL,
+        *,
+        clock: Clock | None = None,
+        serializer: Serializer = JSON,
+        default_retention: float | timedelta = 0,
+        logger: logging.Logger | None = None,
+        error_handler: ClientErrorHandler | None = None,
+    ) -> None:
+        if isinstance(broker_or_url, str):
+            scheme_of(broker_or_url)  # a malformed URL fails here, not at the first enqueue
+            self._url: str | None = broker_or_url
+            self._broker: Broker | None = None
+        else:
+            self._url = None
+            self._broker = broker_or_url
+        self._owns_broker = False
+        self.clock: Clock = clock if clock is not None else SystemClock()
+        self.serializer = serializer
+        self.default_retention = validation.seconds(default_retention, "default_retention", errors.InvalidRetention)
+        self.log = logger if logger is not None else logging.getLogger(LOGGER_NAME)
+        self.error_handler = error_handler
+
+    # ----------------------------------------------------------------- lifecycle
+
+    async def __aenter__(self) -> Client:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def open(self) -> None:
+        """Open the broker from the URL given at construction (no-op for a given broker)."""
+        if self._broker is None and self._url is not None:
+            self._broker = await open_broker(self._url)
+            self._owns_broker = True
+
+    async def aclose(self) -> None:
+        """Close the broker if this client opened it. Idempotent."""
+        if self._owns_broker and self._broker is not None:
+            broker, self._broker, self._owns_broker = self._broker, None, False
+            await broker.close()
+
+    @property
+    def broker(self) -> Broker:
+        if self._broker is None:
+            raise RuntimeError(
+                f"Client({self._url!r}) is not open; use `async with Client(...) as client` or `await client.open()`"
+            )
+        return self._broker
+
+    # ----------------------------------------------------------------- enqueue
+
+    async def enqueue(self, type: str, payload: Any = None, **job_options: Any) -> EnqueueOutcome:
+        """Encode ``payload`` with the client's serializer and enqueue one job.
+
+        ``job_options`` are ``Job`` fields (``queue``, ``max_retries``, ``delay``,
+        ``schedule_at``, ``deadline``, ``timeout``, ``retention``, ``unique_for``,
+        ``unique_key``, ``job_id``, ``group``, ``headers``). Bad options raise a
+        ``ValidationError`` before anything is written.
+        """
+        try:
+            job = Job.create(type, payload, serializer=self.serializer, **job_options)
+        except errors.QueueError as exc:
+            self._report(exc, None, "cannot build job of type %r: %s", type, exc)
+            raise
+        return await self.enqueue_job(job)
+
+    async def enqueue_job(self, job: Job) -> EnqueueOutcome:
+        """Enqueue a built ``Job``.
+
+        Raises ``JobIdConflict`` when a job with its ID exists in the queue, and
+        ``DuplicateJob`` when its unique lock is held; nothing is written in either case.
+        """
+        (prepared,) = self._prepare([job])
+        try:
+            (outcome,) = await self.broker.enqueue([prepared], self.clock.now())
+        except errors.QueueError as exc:
+            self._report(exc, prepared, "enqueue of job %s (%s) failed: %s", prepared.job_id, prepared.type, exc)
+            raise
+        if outcome.status is EnqueueStatus.ID_CONFLICT:
+            conflict = errors.JobIdConflict(
+                f"a job with ID {outcome.job_id!r} already exists in queue {outcome.queue!r}",
+                job_id=outcome.job_id,
+                queue=outcome.queue,
+            )
+            self._report(conflict, prepared, "%s", conflict, level=logging.WARNING)
+            raise conflict
+        if outcome.status is EnqueueStatus.DUPLICATE:
+            held = f" (held by job {outcome.holder!r})" if outcome.holder else ""
+            duplicate = errors.DuplicateJob(
+                f"job {outcome.job_id!r} is a duplicate: unique lock {prepared.lock_key!r} "
+                f"in queue {outcome.queue!r} is taken{held}",
+                job_id=outcome.job_id,
+                queue=outcome.queue,
+                holder=outcome.holder,
+            )
+            self._report(duplicate, prepared, "%s", duplicate, level=logging.WARNING)
+            raise duplicate
+        self._enqueued(prepared)
+        return outcome
+
+    async def enqueue_many(self, jobs: Iterable[Job], chunk_size: int = DEFAULT_CHUNK_SIZE) -> list[EnqueueOutcome]:
+        """Enqueue many jobs: one broker call per ``chunk_size`` jobs, one outcome per job.
+
+        A conflicting ID or a held unique lock is reported in that job's outcome, never
+        raised. Every job is checked before the first chunk is sent. A broker error
+        raises; chunks sent before it stay enqueued (their jobs already have IDs, so the
+        call can be repeated and the stored ones come back as ``ID_CONFLICT``).
+        """
+        if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+            raise errors.ValidationError("chunk_size", chunk_size, "an integer >= 1")
+        prepared = self._prepare(jobs)
+        outcomes: list[EnqueueOutcome] = []
+        for start in range(0, len(prepared), chunk_size):
+            chunk = prepared[start : start + chunk_size]
+            try:
+                chunk_outcomes = await self.broker.enqueue(chunk, self.clock.now())
+            except errors.QueueError as exc:
+                self._report(exc, None, "enqueue of %d jobs failed after %d were sent: %s", len(chunk), start, exc)
+                raise
+            for job, outcome in zip(chunk, chunk_outcomes, strict=True):
+                if outcome.ok:
+                    self._enqueued(job)
+            outcomes.extend(chunk_outcomes)
+        return outcomes
+
+    # ----------------------------------------------------------------- internals
+
+    def _prepare(self, jobs: Iterable[Job]) -> list[Job]:
+        prepared = []
+        for job in jobs:
+            if not isinstance(job, Job):
+                raise errors.ValidationError("jobs", job, "queue_core.Job instances (build them with Job.create)")
+            job = job.with_id()
+            if job.retention == 0 and self.default_retention:
+                job = job.with_options(retention=self.default_retention)
+            prepared.append(job)
+        return prepared
+
+    def _enqueued(self, job: Job) -> None:
+        assert job.job_id is not None
+        emit("job_enqueued", self.log, queue=job.queue, job_id=job.job_id, job_type=job.type)
+
+    def _report(
+        self, error: BaseException, job: Job | None, message: str, *args: Any, level: int = logging.ERROR
+    ) -> None:
+        extra = {"job_id": job.job_id, "job_type": job.type, "queue": job.queue} if job is not None else {}
+        self.log.log(level, message, *args, extra=extra)
+        if self.error_handler is not None:
+            try:
+                self.error_handler(error, job)
+            except Exception:
+                self.log.exception("client error_handler raised; ignored")
