@@ -1,0 +1,161 @@
+"""What a handler receives: one attempt of one job.
+
+::
+
+    @worker.handler("email.send")
+    async def send(delivery: Delivery) -> None:
+        message = delivery.decode(Email)        # a dataclass, or delivery.decode() for plain data
+        ...
+        await delivery.write_result({"sent": True})
+
+A ``Delivery`` is valid for the attempt it describes. Its writes are fenced by the
+attempt's lease: once another worker owns the job, ``write_result`` raises ``LeaseLost``.
+"""
+
+from __future__ import annotations
+
+import builtins
+import dataclasses
+import typing
+from collections.abc import Mapping
+from typing import Any, TypeVar, overload
+
+from queue_core.broker import Broker, JobRecord, Lease
+from queue_core.errors import LeaseLost, SerializationError
+from queue_core.serialization import Serializer
+
+T = TypeVar("T")
+
+_PLAIN = (str, int, float, bool, list, dict, type(None))
+
+
+class Delivery:
+    """One attempt of one job, as the handler sees it."""
+
+    __slots__ = ("_broker", "_lease", "_serializer", "deadline")
+
+    def __init__(self, lease: Lease, *, broker: Broker, serializer: Serializer, deadline: float | None = None) -> None:
+        self._lease = lease
+        self._broker = broker
+        self._serializer = serializer
+        #: epoch seconds by which this attempt must end (the earlier of the job's deadline
+        #: and its per-attempt timeout), or None when neither is set.
+        self.deadline = deadline
+
+    @property
+    def record(self) -> JobRecord:
+        return self._lease.record
+
+    @property
+    def lease(self) -> Lease:
+        return self._lease
+
+    @property
+    def id(self) -> str:
+        return self._lease.record.id
+
+    @property
+    def type(self) -> str:
+        return self._lease.record.type
+
+    @property
+    def queue(self) -> str:
+        return self._lease.record.queue
+
+    @property
+    def retried(self) -> int:
+        """Retries used so far (failures before this attempt)."""
+        return self._lease.record.retried
+
+    @property
+    def attempt(self) -> int:
+        """1-based attempt number: ``retried + 1``. Transient bounces and crash
+        recoveries do not advance it."""
+        return self._lease.record.retried + 1
+
+    @property
+    def max_retries(self) -> int:
+        return self._lease.record.max_retries
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        return self._lease.record.headers
+
+    @property
+    def payload(self) -> bytes:
+        """The payload bytes exactly as stored."""
+        return self._lease.record.payload
+
+    @property
+    def enqueued_at(self) -> float:
+        return self._lease.record.enqueued_at
+
+    @overload
+    def decode(self) -> Any: ...
+
+    @overload
+    def decode(self, into: builtins.type[T]) -> T: ...
+
+    def decode(self, into: builtins.type[Any] | None = None) -> Any:
+        """The payload decoded by the worker's serializer; with ``into``, checked and
+        converted to that type.
+
+        ``into`` may be a dataclass (built from a decoded mapping; nested dataclass
+        fields are built too) or one of ``str, int, float, bool, list, dict``. A payload
+        that does not fit raises ``SerializationError`` naming the mismatch.
+        """
+        value = self._serializer.loads(self.payload)
+        if into is None:
+            return value
+        return _convert(value, into, "payload")
+
+    async def write_result(self, value: Any) -> None:
+        """Serialize ``value`` and store it as the job's result now.
+
+        The result is kept with the job only if the job has retention (otherwise it is
+        deleted with the job on success). Raises ``LeaseLost`` when this worker no longer
+        holds the job, and ``SerializationError`` when ``value`` cannot be encoded.
+        """
+        data = self._serializer.dumps(value)
+        if not await self._broker.write_result(self._lease, data):
+            raise LeaseLost(f"job {self.id!r} in queue {self.queue!r} is no longer held by this worker")
+
+    def __repr__(self) -> str:
+        return f"<Delivery {self.type} id={self.id} queue={self.queue} attempt={self.attempt}>"
+
+
+def _convert(value: Any, into: Any, where: str) -> Any:
+    if dataclasses.is_dataclass(into) and isinstance(into, type):
+        return _build_dataclass(value, into, where)
+    if into is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if into in _PLAIN:
+        if isinstance(value, into) and not (into is int and isinstance(value, bool)):
+            return value
+        raise SerializationError(f"{where}: expected {into.__name__}, got {type(value).__name__} {value!r:.60}")
+    raise SerializationError(
+        f"decode() cannot build {into!r}; pass a dataclass or one of str, int, float, bool, list, dict"
+    )
+
+
+def _build_dataclass(value: Any, cls: type[Any], where: str) -> Any:
+    if not isinstance(value, Mapping):
+        raise SerializationError(f"{where}: expected a mapping for {cls.__name__}, got {type(value).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    unknown = sorted(set(value) - set(fields))
+    if unknown:
+        raise SerializationError(f"{where}: unknown field(s) {unknown} for {cls.__name__}")
+    try:
+        hints = typing.get_type_hints(cls)
+    except Exception:  # unresolvable forward references: build without nested conversion
+        hints = {}
+    kwargs = {}
+    for name, item in value.items():
+        hint = hints.get(name)
+        if dataclasses.is_dataclass(hint) and isinstance(hint, type) and isinstance(item, Mapping):
+            item = _build_dataclass(item, hint, f"{where}.{name}")
+        kwargs[name] = item
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:  # a missing required field
+        raise SerializationError(f"{where}: cannot build {cls.__name__}: {exc}") from exc
