@@ -1,0 +1,165 @@
+"""The attempts a worker is running, and the lease keeper that keeps them owned.
+
+``InFlight`` is the worker's table of running attempts, one per lease, bounded by the
+worker's concurrency: the fetcher asks it how many slots are free and reserves one per
+leased job before starting the handler. ``LeaseKeeper`` renews every running attempt's
+lease every ``lease_for / 3`` and stops the handler of any lease the broker no longer
+grants (its job was recovered by someone else) -- that attempt must never write again.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+import anyio
+
+from queue_core.broker import Broker, Lease
+from queue_core.clock import Clock
+from queue_core.errors import QueueError
+
+
+class StopReason(StrEnum):
+    """Why the worker interrupted a running handler."""
+
+    LEASE_LOST = "lease lost"  # another worker owns the job now; write nothing
+    CANCELLED = "cancelled"  # an operator cancelled the job; archive it
+    SHUTDOWN = "shutdown"  # the worker is stopping; requeue the job at the head
+
+
+@dataclass(eq=False)
+class Attempt:
+    """One running handler and the lease it works under."""
+
+    lease: Lease
+    #: when the lease ends unless renewed, as far as this worker knows.
+    expires_at: float
+    scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
+    stop_reason: StopReason | None = None
+
+    @property
+    def job_id(self) -> str:
+        return self.lease.job_id
+
+    def stop(self, reason: StopReason) -> None:
+        """Interrupt the handler. The first reason wins, except that a lost lease
+        overrides any other: an attempt that lost its lease must write nothing."""
+        if self.stop_reason is None or reason is StopReason.LEASE_LOST:
+            self.stop_reason = reason
+        self.scope.cancel()
+
+
+class InFlight:
+    """Running attempts keyed by lease token, at most ``capacity`` at a time."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._attempts: dict[str, Attempt] = {}
+        self._changed = anyio.Event()
+
+    def __len__(self) -> int:
+        return len(self._attempts)
+
+    @property
+    def free(self) -> int:
+        return self.capacity - len(self._attempts)
+
+    def add(self, lease: Lease) -> Attempt:
+        if self.free <= 0:
+            raise RuntimeError("no free slot: the fetcher took more jobs than the concurrency allows")
+        attempt = Attempt(lease, lease.expires_at)
+        self._attempts[lease.token] = attempt
+        self._notify()
+        return attempt
+
+    def discard(self, attempt: Attempt) -> None:
+        if self._attempts.pop(attempt.lease.token, None) is not None:
+            self._notify()
+
+    def attempts(self) -> list[Attempt]:
+        return list(self._attempts.values())
+
+    def stop_all(self, reason: StopReason) -> None:
+        for attempt in self.attempts():
+            attempt.stop(reason)
+
+    async def wait_for_room(self) -> None:
+        while self.free <= 0:
+            await self._changed.wait()
+
+    async def wait_empty(self) -> None:
+        while self._attempts:
+            await self._changed.wait()
+
+    def _notify(self) -> None:
+        changed, self._changed = self._changed, anyio.Event()
+        changed.set()
+
+
+class LeaseKeeper:
+    """Renews the leases of running attempts; stops the ones the broker took back."""
+
+    def __init__(self, broker: Broker, inflight: InFlight, clock: Clock, lease_for: float, log: logging.Logger) -> None:
+        self.broker = broker
+        self.inflight = inflight
+        self.clock = clock
+        self.lease_for = lease_for
+        self.interval = lease_for / 3
+        self.log = log
+
+    async def run(self) -> None:
+        while True:
+            await self.clock.sleep_until(self.clock.now() + self.interval)
+            await self.renew()
+
+    async def renew(self) -> None:
+        """One renewal round over every running attempt."""
+        attempts = self.inflight.attempts()
+        if not attempts:
+            return
+        now = self.clock.now()
+        try:
+            renewal = await self.broker.extend_leases([a.lease for a in attempts], now, self.lease_for)
+        except QueueError as exc:
+            # Without a renewal we cannot know the leases are still ours; once one has
+            # run out here, someone may already have recovered its job, so stop it.
+            self.log.warning("lease renewal failed: %s", exc)
+            for attempt in attempts:
+                if attempt.expires_at <= now:
+                    self._lost(attempt, "its lease ran out while the broker was unreachable")
+            return
+        # The protocol reports job IDs; an ID that appears in two queues matches both
+        # attempts, which errs on the safe side (stopping an attempt, never writing twice).
+        lost, cancelled = set(renewal.lost), set(renewal.cancelled)
+        for attempt in attempts:
+            if attempt.job_id in lost:
+                self._lost(attempt, "the broker no longer grants its lease")
+            elif attempt.job_id in cancelled:
+                self.log.warning(
+                    "job %s (%s) in %s was cancelled by an operator; stopping its handler",
+                    attempt.job_id,
+                    attempt.lease.record.type,
+                    attempt.lease.queue,
+                    extra=_fields(attempt),
+                )
+                attempt.stop(StopReason.CANCELLED)
+            else:
+                attempt.expires_at = now + self.lease_for
+
+    def _lost(self, attempt: Attempt, why: str) -> None:
+        if attempt.stop_reason is None:
+            self.log.warning(
+                "job %s (%s) in %s: stopping its handler, %s",
+                attempt.job_id,
+                attempt.lease.record.type,
+                attempt.lease.queue,
+                why,
+                extra=_fields(attempt),
+            )
+        attempt.stop(StopReason.LEASE_LOST)
+
+
+def _fields(attempt: Attempt) -> dict[str, object]:
+    record = attempt.lease.record
+    return {"job_id": record.id, "job_type": record.type, "queue": record.queue, "attempt": record.retried + 1}

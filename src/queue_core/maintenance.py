@@ -1,0 +1,161 @@
+"""The worker's maintenance duties: forwarder, recoverer, janitor.
+
+Each is a small loop around one idempotent broker call, safe to run in every worker at
+once. Broker trouble is logged and the loop carries on at its next tick: maintenance
+must never take a worker down. Time between ticks is measured on the worker's clock, so
+a ``ManualClock`` drives these loops in tests.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+
+from queue_core.broker import Broker
+from queue_core.clock import Clock
+from queue_core.errors import QueueError
+
+#: how often the forwarder looks again when nothing (or something later) is due; a
+#: job scheduled meanwhile for an earlier time is noticed within this delay.
+FORWARD_CAP = 1.0
+FORWARD_BATCH = 1000
+JANITOR_INTERVAL = 8.0
+
+
+class Forwarder:
+    """Moves due scheduled and retry jobs to pending, waking exactly when the next is due."""
+
+    def __init__(
+        self,
+        broker: Broker,
+        queues: Sequence[str],
+        clock: Clock,
+        log: logging.Logger,
+        *,
+        on_forwarded: Callable[[int], None] | None = None,
+        cap: float = FORWARD_CAP,
+        batch: int = FORWARD_BATCH,
+    ) -> None:
+        self.broker = broker
+        self.queues = list(queues)
+        self.clock = clock
+        self.log = log
+        self.on_forwarded = on_forwarded
+        self.cap = cap
+        self.batch = batch
+
+    async def run(self) -> None:
+        while True:
+            wake_at = await self.tick()
+            await self.clock.sleep_until(wake_at)
+
+    async def tick(self) -> float:
+        """Forward everything due now; return when to look again."""
+        now = self.clock.now()
+        try:
+            moved_total = 0
+            while True:
+                moved = await self.broker.forward_due(self.queues, now, self.batch)
+                moved_total += moved
+                if moved < self.batch:
+                    break
+            if moved_total and self.on_forwarded is not None:
+                self.on_forwarded(moved_total)
+            due = await self.broker.next_due(self.queues)
+        except Exception as exc:
+            self.log.warning("forwarder: %s", exc, exc_info=not _is_broker_error(exc))
+            return now + self.cap
+        if due is None:
+            return now + self.cap
+        return min(max(due, now), now + self.cap)
+
+
+class Recoverer:
+    """Puts the jobs of dead workers (expired leases, or active with no lease) back in play."""
+
+    def __init__(
+        self,
+        broker: Broker,
+        queues: Sequence[str],
+        clock: Clock,
+        log: logging.Logger,
+        *,
+        interval: float,
+        max_crashes: int,
+    ) -> None:
+        self.broker = broker
+        self.queues = list(queues)
+        self.clock = clock
+        self.log = log
+        self.interval = interval
+        self.max_crashes = max_crashes
+
+    async def run(self) -> None:
+        while True:
+            await self.tick()
+            await self.clock.sleep_until(self.clock.now() + self.interval)
+
+    async def tick(self) -> None:
+        try:
+            recovery = await self.broker.recover_expired(self.queues, self.clock.now(), self.max_crashes)
+        except Exception as exc:
+            self.log.warning("recoverer: %s", exc, exc_info=not _is_broker_error(exc))
+            return
+        if recovery.requeued:
+            self.log.warning(
+                "recovered %d job(s) whose worker stopped renewing its lease: %s",
+                len(recovery.requeued),
+                ", ".join(recovery.requeued[:20]),
+            )
+        if recovery.archived:
+            self.log.error(
+                "archived %d job(s) that crashed their worker more than %d times: %s",
+                len(recovery.archived),
+                self.max_crashes,
+                ", ".join(recovery.archived[:20]),
+            )
+
+
+class Janitor:
+    """Deletes completed jobs past retention and archived jobs beyond the caps."""
+
+    def __init__(
+        self,
+        broker: Broker,
+        queues: Sequence[str],
+        clock: Clock,
+        log: logging.Logger,
+        *,
+        archive_max_size: int,
+        archive_max_age: float,
+        interval: float = JANITOR_INTERVAL,
+    ) -> None:
+        self.broker = broker
+        self.queues = list(queues)
+        self.clock = clock
+        self.log = log
+        self.archive_max_size = archive_max_size
+        self.archive_max_age = archive_max_age
+        self.interval = interval
+
+    async def run(self) -> None:
+        while True:
+            await self.tick()
+            await self.clock.sleep_until(self.clock.now() + self.interval)
+
+    async def tick(self) -> None:
+        try:
+            deleted = await self.broker.purge_expired(
+                self.queues, self.clock.now(), self.archive_max_size, self.archive_max_age
+            )
+        except Exception as exc:
+            self.log.warning("janitor: %s", exc, exc_info=not _is_broker_error(exc))
+            return
+        if deleted:
+            self.log.debug("janitor deleted %d expired job(s)", deleted)
+
+
+def _is_broker_error(exc: BaseException) -> bool:
+    # Broker trouble is expected and its message says enough; anything else is a bug
+    # worth a traceback.
+    return isinstance(exc, QueueError)
