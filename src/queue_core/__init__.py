@@ -18,7 +18,9 @@ from queue_core.broker import (
     SettleKind,
     Settlement,
 )
+from queue_core.client import Client
 from queue_core.clock import Clock, ManualClock, SystemClock
+from queue_core.delivery import Delivery
 from queue_core.errors import (
     BrokerAuthError,
     BrokerError,
@@ -52,6 +54,7 @@ from queue_core.job import DEFAULT_MAX_RETRIES, DEFAULT_QUEUE, Job, content_dige
 from queue_core.registry import open_broker
 from queue_core.serialization import JSON, JsonSerializer, Serializer
 from queue_core.states import JobState
+from queue_core.worker import Worker
 
 __all__ = [
     "DEFAULT_MAX_RETRIES",
@@ -62,8 +65,10 @@ __all__ = [
     "BrokerError",
     "BrokerUnavailable",
     "Capabilities",
+    "Client",
     "Clock",
     "DailyStats",
+    "Delivery",
     "DuplicateJob",
     "EnqueueOutcome",
     "EnqueueRejected",
@@ -103,6 +108,7 @@ __all__ = [
     "UnknownBrokerScheme",
     "Unsupported",
     "ValidationError",
+    "Worker",
     "content_digest",
     "hookimpl",
     "new_job_id",
