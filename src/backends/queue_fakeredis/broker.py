@@ -10,30 +10,31 @@ from urllib.parse import urlsplit
 import fakeredis
 
 from queue_core import Capabilities, InvalidBrokerURL
-from queue_fakeredis.notify import LocalNotifier
+from queue_fakeredis.notify import LocalPubSub, Subscription
 from queue_redis.broker import RedisBroker
 from queue_redis.keys import DEFAULT_PREFIX
 from queue_redis.transport import Call, SyncCore
 
 MEMORY_CAPABILITIES = Capabilities(name="memory", blocking_wait=True)
 
-_servers: dict[str, tuple[fakeredis.FakeServer, LocalNotifier]] = {}
+_servers: dict[str, tuple[fakeredis.FakeServer, LocalPubSub]] = {}
 _servers_lock = threading.Lock()
 
 
-def _server(name: str) -> tuple[fakeredis.FakeServer, LocalNotifier]:
+def _server(name: str) -> tuple[fakeredis.FakeServer, LocalPubSub]:
     with _servers_lock:
         if name not in _servers:
-            _servers[name] = (fakeredis.FakeServer(), LocalNotifier())
+            _servers[name] = (fakeredis.FakeServer(), LocalPubSub())
         return _servers[name]
 
 
 class FakeTransport:
     """Runs each call inline: fakeredis does no I/O, so there is nothing to await."""
 
-    def __init__(self, server: fakeredis.FakeServer, notifier: LocalNotifier) -> None:
+    def __init__(self, server: fakeredis.FakeServer, notifier: LocalPubSub) -> None:
         self._core = SyncCore(fakeredis.FakeRedis(server=server))
-        self._notifier = notifier
+        self._pubsub = notifier
+        self._subscriptions: dict[str, Subscription] = {}
 
     async def run(self, calls: Sequence[Call]) -> list[Any]:
         return self._core.run(calls)
@@ -41,14 +42,19 @@ class FakeTransport:
     async def execute(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
         return self._core.execute(commands)
 
-    async def wait_notify(self, channels: Sequence[str], timeout: float) -> None:
-        await self._notifier.wait(channels, timeout)
+    async def listen(self, slot: str, channels: Sequence[str], timeout: float) -> list[bytes]:
+        if slot not in self._subscriptions:
+            self._subscriptions[slot] = self._pubsub.subscription()
+        return await self._subscriptions[slot].receive(channels, timeout)
 
-    def published(self, channel: str) -> None:
-        self._notifier.publish(channel)
+    def published(self, channel: str, data: bytes) -> None:
+        self._pubsub.publish(channel, data)
 
     async def close(self) -> None:
-        pass  # the server lives as long as the process; other brokers may share it
+        # The server itself lives as long as the process: other brokers may share it.
+        for subscription in self._subscriptions.values():
+            subscription.close()
+        self._subscriptions.clear()
 
 
 def open_memory_broker(url: str = "memory://", *, prefix: str | None = None) -> RedisBroker:

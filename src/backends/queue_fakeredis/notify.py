@@ -1,61 +1,86 @@
-"""In-process wake-ups for memory:// brokers, across event loops and threads.
+"""In-process publish/subscribe for memory:// brokers, across event loops and threads.
 
-A waiter parks an ``anyio.Event`` on the channels it cares about; a publisher sets every
-parked event, scheduling the set on the waiter's own loop when it lives on another
-thread (a ``SyncClient`` runs its loop on a portal thread). Nothing polls.
+A subscription collects messages in its own inbox from the moment it subscribes, so a
+message published between two waits is kept, as with a Redis subscription. A publisher
+appends to the inbox of every subscriber of the channel and wakes it, scheduling the
+wake-up on the subscriber's own loop when that loop runs on another thread (a
+``SyncClient`` runs its loop on a portal thread). Nothing polls.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
 import anyio.lowlevel
 
 
-@dataclass(eq=False)
-class _Waiter:
-    event: anyio.Event
-    token: anyio.lowlevel.EventLoopToken
-    thread: int = field(default_factory=threading.get_ident)
+class Subscription:
+    def __init__(self, hub: LocalPubSub) -> None:
+        self._hub = hub
+        self._inbox: list[bytes] = []
+        self._waiting: tuple[anyio.Event, Any, int] | None = None
 
-    def wake(self) -> None:
-        if self.thread == threading.get_ident():
-            self.event.set()
+    async def receive(self, channels: Sequence[str], timeout: float) -> list[bytes]:
+        """Messages on ``channels`` (waiting up to ``timeout`` s for the first one)."""
+        self._hub.subscribe(self, channels)
+        event = anyio.Event()
+        with self._hub.lock:
+            if not self._inbox:
+                self._waiting = (event, anyio.lowlevel.current_token().native_token, threading.get_ident())
+        if self._waiting is not None:
+            try:
+                with anyio.move_on_after(timeout):
+                    await event.wait()
+            finally:
+                with self._hub.lock:
+                    self._waiting = None
+        with self._hub.lock:
+            messages, self._inbox = self._inbox, []
+        return messages
+
+    def deliver(self, data: bytes) -> None:
+        """Called with the hub's lock held."""
+        self._inbox.append(data)
+        if self._waiting is None:
             return
-        native: Any = self.token.native_token
+        event, native, thread = self._waiting
+        if thread == threading.get_ident():
+            event.set()
+            return
         try:
-            if hasattr(native, "call_soon_threadsafe"):  # asyncio loop
-                native.call_soon_threadsafe(self.event.set)
-            else:  # trio.lowlevel.TrioToken
-                native.run_sync_soon(self.event.set)
+            if hasattr(native, "call_soon_threadsafe"):  # an asyncio loop
+                native.call_soon_threadsafe(event.set)
+            else:  # a trio.lowlevel.TrioToken
+                native.run_sync_soon(event.set)
         except RuntimeError:
-            pass  # that loop has closed; its waiter is gone
+            pass  # that loop has closed; nobody is waiting any more
+
+    def close(self) -> None:
+        self._hub.unsubscribe(self)
 
 
-class LocalNotifier:
+class LocalPubSub:
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._waiters: dict[str, set[_Waiter]] = {}
+        self.lock = threading.Lock()
+        self._subscribers: dict[str, set[Subscription]] = {}
 
-    async def wait(self, channels: Sequence[str], timeout: float) -> None:
-        waiter = _Waiter(anyio.Event(), anyio.lowlevel.current_token())
-        with self._lock:
+    def subscription(self) -> Subscription:
+        return Subscription(self)
+
+    def subscribe(self, subscription: Subscription, channels: Sequence[str]) -> None:
+        with self.lock:
             for channel in channels:
-                self._waiters.setdefault(channel, set()).add(waiter)
-        try:
-            with anyio.move_on_after(timeout):
-                await waiter.event.wait()
-        finally:
-            with self._lock:
-                for channel in channels:
-                    self._waiters.get(channel, set()).discard(waiter)
+                self._subscribers.setdefault(channel, set()).add(subscription)
 
-    def publish(self, channel: str) -> None:
-        with self._lock:
-            waiters = list(self._waiters.get(channel, ()))
-        for waiter in waiters:
-            waiter.wake()
+    def unsubscribe(self, subscription: Subscription) -> None:
+        with self.lock:
+            for subscribers in self._subscribers.values():
+                subscribers.discard(subscription)
+
+    def publish(self, channel: str, data: bytes) -> None:
+        with self.lock:
+            for subscription in self._subscribers.get(channel, ()):
+                subscription.deliver(data)

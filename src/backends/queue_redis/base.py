@@ -37,3 +37,7 @@ class BrokerBase:
 
     def _queue(self, name: str) -> QueueKeys:
         return self._keys.queue(name)
+
+    def _wake(self, queue: str) -> None:
+        """A script published on the queue's notify channel; let in-process waiters know."""
+        self._transport.published(self._queue(queue).notify_channel, b"1")

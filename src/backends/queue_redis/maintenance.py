@@ -32,7 +32,7 @@ class MaintenanceOps(BrokerBase):
             )
             [(count, notified)] = await self._transport.run([call])
             if notified == 1:
-                self._transport.published(keys.notify_channel)
+                self._wake(queue)
             moved += int(count)
         return moved
 
@@ -74,7 +74,7 @@ class MaintenanceOps(BrokerBase):
             requeued += [codec.text(i) for i in back]
             archived += [codec.text(i) for i in dead]
             if notified == 1:
-                self._transport.published(self._queue(queue).notify_channel)
+                self._wake(queue)
         return Recovery(requeued=requeued, archived=archived)
 
     async def purge_expired(

@@ -49,7 +49,7 @@ class ProcessingOps(BrokerBase):
             if reply[0] == 1:
                 registrations.append(("SADD", self._keys.queues, queue))
             if reply[1] == 1:
-                self._transport.published(self._queue(queue).notify_channel)
+                self._wake(queue)
             for position, (index, job) in enumerate(chunk):
                 code, holder = reply[2 + 2 * position], codec.text(reply[3 + 2 * position])
                 outcomes[index] = self._outcome(job, now, code, holder)
@@ -125,7 +125,7 @@ class ProcessingOps(BrokerBase):
         for (kind, members), reply in zip(plan, replies, strict=True):
             if kind is SettleKind.REQUEUE:
                 if reply[0] == 1:
-                    self._transport.published(self._queue(members[0][1].lease.queue).notify_channel)
+                    self._wake(members[0][1].lease.queue)
                 reply = reply[1:]
             for (index, _), settled in zip(members, reply, strict=True):
                 results[index] = settled == 1
@@ -192,7 +192,7 @@ class ProcessingOps(BrokerBase):
         return bool(written == 1)
 
     async def wait_for_jobs(self, queues: Sequence[str], timeout: float) -> None:
-        await self._transport.wait_notify([self._queue(q).notify_channel for q in queues], timeout)
+        await self._transport.listen("jobs", [self._queue(q).notify_channel for q in queues], timeout)
 
 
 def _entry_state(job: Job, now: float) -> tuple[JobState, float]:

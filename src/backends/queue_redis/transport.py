@@ -44,11 +44,15 @@ class Transport(Protocol):
     async def execute(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
         """Run plain commands in one round trip (a non-transactional pipeline)."""
 
-    async def wait_notify(self, channels: Sequence[str], timeout: float) -> None:
-        """Return on a message on any of ``channels`` or after ``timeout`` seconds."""
+    async def listen(self, slot: str, channels: Sequence[str], timeout: float) -> list[bytes]:
+        """Messages published on ``channels``: returns as soon as there is at least one,
+        or ``[]`` after ``timeout`` seconds. Each ``slot`` ("jobs", "cancel") is its own
+        subscription, so two listeners never steal each other's messages. Subscribing is
+        lazy and sticky: messages that arrive between calls are kept for the next one."""
 
-    def published(self, channel: str) -> None:
-        """A script just published on ``channel`` (in-process transports wake waiters)."""
+    def published(self, channel: str, data: bytes) -> None:
+        """A script just published ``data`` on ``channel``; in-process transports deliver
+        it here, Redis transports do nothing (Redis delivered it)."""
 
     async def close(self) -> None: ...
 
@@ -127,14 +131,47 @@ class SyncCore:
             pipe.execute()
 
 
+class _SyncSubscription:
+    """One pubsub connection of a sync client, subscribed to a growing set of channels."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self._client = client
+        self._pubsub: Any = None
+        self._channels: set[str] = set()
+
+    def receive(self, channels: Sequence[str], timeout: float) -> list[bytes]:
+        with mapped_errors():
+            try:
+                if self._pubsub is None:
+                    self._pubsub = self._client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+                new = set(channels) - self._channels
+                if new:
+                    self._pubsub.subscribe(*new)
+                    self._channels |= new
+                messages = []
+                message = self._pubsub.get_message(timeout=timeout)
+                while message is not None:
+                    messages.append(message["data"])
+                    message = self._pubsub.get_message(timeout=0)
+                return messages
+            except (redis.ConnectionError, redis.TimeoutError, OSError):
+                self.close()
+                raise
+
+    def close(self) -> None:
+        pubsub, self._pubsub, self._channels = self._pubsub, None, set()
+        if pubsub is not None:
+            with contextlib.suppress(Exception):
+                pubsub.close()
+
+
 class ThreadTransport:
     """redis-py's sync client, each round trip on a worker thread (for trio)."""
 
     def __init__(self, client: redis.Redis, limiter: anyio.CapacityLimiter | None = None) -> None:
         self._core = SyncCore(client)
         self._limiter = limiter or anyio.CapacityLimiter(16)
-        self._pubsub: Any = None
-        self._channels: set[str] = set()
+        self._subscriptions: dict[str, _SyncSubscription] = {}
 
     async def run(self, calls: Sequence[Call]) -> list[Any]:
         return await anyio.to_thread.run_sync(self._core.run, calls, limiter=self._limiter)
@@ -142,46 +179,66 @@ class ThreadTransport:
     async def execute(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
         return await anyio.to_thread.run_sync(self._core.execute, commands, limiter=self._limiter)
 
-    async def wait_notify(self, channels: Sequence[str], timeout: float) -> None:
+    async def listen(self, slot: str, channels: Sequence[str], timeout: float) -> list[bytes]:
+        subscription = self._subscriptions.setdefault(slot, _SyncSubscription(self._core.client))
         deadline = time.monotonic() + timeout
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return
-            got = await anyio.to_thread.run_sync(self._wait_slice, channels, min(remaining, _THREAD_WAIT_SLICE))
-            if got:
-                return
+        # Wait in short slices: a thread cannot be cancelled, so this keeps cancellation prompt.
+        while (remaining := deadline - time.monotonic()) > 0:
+            messages = await anyio.to_thread.run_sync(
+                subscription.receive, channels, min(remaining, _THREAD_WAIT_SLICE), limiter=self._limiter
+            )
+            if messages:
+                return messages
+        return []
 
-    def _wait_slice(self, channels: Sequence[str], timeout: float) -> bool:
-        with mapped_errors():
-            try:
-                if self._pubsub is None:
-                    self._pubsub = self._core.client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
-                new = set(channels) - self._channels
-                if new:
-                    self._pubsub.subscribe(*new)
-                    self._channels |= new
-                return self._pubsub.get_message(timeout=timeout) is not None
-            except (redis.ConnectionError, redis.TimeoutError, OSError):
-                self._reset_pubsub()
-                raise
-
-    def _reset_pubsub(self) -> None:
-        pubsub, self._pubsub, self._channels = self._pubsub, None, set()
-        if pubsub is not None:
-            with contextlib.suppress(Exception):
-                pubsub.close()
-
-    def published(self, channel: str) -> None:
+    def published(self, channel: str, data: bytes) -> None:
         pass  # the script's PUBLISH reaches subscribers through Redis
 
     async def close(self) -> None:
         await anyio.to_thread.run_sync(self._close_sync)
 
     def _close_sync(self) -> None:
-        self._reset_pubsub()
+        for subscription in self._subscriptions.values():
+            subscription.close()
         with contextlib.suppress(Exception):
             self._core.client.close()
+
+
+class _AsyncSubscription:
+    """One pubsub connection of an asyncio client, subscribed to a growing set of channels."""
+
+    def __init__(self, client: redis.asyncio.Redis) -> None:
+        self._client = client
+        self._pubsub: Any = None
+        self._channels: set[str] = set()
+
+    async def receive(self, channels: Sequence[str], timeout: float) -> list[bytes]:
+        with mapped_errors():
+            try:
+                if self._pubsub is None:
+                    self._pubsub = self._client.pubsub(ignore_subscribe_messages=True)
+                new = set(channels) - self._channels
+                if new:
+                    await self._pubsub.subscribe(*new)
+                    self._channels |= new
+                deadline = time.monotonic() + timeout
+                messages: list[bytes] = []
+                # get_message returns None early for subscribe confirmations: keep waiting.
+                while not messages and (remaining := deadline - time.monotonic()) > 0:
+                    message = await self._pubsub.get_message(timeout=remaining)
+                    while message is not None:
+                        messages.append(message["data"])
+                        message = await self._pubsub.get_message(timeout=0)
+                return messages
+            except (redis.ConnectionError, redis.TimeoutError, OSError):
+                await self.close()
+                raise
+
+    async def close(self) -> None:
+        pubsub, self._pubsub, self._channels = self._pubsub, None, set()
+        if pubsub is not None:
+            with contextlib.suppress(Exception):
+                await pubsub.aclose()
 
 
 class AsyncioTransport:
@@ -189,8 +246,7 @@ class AsyncioTransport:
 
     def __init__(self, client: redis.asyncio.Redis) -> None:
         self.client = client
-        self._pubsub: Any = None
-        self._channels: set[str] = set()
+        self._subscriptions: dict[str, _AsyncSubscription] = {}
 
     async def run(self, calls: Sequence[Call]) -> list[Any]:
         with mapped_errors():
@@ -215,33 +271,15 @@ class AsyncioTransport:
                 pipe.execute_command(*command)
             return _raise_first_error(await pipe.execute(raise_on_error=False))
 
-    async def wait_notify(self, channels: Sequence[str], timeout: float) -> None:
-        with mapped_errors():
-            try:
-                if self._pubsub is None:
-                    self._pubsub = self.client.pubsub(ignore_subscribe_messages=True)
-                new = set(channels) - self._channels
-                if new:
-                    await self._pubsub.subscribe(*new)
-                    self._channels |= new
-                deadline = time.monotonic() + timeout
-                while (remaining := deadline - time.monotonic()) > 0:
-                    if await self._pubsub.get_message(timeout=remaining) is not None:
-                        return
-            except (redis.ConnectionError, redis.TimeoutError, OSError):
-                await self._reset_pubsub()
-                raise
+    async def listen(self, slot: str, channels: Sequence[str], timeout: float) -> list[bytes]:
+        subscription = self._subscriptions.setdefault(slot, _AsyncSubscription(self.client))
+        return await subscription.receive(channels, timeout)
 
-    async def _reset_pubsub(self) -> None:
-        pubsub, self._pubsub, self._channels = self._pubsub, None, set()
-        if pubsub is not None:
-            with contextlib.suppress(Exception):
-                await pubsub.aclose()
-
-    def published(self, channel: str) -> None:
-        pass
+    def published(self, channel: str, data: bytes) -> None:
+        pass  # the script's PUBLISH reaches subscribers through Redis
 
     async def close(self) -> None:
-        await self._reset_pubsub()
+        for subscription in self._subscriptions.values():
+            await subscription.close()
         with contextlib.suppress(Exception):
             await self.client.aclose()
