@@ -41,7 +41,7 @@ TRANSITIONS: dict[Transition, str] = {
     (JobState.SCHEDULED, JobState.AGGREGATING): "forward_due: process time reached, job has a group",
     (JobState.RETRY, JobState.AGGREGATING): "forward_due: retry time reached, job has a group",
     (JobState.PENDING, JobState.ACTIVE): "dequeue (queue not paused)",
-    (JobState.PENDING, JobState.ARCHIVED): "dequeue found the deadline passed; or archive by operator",
+    (JobState.PENDING, JobState.ARCHIVED): "dequeue found the deadline passed; or archive (or cancel) by operator",
     (JobState.ACTIVE, None): "success without retention; or Revoke",
     (JobState.ACTIVE, JobState.COMPLETED): "success with retention",
     (JobState.ACTIVE, JobState.RETRY): "failure with retries left; or a transient bounce",
@@ -50,9 +50,9 @@ TRANSITIONS: dict[Transition, str] = {
     (JobState.COMPLETED, None): "retention elapsed (purge_expired); or delete by operator",
     (JobState.ARCHIVED, None): "archive cap by count or age (purge_expired); or delete by operator",
     (JobState.ARCHIVED, JobState.PENDING): "run by operator",
-    (JobState.SCHEDULED, JobState.ARCHIVED): "archive by operator",
-    (JobState.RETRY, JobState.ARCHIVED): "archive by operator",
-    (JobState.AGGREGATING, JobState.ARCHIVED): "archive by operator",
+    (JobState.SCHEDULED, JobState.ARCHIVED): "archive (or cancel) by operator",
+    (JobState.RETRY, JobState.ARCHIVED): "archive (or cancel) by operator",
+    (JobState.AGGREGATING, JobState.ARCHIVED): "archive (or cancel) by operator",
     (JobState.AGGREGATING, JobState.PENDING): "run by operator",
     (JobState.AGGREGATING, None): "aggregated into a new job; or delete by operator",
     (JobState.PENDING, None): "delete by operator",
@@ -69,3 +69,5 @@ def is_legal(source: JobState | None, target: JobState | None) -> bool:
 RUNNABLE = frozenset({JobState.SCHEDULED, JobState.RETRY, JobState.ARCHIVED, JobState.AGGREGATING})
 ARCHIVABLE = frozenset({JobState.PENDING, JobState.SCHEDULED, JobState.RETRY, JobState.AGGREGATING})
 DELETABLE = frozenset(s for s in JobState if s is not JobState.ACTIVE)
+#: Cancelling an active job stops its handler; any other of these is archived as cancelled.
+CANCELLABLE = frozenset({JobState.ACTIVE, JobState.PENDING, JobState.SCHEDULED, JobState.RETRY, JobState.AGGREGATING})

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from queue_core import (
-    JobRecord,
-)
+from queue_core import JobRecord
+from queue_redis import codec
 from queue_redis.base import BrokerBase, unsupported
+from queue_redis.scripts import script
+from queue_redis.transport import Call
 
 
 class AggregationOps(BrokerBase):
     async def list_groups(self, queue: str) -> dict[str, int]:
-        unsupported("list_groups")
+        keys = await self._require_queue(queue)
+        [flat] = await self._transport.run([Call(script("groups"), [keys.groups], [keys.scope])])
+        return {codec.text(name): int(size) for name, size in zip(flat[::2], flat[1::2], strict=True)}
 
     async def aggregation_check(
         self,

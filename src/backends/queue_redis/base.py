@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn, TypeVar
 
-from queue_core import Capabilities, Unsupported
+from queue_core import Capabilities, QueueNotFound, Unsupported
 from queue_redis.keys import GlobalKeys, QueueKeys
 from queue_redis.transport import Transport
 
@@ -37,6 +37,13 @@ class BrokerBase:
 
     def _queue(self, name: str) -> QueueKeys:
         return self._keys.queue(name)
+
+    async def _require_queue(self, queue: str) -> QueueKeys:
+        """The queue's keys, or ``QueueNotFound`` when the queue is not registered."""
+        [known] = await self._transport.execute([("SISMEMBER", self._keys.queues, queue)])
+        if not known:
+            raise QueueNotFound(queue)
+        return self._queue(queue)
 
     def _wake(self, queue: str) -> None:
         """A script published on the queue's notify channel; let in-process waiters know."""

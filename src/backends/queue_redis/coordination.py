@@ -1,25 +1,61 @@
-"""Cross-process coordination: heartbeats, claims, distributed rate limits, cancel notices."""
+"""Cross-process coordination: heartbeats, claims, distributed rate limits, cancel notices.
+
+These touch global keys (outside any queue's hash slot), so each uses single-key
+commands only and stays valid on Redis Cluster.
+"""
 
 from __future__ import annotations
 
-from queue_redis.base import BrokerBase, unsupported
+import math
+from typing import Any
+
+from queue_redis import codec
+from queue_redis.base import BrokerBase
+from queue_redis.scripts import script
+from queue_redis.transport import Call
+
+
+def _ms(seconds: float) -> int:
+    return max(1, math.ceil(seconds * 1000))
 
 
 class CoordinationOps(BrokerBase):
     async def put_heartbeat(self, kind: str, member_id: str, info: bytes, now: float, ttl: float) -> None:
-        unsupported("put_heartbeat")
+        await self._transport.execute(
+            [
+                ("SET", self._keys.heartbeat(kind, member_id), info, "PX", _ms(ttl)),
+                ("ZADD", self._keys.heartbeats(kind), codec.num(now + ttl), member_id),
+            ]
+        )
 
     async def remove_heartbeat(self, kind: str, member_id: str) -> None:
-        unsupported("remove_heartbeat")
+        await self._transport.execute(
+            [("DEL", self._keys.heartbeat(kind, member_id)), ("ZREM", self._keys.heartbeats(kind), member_id)]
+        )
 
     async def list_heartbeats(self, kind: str, now: float) -> dict[str, bytes]:
-        unsupported("list_heartbeats")
+        index = self._keys.heartbeats(kind)
+        _, members = await self._transport.execute(
+            [("ZREMRANGEBYSCORE", index, "-inf", f"({codec.num(now)}"), ("ZRANGE", index, 0, -1)]
+        )
+        names = [codec.text(m) for m in members]
+        if not names:
+            return {}
+        # One GET per member (not MGET): the members' keys may live on different cluster slots.
+        infos = await self._transport.execute([("GET", self._keys.heartbeat(kind, name)) for name in names])
+        return {name: info for name, info in zip(names, infos, strict=True) if info is not None}
 
     async def claim(self, key: str, now: float, ttl: float) -> bool:
-        unsupported("claim")
+        [claimed] = await self._transport.execute(
+            [("SET", self._keys.claim(key), codec.num(now), "NX", "PX", _ms(ttl))]
+        )
+        return bool(claimed)
 
     async def take_tokens(self, key: str, rate: float, burst: int, now: float) -> float:
-        unsupported("take_tokens")
+        args: list[Any] = [codec.num(now), codec.num(rate), burst]
+        [wait] = await self._transport.run([Call(script("take_token"), [self._keys.rate(key)], args)])
+        return float(wait)
 
     async def wait_for_cancel(self, timeout: float) -> list[str]:
-        unsupported("wait_for_cancel")
+        messages = await self._transport.listen("cancel", [self._keys.cancel_channel], timeout)
+        return [codec.text(m) for m in messages]

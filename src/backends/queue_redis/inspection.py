@@ -8,13 +8,14 @@ from queue_core import (
     DailyStats,
     JobInfo,
     JobNotFound,
-    QueueNotFound,
+    JobState,
+    OperationNotAllowed,
     QueueStats,
     ResultNotFound,
+    validation,
 )
 from queue_redis import codec
 from queue_redis.base import BrokerBase, utc_day
-from queue_redis.keys import QueueKeys
 from queue_redis.scripts import script
 from queue_redis.transport import Call
 
@@ -23,12 +24,6 @@ class InspectionOps(BrokerBase):
     async def list_queues(self) -> list[str]:
         [members] = await self._transport.execute([("SMEMBERS", self._keys.queues)])
         return sorted(codec.text(m) for m in members)
-
-    async def _require_queue(self, queue: str) -> QueueKeys:
-        [known] = await self._transport.execute([("SISMEMBER", self._keys.queues, queue)])
-        if not known:
-            raise QueueNotFound(queue)
-        return self._queue(queue)
 
     async def queue_stats(self, queue: str, now: float) -> QueueStats:
         keys = await self._require_queue(queue)
@@ -108,3 +103,26 @@ class InspectionOps(BrokerBase):
         if result is None:
             raise ResultNotFound(queue, job_id)
         return result
+
+    async def list_jobs(
+        self, queue: str, state: JobState, page: int, page_size: int, now: float, group: str | None = None
+    ) -> list[JobInfo]:
+        page, page_size = validation.page(page, page_size)
+        keys = await self._require_queue(queue)
+        if state is JobState.AGGREGATING:
+            if not group:
+                raise OperationNotAllowed(f"listing aggregating jobs of queue {queue!r} needs a group name")
+            container, order = keys.group(validation.group_name(group)), "asc"
+        elif state is JobState.PENDING:
+            container, order = keys.pending, "pending"
+        else:
+            container, order = getattr(keys, state.value), "desc" if state is JobState.ARCHIVED else "asc"
+        offset = (page - 1) * page_size
+        call = Call(script("list_jobs"), [container, keys.lease], [keys.scope, order, offset, page_size])
+        [reply] = await self._transport.run([call])
+        infos = []
+        for job_id, flat, lease in reply:
+            fields = dict(zip(flat[::2], flat[1::2], strict=True))
+            expiry = float(lease) if lease not in (b"", "") else None
+            infos.append(codec.info(codec.text(job_id), queue, fields, expiry))
+        return infos

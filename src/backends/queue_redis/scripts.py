@@ -45,6 +45,17 @@ NAMES = (
     "recover",
     "purge",
     "stats",
+    "run_job",
+    "archive_job",
+    "delete_job",
+    "cancel",
+    "run_all",
+    "archive_all",
+    "delete_all",
+    "list_jobs",
+    "delete_queue",
+    "groups",
+    "take_token",
 )
 
 

@@ -32,3 +32,25 @@ local function leave_active(active, lease, id)
   redis.call('ZREM', active, id)
   redis.call('ZREM', lease, id)
 end
+
+-- Take a job out of the container of its (non-active) state. A group left empty is
+-- dropped from the queue's set of groups.
+local function detach(scope, c, id, state, group)
+  if state == 'pending' then
+    redis.call('LREM', c.pending, 0, id)
+  elseif state == 'aggregating' then
+    local gkey = scope .. 'g:' .. group
+    redis.call('ZREM', gkey, id)
+    if redis.call('ZCARD', gkey) == 0 then
+      redis.call('SREM', c.groups, group)
+    end
+  elseif c[state] then
+    redis.call('ZREM', c[state], id)
+  end
+end
+
+-- The containers of an operator script, from its standard first six KEYS.
+local function containers()
+  return { pending = KEYS[1], scheduled = KEYS[2], retry = KEYS[3], archived = KEYS[4],
+    completed = KEYS[5], groups = KEYS[6] }
+end

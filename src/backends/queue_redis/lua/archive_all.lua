@@ -1,0 +1,24 @@
+-- archive_all.lua: archive up to a batch of jobs from one container (pending, scheduled,
+-- retry, or one group).
+-- KEYS[1] source container  KEYS[2] archived  KEYS[3] groups
+-- ARGV[1] scope  ARGV[2] now  ARGV[3] batch  ARGV[4] 'list' or 'zset'  ARGV[5] group or ''
+-- Reply: the number archived. Callers repeat while it equals the batch.
+
+local scope, now, batch, kind, group = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
+local ids
+if kind == 'list' then
+  -- the head of pending (next to run) first, so archive order follows queue order
+  ids = redis.call('LRANGE', KEYS[1], -batch, -1)
+  redis.call('LTRIM', KEYS[1], 0, -batch - 1)
+else
+  ids = redis.call('ZRANGE', KEYS[1], 0, batch - 1)
+  if #ids > 0 then redis.call('ZREM', KEYS[1], unpack(ids)) end
+end
+for _, id in ipairs(ids) do
+  redis.call('HSET', job_key(scope, id), 'state', 'archived', 'archived_at', now)
+  redis.call('ZADD', KEYS[2], now, id)
+end
+if group ~= '' and redis.call('ZCARD', KEYS[1]) == 0 then
+  redis.call('SREM', KEYS[3], group)
+end
+return #ids

@@ -1,0 +1,24 @@
+-- delete_all.lua: delete up to a batch of jobs from one container (pending, scheduled,
+-- retry, archived, completed, or one group), releasing the unique locks they hold.
+-- KEYS[1] source container  KEYS[2] groups
+-- ARGV[1] scope  ARGV[2] batch  ARGV[3] 'list' or 'zset'  ARGV[4] group or ''
+-- Reply: the number deleted. Callers repeat while it equals the batch.
+
+local scope, batch, kind, group = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4]
+local ids
+if kind == 'list' then
+  ids = redis.call('LRANGE', KEYS[1], -batch, -1)
+  redis.call('LTRIM', KEYS[1], 0, -batch - 1)
+else
+  ids = redis.call('ZRANGE', KEYS[1], 0, batch - 1)
+  if #ids > 0 then redis.call('ZREM', KEYS[1], unpack(ids)) end
+end
+for _, id in ipairs(ids) do
+  local key = job_key(scope, id)
+  release_unique(key, id)
+  redis.call('DEL', key)
+end
+if group ~= '' and redis.call('ZCARD', KEYS[1]) == 0 then
+  redis.call('SREM', KEYS[2], group)
+end
+return #ids

@@ -1,0 +1,16 @@
+-- delete_job.lua: an operator deletes one job in any state but active.
+-- KEYS[1] pending  KEYS[2] scheduled  KEYS[3] retry  KEYS[4] archived  KEYS[5] completed
+-- KEYS[6] groups
+-- ARGV[1] scope  ARGV[2] job id
+-- Reply: { 'ok' | 'missing' | 'refused', former state or '' }. The unique lock is released.
+
+local scope, id = ARGV[1], ARGV[2]
+local key = job_key(scope, id)
+local v = redis.call('HMGET', key, 'state', 'group')
+local state = v[1]
+if not state then return { 'missing', '' } end
+if state == 'active' then return { 'refused', state } end
+detach(scope, containers(), id, state, v[2])
+release_unique(key, id)
+redis.call('DEL', key)
+return { 'ok', state }

@@ -1,0 +1,24 @@
+-- run_job.lua: an operator moves one scheduled, retry, archived or aggregating job to
+-- the tail of pending.
+-- KEYS[1] pending  KEYS[2] scheduled  KEYS[3] retry  KEYS[4] archived  KEYS[5] completed
+-- KEYS[6] groups
+-- ARGV[1] scope  ARGV[2] job id  ARGV[3] now  ARGV[4] notify channel
+-- Reply: { 'ok' | 'missing' | 'refused', former state or '', notified (1/0) }
+
+local scope, id, now = ARGV[1], ARGV[2], ARGV[3]
+local key = job_key(scope, id)
+local v = redis.call('HMGET', key, 'state', 'group')
+local state = v[1]
+if not state then return { 'missing', '', 0 } end
+if state ~= 'scheduled' and state ~= 'retry' and state ~= 'archived' and state ~= 'aggregating' then
+  return { 'refused', state, 0 }
+end
+detach(scope, containers(), id, state, v[2])
+redis.call('HSET', key, 'state', 'pending', 'pending_since', now)
+redis.call('LPUSH', KEYS[1], id)
+local notified = 0
+if redis.call('LLEN', KEYS[1]) == 1 then
+  redis.call('PUBLISH', ARGV[4], '1')
+  notified = 1
+end
+return { 'ok', state, notified }
