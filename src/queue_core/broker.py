@@ -52,6 +52,7 @@ class EnqueueStatus(StrEnum):
     ENQUEUED = "enqueued"
     ID_CONFLICT = "id_conflict"  # a job with this ID exists in the queue, in any state
     DUPLICATE = "duplicate"  # the unique lock is held by another job
+    STALE = "stale"  # commit_staged: the staging set was already committed or reclaimed
 
 
 @dataclass(frozen=True, slots=True)
@@ -431,18 +432,24 @@ class AggregationBroker(Protocol):
         max_size: int | None,
         stage_for: float,
     ) -> str | None:
-        """Move a ready group's members into a staging set, returning the set ID, or None
-        when the group is not ready. Ready: size >= max_size (take the oldest max_size);
-        oldest waited >= max_delay; or newest waited >= grace."""
+        """Move a ready group's members into a staging set (kept until ``now + stage_for``),
+        returning the set ID, or None when the group is not ready. Ready: size >= max_size
+        (the oldest max_size are staged); the oldest member waited >= max_delay; or the
+        newest waited >= grace (up to max_size staged, oldest first)."""
 
     async def read_staged(self, queue: str, group: str, set_id: str) -> list[JobRecord]:
         """The staged members, oldest first."""
 
-    async def delete_staged(self, queue: str, group: str, set_id: str) -> None:
-        """Delete a staging set and its members' records (after the aggregate is enqueued)."""
+    async def commit_staged(self, queue: str, group: str, set_id: str, job: Job, now: float) -> EnqueueOutcome:
+        """Atomically enqueue ``job`` (the aggregate, into the same queue) and delete the
+        staged members with their records. A set that was already committed or reclaimed
+        gets ``STALE`` and nothing is written, so a staging set is aggregated at most once.
+        When ``job`` itself is rejected (``ID_CONFLICT``, ``DUPLICATE``) the members stay
+        staged until reclaimed."""
 
     async def reclaim_staged(self, queue: str, now: float) -> int:
-        """Give members of staging sets past their deadline back to their groups."""
+        """Give members of staging sets past their deadline back to their groups; returns
+        how many members went back."""
 
 
 @runtime_checkable

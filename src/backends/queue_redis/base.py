@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn, TypeVar
 
-from queue_core import Capabilities, QueueNotFound, Unsupported
+from queue_core import (
+    Capabilities,
+    EnqueueOutcome,
+    EnqueueStatus,
+    InvalidJobId,
+    Job,
+    JobState,
+    QueueNotFound,
+    Unsupported,
+)
+from queue_redis import codec
 from queue_redis.keys import GlobalKeys, QueueKeys
 from queue_redis.transport import Transport
 
@@ -30,6 +41,16 @@ def unsupported(operation: str) -> NoReturn:
     raise Unsupported(f"this driver does not offer {operation} yet (see its Capabilities.features)")
 
 
+def entry_state(job: Job, now: float) -> tuple[JobState, float]:
+    """Where a job enters at enqueue time, and its due time."""
+    due_at = job.process_at(now)
+    if due_at > now:
+        return JobState.SCHEDULED, due_at
+    if job.group is not None:
+        return JobState.AGGREGATING, now
+    return JobState.PENDING, now
+
+
 class BrokerBase:
     capabilities: Capabilities
     _transport: Transport
@@ -48,3 +69,33 @@ class BrokerBase:
     def _wake(self, queue: str) -> None:
         """A script published on the queue's notify channel; let in-process waiters know."""
         self._transport.published(self._queue(queue).notify_channel, b"1")
+
+    def _job_args(self, keys: QueueKeys, job: Job, now: float) -> list[Any]:
+        if job.job_id is None:
+            raise InvalidJobId("job_id", None, "an ID on every job passed to Broker.enqueue (use Job.with_id())")
+        state, due_at = entry_state(job, now)
+        lock_key, lock_ttl_ms = "", 0
+        if job.lock_key is not None and job.unique_for is not None:
+            lock_key = keys.unique(job.lock_key)
+            lock_ttl_ms = max(1, math.ceil((due_at - now + job.unique_for) * 1000))
+        return codec.job_args(job, state, due_at, lock_key, lock_ttl_ms, now)
+
+    @staticmethod
+    def _outcome(job: Job, now: float, code: int, holder: str) -> EnqueueOutcome:
+        assert job.job_id is not None
+        if code == 1:
+            return EnqueueOutcome(job.job_id, job.queue, EnqueueStatus.ID_CONFLICT)
+        if code == 2:
+            return EnqueueOutcome(job.job_id, job.queue, EnqueueStatus.DUPLICATE, holder=holder or None)
+        return EnqueueOutcome(job.job_id, job.queue, EnqueueStatus.ENQUEUED, state=entry_state(job, now)[0])
+
+    def _enqueue_outcome(self, job: Job, now: float, code: int, holder: str) -> EnqueueOutcome:
+        """Decode a ``store_job`` code (see _common.lua) into an outcome."""
+        assert job.job_id is not None
+        if code == 1:
+            return EnqueueOutcome(job.job_id, job.queue, EnqueueStatus.ID_CONFLICT)
+        if code == 2:
+            return EnqueueOutcome(job.job_id, job.queue, EnqueueStatus.DUPLICATE, holder=holder or None)
+        if code == 3:
+            return EnqueueOutcome(job.job_id, job.queue, EnqueueStatus.STALE)
+        return EnqueueOutcome(job.job_id, job.queue, EnqueueStatus.ENQUEUED, state=entry_state(job, now)[0])

@@ -17,7 +17,7 @@ Layout (``P`` = prefix, ``Q`` = ``P:{queue}``)::
     Q:completed         ZSET    id -> retention expiry
     Q:groups            SET     group names with aggregating jobs
     Q:g:<group>         ZSET    id -> joined at
-    Q:staging           ZSET    "<group>:<set id>" -> staging deadline
+    Q:staging           ZSET    "<set id>:<group>" -> staging deadline
     Q:g:<group>:s:<set> ZSET    staged members
     Q:u:<lock>          STRING  unique lock, value = holder's job id
     Q:paused            STRING  present while paused

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import math
 import secrets
 from collections.abc import Sequence
 from typing import Any
 
 from queue_core import (
     EnqueueOutcome,
-    EnqueueStatus,
-    InvalidJobId,
     Job,
-    JobState,
     Lease,
     Renewal,
     SettleKind,
@@ -56,25 +52,6 @@ class ProcessingOps(BrokerBase):
         if registrations:
             await self._transport.execute(registrations)
         return [outcome for outcome in outcomes if outcome is not None]
-
-    def _job_args(self, keys: QueueKeys, job: Job, now: float) -> list[Any]:
-        if job.job_id is None:
-            raise InvalidJobId("job_id", None, "an ID on every job passed to Broker.enqueue (use Job.with_id())")
-        state, due_at = _entry_state(job, now)
-        lock_key, lock_ttl_ms = "", 0
-        if job.lock_key is not None and job.unique_for is not None:
-            lock_key = keys.unique(job.lock_key)
-            lock_ttl_ms = max(1, math.ceil((due_at - now + job.unique_for) * 1000))
-        return codec.job_args(job, state, due_at, lock_key, lock_ttl_ms, now)
-
-    @staticmethod
-    def _outcome(job: Job, now: float, code: int, holder: str) -> EnqueueOutcome:
-        assert job.job_id is not None
-        if code == 1:
-            return EnqueueOutcome(job.job_id, job.queue, EnqueueStatus.ID_CONFLICT)
-        if code == 2:
-            return EnqueueOutcome(job.job_id, job.queue, EnqueueStatus.DUPLICATE, holder=holder or None)
-        return EnqueueOutcome(job.job_id, job.queue, EnqueueStatus.ENQUEUED, state=_entry_state(job, now)[0])
 
     # ---- processing
 
@@ -193,13 +170,3 @@ class ProcessingOps(BrokerBase):
 
     async def wait_for_jobs(self, queues: Sequence[str], timeout: float) -> None:
         await self._transport.listen("jobs", [self._queue(q).notify_channel for q in queues], timeout)
-
-
-def _entry_state(job: Job, now: float) -> tuple[JobState, float]:
-    """Where a job enters at enqueue time, and its due time."""
-    due_at = job.process_at(now)
-    if due_at > now:
-        return JobState.SCHEDULED, due_at
-    if job.group is not None:
-        return JobState.AGGREGATING, now
-    return JobState.PENDING, now

@@ -56,6 +56,10 @@ NAMES = (
     "delete_queue",
     "groups",
     "take_token",
+    "aggregation_check",
+    "read_staged",
+    "commit_staged",
+    "reclaim_staged",
 )
 
 

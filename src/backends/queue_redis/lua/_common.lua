@@ -54,3 +54,45 @@ local function containers()
   return { pending = KEYS[1], scheduled = KEYS[2], retry = KEYS[3], archived = KEYS[4],
     completed = KEYS[5], groups = KEYS[6] }
 end
+
+-- Store one job whose 15 enqueue values start after ARGV[b] (see enqueue.lua's header).
+-- Returns code (0 stored, 1 id conflict, 2 duplicate), the lock holder or '', and 1 when
+-- the job was pushed to pending.
+local function store_job(scope, pending, scheduled, groups, now, b)
+  local id, state, lock = ARGV[b + 1], ARGV[b + 10], ARGV[b + 12]
+  local key = job_key(scope, id)
+  if redis.call('EXISTS', key) == 1 then
+    return 1, '', 0
+  end
+  if lock ~= '' and not redis.call('SET', lock, id, 'NX', 'PX', ARGV[b + 13]) then
+    return 2, redis.call('GET', lock) or '', 0
+  end
+  local due_at, group = ARGV[b + 11], ARGV[b + 8]
+  redis.call('HSET', key,
+    'type', ARGV[b + 2], 'payload', ARGV[b + 3], 'max_retries', ARGV[b + 4],
+    'timeout', ARGV[b + 5], 'deadline', ARGV[b + 6], 'retention', ARGV[b + 7],
+    'group', group, 'headers', ARGV[b + 9], 'unique', lock, 'unique_name', ARGV[b + 14],
+    'enqueued_at', ARGV[b + 15], 'retried', 0, 'crashes', 0, 'bounces', 0,
+    'state', state, 'due_at', due_at)
+  if state == 'scheduled' then
+    redis.call('ZADD', scheduled, due_at, id)
+  elseif state == 'aggregating' then
+    redis.call('ZADD', scope .. 'g:' .. group, now, id)
+    redis.call('SADD', groups, group)
+  else
+    redis.call('HSET', key, 'pending_since', now)
+    redis.call('LPUSH', pending, id)
+    return 0, '', 1
+  end
+  return 0, '', 0
+end
+
+-- Publish on the notify channel when the `pushed` newest jobs are all of pending: the
+-- queue was empty, so workers may be idle. A non-empty queue has busy workers.
+local function wake(pending, pushed, channel)
+  if pushed > 0 and redis.call('LLEN', pending) == pushed then
+    redis.call('PUBLISH', channel, '1')
+    return 1
+  end
+  return 0
+end

@@ -7,6 +7,7 @@
 --   unique lock ttl in ms, unique name or '', enqueued_at
 -- Reply: { registered (1 when the queue's meta key was missing), notified (1/0),
 --          then per job: code (0 enqueued, 1 id conflict, 2 duplicate), holder or '' }
+-- A rejected job writes nothing (no lock is taken for an ID conflict).
 
 local scope, now, channel, n = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 local registered = 0
@@ -18,47 +19,10 @@ end
 local reply = { registered, 0 }
 local pushed = 0
 for i = 0, n - 1 do
-  local b = 4 + i * 15
-  local id, state, lock = ARGV[b + 1], ARGV[b + 10], ARGV[b + 12]
-  local key = job_key(scope, id)
-  if redis.call('EXISTS', key) == 1 then
-    table.insert(reply, 1)
-    table.insert(reply, '')
-  else
-    local acquired = true
-    if lock ~= '' then
-      acquired = redis.call('SET', lock, id, 'NX', 'PX', ARGV[b + 13])
-    end
-    if not acquired then
-      table.insert(reply, 2)
-      table.insert(reply, redis.call('GET', lock) or '')
-    else
-      local due_at, group = ARGV[b + 11], ARGV[b + 8]
-      redis.call('HSET', key,
-        'type', ARGV[b + 2], 'payload', ARGV[b + 3], 'max_retries', ARGV[b + 4],
-        'timeout', ARGV[b + 5], 'deadline', ARGV[b + 6], 'retention', ARGV[b + 7],
-        'group', group, 'headers', ARGV[b + 9], 'unique', lock, 'unique_name', ARGV[b + 14],
-        'enqueued_at', ARGV[b + 15], 'retried', 0, 'crashes', 0, 'bounces', 0,
-        'state', state, 'due_at', due_at)
-      if state == 'scheduled' then
-        redis.call('ZADD', KEYS[2], due_at, id)
-      elseif state == 'aggregating' then
-        redis.call('ZADD', scope .. 'g:' .. group, now, id)
-        redis.call('SADD', KEYS[3], group)
-      else
-        redis.call('HSET', key, 'pending_since', now)
-        redis.call('LPUSH', KEYS[1], id)
-        pushed = pushed + 1
-      end
-      table.insert(reply, 0)
-      table.insert(reply, '')
-    end
-  end
+  local code, holder, was_pushed = store_job(scope, KEYS[1], KEYS[2], KEYS[3], now, 4 + i * 15)
+  table.insert(reply, code)
+  table.insert(reply, holder)
+  pushed = pushed + was_pushed
 end
-
--- Wake idle workers only when the queue was empty: a non-empty queue has busy workers.
-if pushed > 0 and redis.call('LLEN', KEYS[1]) == pushed then
-  redis.call('PUBLISH', channel, '1')
-  reply[2] = 1
-end
+reply[2] = wake(KEYS[1], pushed, channel)
 return reply

@@ -29,9 +29,4 @@ for z = 1, 2 do
     left = left - 1
   end
 end
-local notified = 0
-if pushed > 0 and redis.call('LLEN', KEYS[3]) == pushed then
-  redis.call('PUBLISH', channel, '1')
-  notified = 1
-end
-return { moved, notified }
+return { moved, wake(KEYS[3], pushed, channel) }

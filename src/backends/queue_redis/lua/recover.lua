@@ -39,9 +39,4 @@ for _, id in ipairs(candidates) do
     count(KEYS[6], KEYS[8], ttl)
   end
 end
-local notified = 0
-if #requeued > 0 and redis.call('LLEN', KEYS[3]) == #requeued then
-  redis.call('PUBLISH', channel, '1')
-  notified = 1
-end
-return { requeued, archived, notified }
+return { requeued, archived, wake(KEYS[3], #requeued, channel) }

@@ -23,8 +23,5 @@ for i = 0, n - 1 do
     reply[i + 2] = 0
   end
 end
-if pushed > 0 and redis.call('LLEN', KEYS[3]) == pushed then
-  redis.call('PUBLISH', channel, '1')
-  reply[1] = 1
-end
+reply[1] = wake(KEYS[3], pushed, channel)
 return reply

@@ -14,9 +14,4 @@ end
 if group ~= '' and redis.call('ZCARD', KEYS[1]) == 0 then
   redis.call('SREM', KEYS[3], group)
 end
-local notified = 0
-if #ids > 0 and redis.call('LLEN', KEYS[2]) == #ids then
-  redis.call('PUBLISH', ARGV[5], '1')
-  notified = 1
-end
-return { #ids, notified }
+return { #ids, wake(KEYS[2], #ids, ARGV[5]) }

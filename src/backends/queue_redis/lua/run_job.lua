@@ -16,9 +16,4 @@ end
 detach(scope, containers(), id, state, v[2])
 redis.call('HSET', key, 'state', 'pending', 'pending_since', now)
 redis.call('LPUSH', KEYS[1], id)
-local notified = 0
-if redis.call('LLEN', KEYS[1]) == 1 then
-  redis.call('PUBLISH', ARGV[4], '1')
-  notified = 1
-end
-return { 'ok', state, notified }
+return { 'ok', state, wake(KEYS[1], 1, ARGV[4]) }
