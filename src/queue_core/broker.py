@@ -473,6 +473,12 @@ class CoordinationBroker(Protocol):
     async def wait_for_cancel(self, timeout: float) -> list[str]:
         """Job IDs whose cancellation was announced, or ``[]`` after ``timeout`` seconds."""
 
+    async def record_event(self, stream: str, event: bytes, now: float, keep: int) -> None:
+        """Append ``event`` (unique bytes) to the named history, keeping the newest ``keep``."""
+
+    async def list_events(self, stream: str, limit: int) -> list[tuple[float, bytes]]:
+        """Up to ``limit`` events of the history as (recorded at, event), newest first."""
+
 
 @runtime_checkable
 class Broker(

@@ -59,3 +59,11 @@ class CoordinationOps(BrokerBase):
     async def wait_for_cancel(self, timeout: float) -> list[str]:
         messages = await self._transport.listen("cancel", [self._keys.cancel_channel], timeout)
         return [codec.text(m) for m in messages]
+
+    async def record_event(self, stream: str, event: bytes, now: float, keep: int) -> None:
+        key = self._keys.events(stream)
+        await self._transport.execute([("ZADD", key, codec.num(now), event), ("ZREMRANGEBYRANK", key, 0, -keep - 1)])
+
+    async def list_events(self, stream: str, limit: int) -> list[tuple[float, bytes]]:
+        [pairs] = await self._transport.execute([("ZREVRANGE", self._keys.events(stream), 0, limit - 1, "WITHSCORES")])
+        return [(float(score), bytes(member)) for member, score in pairs]

@@ -27,7 +27,8 @@ Layout (``P`` = prefix, ``Q`` = ``P:{queue}``)::
     P:queues            SET     every queue name
     P:hb:<kind>         ZSET    member id -> heartbeat expiry;  P:hb:<kind>:<id> STRING info
     P:claim:<key>       STRING  once-per-key claims (scheduler ticks)
-    P:rate:<key>        STRING  distributed rate-limit state
+    P:rate:<key>        HASH    distributed rate-limit state (token bucket)
+    P:events:<stream>   ZSET    event -> recorded at (scheduler fire history)
     channel P:{queue}:notify    an enqueue made the queue non-empty
     channel P:cancel            job ids to cancel
 """
@@ -158,3 +159,6 @@ class GlobalKeys:
 
     def rate(self, key: str) -> str:
         return f"{self.prefix}:rate:{key}"
+
+    def events(self, stream: str) -> str:
+        return f"{self.prefix}:events:{stream}"
