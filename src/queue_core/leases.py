@@ -109,9 +109,14 @@ class LeaseKeeper:
         self.log = log
 
     async def run(self) -> None:
+        # Fixed rate, not fixed delay: a slow renewal does not push the next one later,
+        # so renewals stay ``interval`` apart on the clock that judges the leases.
+        next_at = self.clock.now() + self.interval
         while True:
-            await self.clock.sleep_until(self.clock.now() + self.interval)
+            await self.clock.sleep_until(next_at)
             await self.renew()
+            now = self.clock.now()
+            next_at = next_at + self.interval if next_at + self.interval > now else now
 
     async def renew(self) -> None:
         """One renewal round over every running attempt."""
