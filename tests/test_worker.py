@@ -209,6 +209,25 @@ async def test_a_failing_job_is_retried_at_the_policy_delay_then_succeeds(broker
     assert (job.state, job.retried) == (JobState.COMPLETED, 2)
 
 
+async def test_a_retry_due_sooner_than_the_forwarder_looks_is_forwarded_on_time(
+    broker: Broker, hooks: HookRecorder
+) -> None:
+    clock = manual_clock()
+    worker = make_worker(broker, clock)
+
+    @worker.handler("quick", retry_delay=fixed(0.25))
+    async def quick(delivery: Delivery) -> None:
+        if delivery.attempt == 1:
+            raise RuntimeError("once")
+
+    job_id = await enqueue(broker, clock, "quick")
+    async with running(worker):
+        await hooks.wait_for("failed", job_id=job_id)
+        await wait_until(lambda: state_is(broker, clock, job_id, JobState.RETRY))
+        clock.advance(0.25)  # well before the forwarder's regular look, one second on
+        await hooks.wait_for("succeeded", job_id=job_id)
+
+
 async def test_a_job_is_archived_with_its_last_error_once_retries_are_exhausted(
     broker: Broker, hooks: HookRecorder
 ) -> None:

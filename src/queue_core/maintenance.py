@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 
+import anyio
+
 from queue_core.broker import Broker
 from queue_core.clock import Clock
 from queue_core.errors import QueueError
@@ -43,11 +45,36 @@ class Forwarder:
         self.on_forwarded = on_forwarded
         self.cap = cap
         self.batch = batch
+        self._wake_at = float("inf")
+        self._rescheduled = anyio.Event()
+
+    def due_at(self, when: float) -> None:
+        """A job becomes due at ``when`` (e.g. this worker just scheduled a retry): wake
+        up for it if that is earlier than the forwarder planned to look."""
+        if when < self._wake_at:
+            self._wake_at = when
+            self._rescheduled.set()
 
     async def run(self) -> None:
         while True:
+            # Renewed before the tick: a due_at() that lands while the tick runs must
+            # still cut the coming sleep short.
+            self._rescheduled = anyio.Event()
+            self._wake_at = float("inf")
             wake_at = await self.tick()
-            await self.clock.sleep_until(wake_at)
+            self._wake_at = min(self._wake_at, wake_at)
+            async with anyio.create_task_group() as tg:
+
+                async def sleep() -> None:
+                    await self.clock.sleep_until(self._wake_at)
+                    tg.cancel_scope.cancel()
+
+                async def rescheduled() -> None:
+                    await self._rescheduled.wait()
+                    tg.cancel_scope.cancel()
+
+                tg.start_soon(sleep)
+                tg.start_soon(rescheduled)
 
     async def tick(self) -> float:
         """Forward everything due now; return when to look again."""

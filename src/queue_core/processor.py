@@ -156,6 +156,7 @@ class Runner:
         log: logging.Logger,
         max_bounces: int,
         error_handler: WorkerErrorHandler | None = None,
+        on_retry: Callable[[float], None] | None = None,
     ) -> None:
         self.broker = broker
         self.clock = clock
@@ -165,6 +166,7 @@ class Runner:
         self.log = log
         self.max_bounces = max_bounces
         self.error_handler = error_handler
+        self.on_retry = on_retry
 
     async def run(self, attempt: Attempt) -> None:
         try:
@@ -275,7 +277,11 @@ class Runner:
                 "job_failed", self.log, queue=record.queue, job_id=record.id, job_type=record.type,
                 error=error, will_retry=settlement.kind is SettleKind.RETRY,
             )  # fmt: skip
-        if await self._settle(settlement, attempt) and settlement.kind is SettleKind.ARCHIVE:
+        applied = await self._settle(settlement, attempt)
+        if applied and settlement.kind is SettleKind.RETRY and self.on_retry is not None:
+            assert settlement.retry_at is not None
+            self.on_retry(settlement.retry_at)
+        if applied and settlement.kind is SettleKind.ARCHIVE:
             assert settlement.error is not None
             emit("job_archived", self.log, queue=record.queue, job_id=record.id, job_type=record.type,
                  reason=settlement.error)  # fmt: skip

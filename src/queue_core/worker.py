@@ -198,9 +198,11 @@ class _Run:
         self.inflight = InFlight(worker.concurrency)
         self.stopping = anyio.Event()
         self.work: TaskGroup | None = None
+        self.forwarder = Forwarder(broker, names, worker.clock, self.log, on_forwarded=lambda _: self.fetcher.nudge())
         self.runner = Runner(
             broker=broker, clock=worker.clock, serializer=worker.serializer, handlers=worker.handlers,
             inflight=self.inflight, log=self.log, max_bounces=worker.max_bounces, error_handler=worker.error_handler,
+            on_retry=self.forwarder.due_at,
         )  # fmt: skip
         blocking = getattr(getattr(broker, "capabilities", None), "blocking_wait", False)
         self.fetcher = Fetcher(
@@ -209,7 +211,6 @@ class _Run:
             idle_timeout=IDLE_WAIT_BLOCKING if blocking else IDLE_WAIT_POLLING,
         )  # fmt: skip
         self.keeper = LeaseKeeper(broker, self.inflight, worker.clock, worker.lease_for, self.log)
-        self.forwarder = Forwarder(broker, names, worker.clock, self.log, on_forwarded=lambda _: self.fetcher.nudge())
         self.recoverer = Recoverer(
             broker, names, worker.clock, self.log, interval=worker.sweep_interval, max_crashes=worker.max_crashes
         )
