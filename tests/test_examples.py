@@ -1,0 +1,27 @@
+"""The runnable examples keep running: each finishes by itself, quickly, on memory://."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+@pytest.mark.parametrize(
+    ("script", "expected"),
+    [
+        ("quickstart.py", ["sent to user4@example.com", "bounce check passed on attempt 2", '{"status":"sent"}']),
+        ("trio_app.py", ["resized photo3.jpg to 1280px", "archived: 1"]),
+    ],
+)
+def test_example_runs_to_completion(script: str, expected: list[str]) -> None:
+    env = {key: value for key, value in os.environ.items() if key != "QUEUE_URL"}
+    done = subprocess.run([sys.executable, str(EXAMPLES / script)], capture_output=True, text=True, timeout=60, env=env)
+    assert done.returncode == 0, done.stderr
+    for text in expected:
+        assert text in done.stdout
