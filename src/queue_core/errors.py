@@ -22,6 +22,7 @@ exception: drivers map those at their edge (``redis.ConnectionError`` becomes
     │   ├── InvalidUniqueOption
     │   ├── InvalidJobState
     │   ├── InvalidPagination
+    │   ├── GroupRequired               an aggregating-job operation without a group name
     │   ├── InvalidBrokerURL
     │   └── InvalidWorkerOption
     ├── SerializationError              a payload or result the serializer cannot handle
@@ -31,7 +32,8 @@ exception: drivers map those at their edge (``redis.ConnectionError`` becomes
     ├── NotFound
     │   ├── JobNotFound
     │   ├── QueueNotFound
-    │   └── ResultNotFound
+    │   ├── ResultNotFound
+    │   └── WorkerNotFound
     ├── OperationNotAllowed             a forbidden transition; names the state and what is allowed
     │   └── QueueNotEmpty
     ├── BrokerError
@@ -137,6 +139,14 @@ class InvalidPagination(ValidationError):
     pass
 
 
+class GroupRequired(ValidationError):
+    """Aggregating jobs are listed and operated on one group at a time; none was named."""
+
+    def __init__(self, operation: str) -> None:
+        self.operation = operation
+        super().__init__("group", None, f"a group name: {operation} aggregating jobs needs one (see list_groups)")
+
+
 class InvalidBrokerURL(ValidationError):
     pass
 
@@ -200,8 +210,38 @@ class ResultNotFound(NotFound):
         super().__init__(f"job {job_id!r} in queue {queue!r} has no result")
 
 
+class WorkerNotFound(NotFound):
+    def __init__(self, worker_id: str) -> None:
+        self.worker_id = worker_id
+        super().__init__(f"worker {worker_id!r} not found among the live workers")
+
+
 class OperationNotAllowed(QueueError):
-    """The operation is not allowed in the job's (or queue's) current state."""
+    """The operation is not allowed in the job's (or queue's) current state.
+
+    When a job's state forbids it, ``action`` names the operation, ``state`` the job's
+    state (or the state of a bulk operation), ``allowed`` the states that permit the
+    action and ``allowed_actions`` what the state permits instead.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        action: str | None = None,
+        state: str | None = None,
+        allowed: tuple[str, ...] = (),
+        allowed_actions: tuple[str, ...] = (),
+        queue: str | None = None,
+        job_id: str | None = None,
+    ) -> None:
+        self.action = action
+        self.state = state
+        self.allowed = allowed
+        self.allowed_actions = allowed_actions
+        self.queue = queue
+        self.job_id = job_id
+        super().__init__(message)
 
 
 class QueueNotEmpty(OperationNotAllowed):

@@ -71,3 +71,16 @@ ARCHIVABLE = frozenset({JobState.PENDING, JobState.SCHEDULED, JobState.RETRY, Jo
 DELETABLE = frozenset(s for s in JobState if s is not JobState.ACTIVE)
 #: Cancelling an active job stops its handler; any other of these is archived as cancelled.
 CANCELLABLE = frozenset({JobState.ACTIVE, JobState.PENDING, JobState.SCHEDULED, JobState.RETRY, JobState.AGGREGATING})
+
+#: Each operator action with the states it accepts, in the order the Manager lists them.
+ACTIONS: dict[str, frozenset[JobState]] = {
+    "run": RUNNABLE,
+    "archive": ARCHIVABLE,
+    "delete": DELETABLE,
+    "cancel": CANCELLABLE,
+}
+
+
+def allowed_actions(state: JobState) -> tuple[str, ...]:
+    """The operator actions a job in ``state`` accepts (empty for none)."""
+    return tuple(action for action, states in ACTIONS.items() if state in states)

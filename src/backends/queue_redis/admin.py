@@ -11,7 +11,7 @@ from collections.abc import Collection
 from typing import Any, NoReturn
 
 from queue_core import JobNotFound, JobState, OperationNotAllowed, QueueNotEmpty
-from queue_core.states import ARCHIVABLE, CANCELLABLE, DELETABLE, RUNNABLE
+from queue_core.states import ARCHIVABLE, CANCELLABLE, DELETABLE, RUNNABLE, allowed_actions
 from queue_redis import codec
 from queue_redis.base import BrokerBase
 from queue_redis.keys import QueueKeys
@@ -25,13 +25,24 @@ BULK_BATCH = 500
 def _refused(
     action: str, queue: str, state: JobState, allowed: Collection[JobState], job_id: str | None = None
 ) -> NoReturn:
-    subject = (
-        f"job {job_id!r} in queue {queue!r} is {state.value}" if job_id else f"{state.value} jobs of queue {queue!r}"
+    names = tuple(sorted(s.value for s in allowed))
+    instead = allowed_actions(state)
+    if job_id:
+        subject = f"cannot {action} job {job_id!r} in queue {queue!r}: it is {state.value}"
+        article = "an" if state.value[0] in "aeiou" else "a"
+        hint = f"; {article} {state.value} job can be: {', '.join(instead)}"
+    else:
+        subject = f"cannot {action} all {state.value} jobs of queue {queue!r}"
+        hint = "; cancel active jobs instead" if state is JobState.ACTIVE and action != "cancel" else ""
+    raise OperationNotAllowed(
+        f"{subject}; {action} is allowed for {', '.join(names)} jobs{hint}",
+        action=action,
+        state=state.value,
+        allowed=names,
+        allowed_actions=instead,
+        queue=queue,
+        job_id=job_id,
     )
-    names = ", ".join(sorted(s.value for s in allowed))
-    hint = "; cancel an active job instead" if state is JobState.ACTIVE and action != "cancel" else ""
-    verb = f"cannot {action}" if job_id else f"cannot {action} all"
-    raise OperationNotAllowed(f"{verb}: {subject}; {action} is allowed for {names} jobs{hint}")
 
 
 class AdminOps(BrokerBase):
