@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from queue_core.job import Job
 from queue_core.states import JobState
@@ -207,6 +207,11 @@ class JobInfo:
     has_result: bool = False
     result_size: int = 0
 
+    @property
+    def job_id(self) -> str:
+        """The same as ``id`` (the name ``EnqueueOutcome`` and ``Job`` use)."""
+        return self.id
+
 
 @dataclass(frozen=True, slots=True)
 class QueueStats:
@@ -378,6 +383,17 @@ class InspectionBroker(Protocol):
 
     async def job_result(self, queue: str, job_id: str) -> bytes:
         """The stored result bytes (``JobNotFound``, ``ResultNotFound``)."""
+
+    async def memory_usage(self, queue: str, samples: int = 20) -> int:
+        """Approximate bytes the queue occupies: its containers plus, per state, the
+        average size of up to ``samples`` job records times the state's count. Read
+        outside any transition (not atomic). ``QueueNotFound``; ``Unsupported`` unless
+        ``capabilities.memory_usage``."""
+
+    async def server_info(self) -> dict[str, Any]:
+        """What the server says about itself, for operators (for Redis: ``INFO``,
+        parsed into field -> value). Drivers without such a report return a small dict
+        naming the server."""
 
 
 @runtime_checkable

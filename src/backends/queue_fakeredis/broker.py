@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from importlib.metadata import version
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -16,6 +17,8 @@ from queue_redis.keys import DEFAULT_PREFIX
 from queue_redis.transport import Call, SyncCore
 
 MEMORY_CAPABILITIES = Capabilities(name="memory", blocking_wait=True)
+
+_FAKEREDIS_VERSION = version("fakeredis")
 
 _servers: dict[str, tuple[fakeredis.FakeServer, LocalPubSub]] = {}
 _servers_lock = threading.Lock()
@@ -57,6 +60,15 @@ class FakeTransport:
         self._subscriptions.clear()
 
 
+class MemoryBroker(RedisBroker):
+    """The Redis broker on an in-process server; only what fakeredis lacks differs."""
+
+    async def server_info(self) -> dict[str, Any]:
+        # fakeredis has no INFO command: describe the in-process server instead.
+        [keys] = await self._transport.execute([("DBSIZE",)])
+        return {"server": "fakeredis", "fakeredis_version": _FAKEREDIS_VERSION, "keys": int(keys)}
+
+
 def open_memory_broker(url: str = "memory://", *, prefix: str | None = None) -> RedisBroker:
     """A broker on the process-wide in-memory server named by the URL's host part.
 
@@ -66,6 +78,6 @@ def open_memory_broker(url: str = "memory://", *, prefix: str | None = None) -> 
     if parts.scheme != "memory" or parts.path not in ("", "/"):
         raise InvalidBrokerURL("url", url, "memory:// or memory://<name>")
     server, notifier = _server(parts.netloc)
-    return RedisBroker(
+    return MemoryBroker(
         FakeTransport(server, notifier), prefix=prefix or DEFAULT_PREFIX, capabilities=MEMORY_CAPABILITIES
     )

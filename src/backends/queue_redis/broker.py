@@ -23,7 +23,7 @@ from queue_redis.maintenance import MaintenanceOps
 from queue_redis.processing import ProcessingOps
 from queue_redis.transport import AsyncioTransport, ThreadTransport, Transport
 
-REDIS_CAPABILITIES = Capabilities(name="redis", blocking_wait=True)
+REDIS_CAPABILITIES = Capabilities(name="redis", blocking_wait=True, memory_usage=True)
 
 
 class RedisBroker(ProcessingOps, MaintenanceOps, InspectionOps, AdminOps, AggregationOps, CoordinationOps):

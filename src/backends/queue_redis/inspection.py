@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from queue_core import (
@@ -15,7 +16,7 @@ from queue_core import (
     validation,
 )
 from queue_redis import codec
-from queue_redis.base import BrokerBase, utc_day
+from queue_redis.base import BrokerBase, unsupported, utc_day
 from queue_redis.scripts import script
 from queue_redis.transport import Call
 
@@ -103,6 +104,59 @@ class InspectionOps(BrokerBase):
         if result is None:
             raise ResultNotFound(queue, job_id)
         return result
+
+    async def memory_usage(self, queue: str, samples: int = 20) -> int:
+        # MEMORY USAGE is not allowed in scripts on every Redis and is missing on fakeredis,
+        # so this samples with plain commands in three round trips.
+        if not self.capabilities.memory_usage:
+            unsupported("memory_usage")
+        keys = await self._require_queue(queue)
+        lists = [keys.pending]
+        zsets = [keys.active, keys.scheduled, keys.retry, keys.archived, keys.completed]
+        fixed = [keys.lease, keys.groups, keys.staging, keys.meta, keys.paused, keys.processed, keys.failed]
+        commands: list[tuple[Any, ...]] = [("SMEMBERS", keys.groups)]
+        commands += [("MEMORY", "USAGE", key) for key in [*lists, *zsets, *fixed]]
+        commands += [("LLEN", key) for key in lists] + [("ZCARD", key) for key in zsets]
+        commands += [("LRANGE", key, 0, samples - 1) for key in lists]
+        commands += [("ZRANGE", key, 0, samples - 1) for key in zsets]
+        replies = await self._transport.execute(commands)
+        groups = sorted(codec.text(g) for g in replies[0])
+        containers = len(lists) + len(zsets)
+        total = sum(int(size or 0) for size in replies[1 : 1 + containers + len(fixed)])
+        counts = [int(n) for n in replies[1 + containers + len(fixed) : 1 + 2 * containers + len(fixed)]]
+        sampled: list[list[bytes]] = list(replies[1 + 2 * containers + len(fixed) :])
+        # Groups: up to five are sampled; their average stands in for the rest.
+        looked_at = groups[:5]
+        if looked_at:
+            group_commands: list[tuple[Any, ...]] = []
+            for group in looked_at:
+                key = keys.group(group)
+                group_commands += [("MEMORY", "USAGE", key), ("ZCARD", key), ("ZRANGE", key, 0, samples - 1)]
+            group_replies = await self._transport.execute(group_commands)
+            group_sizes = [int(size or 0) for size in group_replies[0::3]]
+            total += sum(group_sizes) * len(groups) // len(looked_at)
+            group_counts = [int(n) for n in group_replies[1::3]]
+            counts.append(sum(group_counts) * len(groups) // len(looked_at))
+            sampled.append([job_id for members in group_replies[2::3] for job_id in members][:samples])
+        total += await self._sampled_jobs(keys.job, counts, sampled)
+        return total
+
+    async def _sampled_jobs(
+        self, job_key: Callable[[str], str], counts: Sequence[int], sampled: Sequence[Sequence[bytes]]
+    ) -> int:
+        """Per container: the average size of its sampled job hashes times its count."""
+        commands = [("MEMORY", "USAGE", job_key(codec.text(job_id))) for ids in sampled for job_id in ids]
+        sizes = iter(await self._transport.execute(commands) if commands else [])
+        total = 0
+        for count, ids in zip(counts, sampled, strict=True):
+            measured = [int(size) for size in (next(sizes) for _ in ids) if size is not None]
+            if measured:
+                total += sum(measured) * count // len(measured)
+        return total
+
+    async def server_info(self) -> dict[str, Any]:
+        [info] = await self._transport.execute([("INFO",)])
+        return dict(info)
 
     async def list_jobs(
         self, queue: str, state: JobState, page: int, page_size: int, now: float, group: str | None = None
