@@ -38,7 +38,7 @@ async def test_enqueue_stores_a_pending_job_with_a_fresh_id(broker: Broker, hook
     clock = manual_clock()
     async with Client(broker, clock=clock) as client:
         outcome = await client.enqueue("email.send", {"to": "a@example.com"}, max_retries=3)
-    assert outcome.ok and outcome.state is JobState.PENDING and outcome.queue == "default"
+    assert outcome.state is JobState.PENDING and outcome.queue == "default"
     info = await broker.job_info("default", outcome.job_id, NOW)
     assert (info.type, info.max_retries, info.state, info.enqueued_at) == ("email.send", 3, JobState.PENDING, NOW)
     assert await broker.job_payload("default", outcome.job_id) == b'{"to":"a@example.com"}'
@@ -71,7 +71,7 @@ async def test_a_held_unique_lock_raises_duplicate_job_naming_the_holder(broker:
             await client.enqueue("report", {"day": 1}, unique_for=60)
         assert caught.value.holder == first.job_id
         # a different payload is a different lock
-        assert (await client.enqueue("report", {"day": 2}, unique_for=60)).ok
+        assert (await client.enqueue("report", {"day": 2}, unique_for=60)).state is JobState.PENDING
 
 
 async def test_validation_errors_raise_before_anything_is_written(broker: Broker) -> None:
@@ -195,7 +195,7 @@ async def test_a_failing_plugin_never_fails_an_enqueue(broker: Broker, caplog: p
     plugin_manager().register(plugin)
     try:
         async with Client(broker) as client:
-            assert (await client.enqueue("t")).ok
+            assert (await client.enqueue("t")).state is JobState.PENDING
     finally:
         plugin_manager().unregister(plugin)
     assert "queue_core_job_enqueued raised" in caplog.text

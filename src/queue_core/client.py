@@ -3,29 +3,36 @@
 ::
 
     async with Client("redis://localhost:6379/0") as client:
-        outcome = await client.enqueue("email.send", {"to": "a@example.com"}, max_retries=5)
+        info = await client.enqueue("email.send", {"to": "a@example.com"}, max_retries=5)
+        print(info.id, info.state)          # e.g. "3f2a...", JobState.PENDING
 
 A ``Client`` opens its broker from a URL (and closes it on exit), or uses a ``Broker``
 it is given (and leaves it open: whoever opened it closes it). Every job gets its ID
 here, before the broker sees it, so a caller can log or store the ID even when the call
 fails halfway.
+
+``enqueue`` and ``enqueue_job`` return the stored job's ``JobInfo``. It is built here
+from the job and the broker's outcome rather than read back, which would cost a second
+round trip per job; it equals what ``Manager.job_info`` returns right after the enqueue.
+For blocking code (Django, Flask, scripts) use ``queue_core.SyncClient``.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import timedelta
 from types import TracebackType
 from typing import Any
 
 from queue_core import errors, validation
-from queue_core.broker import Broker, EnqueueOutcome, EnqueueStatus
+from queue_core.broker import Broker, EnqueueOutcome, EnqueueStatus, JobInfo
 from queue_core.clock import Clock, SystemClock
 from queue_core.events import LOGGER_NAME, emit
 from queue_core.job import Job
 from queue_core.registry import DEFAULT_URL, open_broker, scheme_of
 from queue_core.serialization import JSON, Serializer
+from queue_core.states import JobState
 
 #: ``error_handler(error, job)``: called after the error is logged; ``job`` is None when
 #: the job could not even be built (a validation error).
@@ -42,6 +49,8 @@ class Client:
     - ``default_retention``: seconds to keep completed jobs whose own ``retention`` is 0.
     - ``logger``: where failures are logged (default the ``queue_core`` logger).
     - ``error_handler(error, job)``: called after logging, for every failed enqueue.
+    - ``broker_options``: passed to the driver when the client opens its broker from a
+      URL (for Redis and memory://: ``prefix``).
     """
 
     def __init__(
@@ -53,6 +62,7 @@ class Client:
         default_retention: float | timedelta = 0,
         logger: logging.Logger | None = None,
         error_handler: ClientErrorHandler | None = None,
+        broker_options: Mapping[str, Any] | None = None,
     ) -> None:
         if isinstance(broker_or_url, str):
             scheme_of(broker_or_url)  # a malformed URL fails here, not at the first enqueue
@@ -62,6 +72,7 @@ class Client:
             self._url = None
             self._broker = broker_or_url
         self._owns_broker = False
+        self._broker_options = dict(broker_options or {})
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.serializer = serializer
         self.default_retention = validation.seconds(default_retention, "default_retention", errors.InvalidRetention)
@@ -82,7 +93,7 @@ class Client:
     async def open(self) -> None:
         """Open the broker from the URL given at construction (no-op for a given broker)."""
         if self._broker is None and self._url is not None:
-            self._broker = await open_broker(self._url)
+            self._broker = await open_broker(self._url, **self._broker_options)
             self._owns_broker = True
 
     async def aclose(self) -> None:
@@ -101,8 +112,13 @@ class Client:
 
     # ----------------------------------------------------------------- enqueue
 
-    async def enqueue(self, type: str, payload: Any = None, **job_options: Any) -> EnqueueOutcome:
-        """Encode ``payload`` with the client's serializer and enqueue one job.
+    async def ping(self) -> None:
+        """Raise ``BrokerUnavailable`` unless the broker answers."""
+        await self.broker.ping()
+
+    async def enqueue(self, type: str, payload: Any = None, **job_options: Any) -> JobInfo:
+        """Encode ``payload`` with the client's serializer and enqueue one job; returns
+        its ``JobInfo`` (state pending, scheduled or aggregating).
 
         ``job_options`` are ``Job`` fields (``queue``, ``max_retries``, ``delay``,
         ``schedule_at``, ``deadline``, ``timeout``, ``retention``, ``unique_for``,
@@ -116,15 +132,16 @@ class Client:
             raise
         return await self.enqueue_job(job)
 
-    async def enqueue_job(self, job: Job) -> EnqueueOutcome:
-        """Enqueue a built ``Job``.
+    async def enqueue_job(self, job: Job) -> JobInfo:
+        """Enqueue a built ``Job``; returns its ``JobInfo``.
 
         Raises ``JobIdConflict`` when a job with its ID exists in the queue, and
         ``DuplicateJob`` when its unique lock is held; nothing is written in either case.
         """
         (prepared,) = self._prepare([job])
+        now = self.clock.now()
         try:
-            (outcome,) = await self.broker.enqueue([prepared], self.clock.now())
+            (outcome,) = await self.broker.enqueue([prepared], now)
         except errors.QueueError as exc:
             self._report(exc, prepared, "enqueue of job %s (%s) failed: %s", prepared.job_id, prepared.type, exc)
             raise
@@ -148,13 +165,14 @@ class Client:
             self._report(duplicate, prepared, "%s", duplicate, level=logging.WARNING)
             raise duplicate
         self._enqueued(prepared)
-        return outcome
+        return enqueued_info(prepared, outcome, now)
 
     async def enqueue_many(self, jobs: Iterable[Job], chunk_size: int = DEFAULT_CHUNK_SIZE) -> list[EnqueueOutcome]:
         """Enqueue many jobs: one broker call per ``chunk_size`` jobs, one outcome per job.
 
-        A conflicting ID or a held unique lock is reported in that job's outcome, never
-        raised. Every job is checked before the first chunk is sent. A broker error
+        A conflicting ID or a held unique lock is reported in that job's outcome
+        (``status`` ``ID_CONFLICT`` / ``DUPLICATE``), never raised: a bulk import
+        should not stop at the first duplicate. Every job is checked before the first chunk is sent. A broker error
         raises; chunks sent before it stay enqueued (their jobs already have IDs, so the
         call can be repeated and the stored ones come back as ``ID_CONFLICT``).
         """
@@ -177,11 +195,13 @@ class Client:
 
     # ----------------------------------------------------------------- internals
 
-    def _prepare(self, jobs: Iterable[Job]) -> list[Job]:
+    def _prepare(self, jobs: Iterable[object]) -> list[Job]:
         prepared = []
         for job in jobs:
             if not isinstance(job, Job):
-                raise errors.ValidationError("jobs", job, "queue_core.Job instances (build them with Job.create)")
+                error = errors.ValidationError("jobs", job, "queue_core.Job instances (build them with Job.create)")
+                self._report(error, None, "cannot enqueue: %s", error)
+                raise error
             job = job.with_id()
             if job.retention == 0 and self.default_retention:
                 job = job.with_options(retention=self.default_retention)
@@ -202,3 +222,34 @@ class Client:
                 self.error_handler(error, job)
             except Exception:
                 self.log.exception("client error_handler raised; ignored")
+
+
+def enqueued_info(job: Job, outcome: EnqueueOutcome, now: float) -> JobInfo:
+    """The ``JobInfo`` of ``job`` just stored at ``now``, as the broker would report it."""
+    assert job.job_id is not None
+    state = outcome.state if outcome.state is not None else JobState.PENDING
+    if state is JobState.SCHEDULED:
+        next_process_at: float | None = job.process_at(now)
+    elif state is JobState.PENDING:
+        next_process_at = now
+    else:
+        next_process_at = None  # aggregating: it waits for its group, not for a time
+    return JobInfo(
+        id=job.job_id,
+        type=job.type,
+        queue=job.queue,
+        state=state,
+        payload_size=len(job.payload),
+        max_retries=job.max_retries,
+        retried=0,
+        crashes=0,
+        bounces=0,
+        enqueued_at=now,
+        headers=dict(job.headers),
+        timeout=job.timeout,
+        deadline=job.deadline,
+        retention=job.retention,
+        group=job.group,
+        unique_key=job.lock_key,
+        next_process_at=next_process_at,
+    )
