@@ -527,6 +527,30 @@ async def test_an_idle_worker_waits_for_work_instead_of_polling(broker: Broker, 
     assert counting.calls["dequeue"] <= 6
 
 
+async def test_a_job_enqueued_just_after_an_empty_dequeue_is_not_left_waiting(
+    broker: Broker, hooks: HookRecorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # With an idle wait longer than the test's patience, only a wake-up can finish it.
+    monkeypatch.setattr("queue_core.worker.IDLE_WAIT_BLOCKING", 3600.0)
+    monkeypatch.setattr("queue_core.worker.IDLE_WAIT_POLLING", 3600.0)
+    clock = manual_clock()
+    counting = CountingBroker(broker)
+    landed: list[str] = []
+
+    async def dequeue_then_enqueue(*args: Any) -> Any:
+        leases = await broker.dequeue(*args)
+        if not leases and not landed:  # the job arrives right behind the empty answer
+            landed.append(await enqueue(broker, clock, "late"))
+        return leases
+
+    counting.dequeue = dequeue_then_enqueue  # type: ignore[method-assign]
+    worker = make_worker(counting, clock)
+    worker.register("late", lambda_async(lambda d: None))
+    async with running(worker):
+        await wait_until(lambda: landed)
+        await hooks.wait_for("succeeded", job_id=landed[0])
+
+
 async def test_one_dequeue_takes_as_many_jobs_as_there_are_free_slots(broker: Broker, hooks: HookRecorder) -> None:
     clock = manual_clock()
     counting = CountingBroker(broker)

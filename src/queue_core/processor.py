@@ -119,7 +119,12 @@ class Fetcher:
         return len(leases)
 
     async def idle(self) -> None:
-        """Wait until the broker signals work, the forwarder nudges, or the timeout."""
+        """Wait until the broker signals work, the forwarder nudges, or the timeout.
+
+        The waiter is armed first and the queues checked once more before sleeping (the
+        condition-variable pattern): a job enqueued between our empty dequeue and the
+        waiter's registration would otherwise sit until the timeout.
+        """
         async with anyio.create_task_group() as tg:
 
             async def broker_signal() -> None:
@@ -135,6 +140,14 @@ class Fetcher:
 
             tg.start_soon(broker_signal, name="wait_for_jobs")
             tg.start_soon(nudged, name="nudge")
+            await anyio.lowlevel.checkpoint()  # let the waiter register
+            try:
+                taken = await self.fetch_once()
+            except QueueError as exc:
+                self.log.warning("fetcher: dequeue failed: %s", exc)
+                taken = 0
+            if taken:
+                tg.cancel_scope.cancel()
 
     async def _broker_trouble(self, what: str, exc: QueueError) -> None:
         self.log.warning("fetcher: %s failed: %s; retrying in %.1fs", what, exc, self._backoff)
@@ -267,7 +280,7 @@ class Runner:
             lease, error, now=now, policy=spec.retry_delay, max_bounces=self.max_bounces, log=self.log
         )
         self._log_failure(record, delivery.attempt, error, settlement, now)
-        if self.error_handler is not None:
+        if self.error_handler is not None and settlement.kind is not SettleKind.REVOKE:
             try:
                 self.error_handler(error, delivery)
             except Exception:
