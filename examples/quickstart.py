@@ -48,8 +48,8 @@ async def main() -> None:
         await client.enqueue("email.bounce_check")
         ids = []
         for i in range(EMAILS):
-            outcome = await client.enqueue("email.send", {"to": f"user{i}@example.com"}, retention=60)
-            ids.append(outcome.job_id)
+            info = await client.enqueue("email.send", {"to": f"user{i}@example.com"}, retention=60)
+            ids.append(info.id)
         print(f"enqueued {EMAILS + 1} jobs; starting the worker")
 
         await worker.run()  # returns after worker.stop()
