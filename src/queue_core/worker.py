@@ -78,6 +78,8 @@ class Worker:
       counts as an ordinary failure.
     - ``archive_max_size`` / ``archive_max_age``: archive caps the janitor applies.
     - ``error_handler(error, delivery)``: called after every failed attempt is logged.
+    - ``broker_options``: passed to the driver when the worker opens its broker from a
+      URL (for Redis and memory://: ``prefix``).
     """
 
     def __init__(
@@ -98,7 +100,9 @@ class Worker:
         archive_max_age: float | timedelta = DEFAULT_ARCHIVE_MAX_AGE,
         logger: logging.Logger | None = None,
         error_handler: WorkerErrorHandler | None = None,
+        broker_options: Mapping[str, Any] | None = None,
     ) -> None:
+        self._broker_options = dict(broker_options or {})
         if isinstance(broker_or_url, str):
             scheme_of(broker_or_url)
             self._url: str | None = broker_or_url
@@ -179,7 +183,7 @@ class Worker:
             yield self._given_broker
             return
         assert self._url is not None
-        broker = await open_broker(self._url)
+        broker = await open_broker(self._url, **self._broker_options)
         try:
             yield broker
         finally:
