@@ -24,7 +24,12 @@ exception: drivers map those at their edge (``redis.ConnectionError`` becomes
     │   ├── InvalidPagination
     │   ├── GroupRequired               an aggregating-job operation without a group name
     │   ├── InvalidBrokerURL
-    │   └── InvalidWorkerOption
+    │   ├── InvalidWorkerOption
+    │   ├── InvalidScheduleId
+    │   ├── InvalidCronSpec             names the spec and why it was refused
+    │   ├── InvalidInterval             a periodic schedule's ``every``
+    │   ├── InvalidTimezone
+    │   └── InvalidSchedulerOption
     ├── SerializationError              a payload or result the serializer cannot handle
     ├── EnqueueRejected                 the broker refused one job
     │   ├── JobIdConflict
@@ -33,7 +38,8 @@ exception: drivers map those at their edge (``redis.ConnectionError`` becomes
     │   ├── JobNotFound
     │   ├── QueueNotFound
     │   ├── ResultNotFound
-    │   └── WorkerNotFound
+    │   ├── WorkerNotFound
+    │   └── ScheduleNotFound
     ├── OperationNotAllowed             a forbidden transition; names the state and what is allowed
     │   └── QueueNotEmpty
     ├── BrokerError
@@ -47,6 +53,9 @@ exception: drivers map those at their edge (``redis.ConnectionError`` becomes
     │   ├── HandlerNotFound
     │   ├── WorkerAlreadyStarted
     │   └── LeaseLost                   a write was fenced off: another worker owns the job now
+    ├── SchedulerError
+    │   ├── ScheduleAlreadyExists
+    │   └── SchedulerAlreadyStarted
     └── HandlerSignal                   raised by handlers to choose an outcome
         ├── SkipRetry                   archive now
         ├── TransientError              try again later without using a retry
@@ -155,6 +164,31 @@ class InvalidWorkerOption(ValidationError):
     pass
 
 
+class InvalidScheduleId(ValidationError):
+    pass
+
+
+class InvalidCronSpec(ValidationError):
+    """A cron spec was refused; ``reason`` says why (out of range, wrong field count...)."""
+
+    def __init__(self, field: str, value: Any, accepted: str, reason: str) -> None:
+        self.reason = reason
+        super().__init__(field, value, accepted)
+        self.args = (f"invalid {field} {value!r}: {reason}; expected {accepted}",)
+
+
+class InvalidInterval(ValidationError):
+    pass
+
+
+class InvalidTimezone(ValidationError):
+    pass
+
+
+class InvalidSchedulerOption(ValidationError):
+    pass
+
+
 class SerializationError(QueueError):
     """The serializer could not encode or decode a value."""
 
@@ -214,6 +248,12 @@ class WorkerNotFound(NotFound):
     def __init__(self, worker_id: str) -> None:
         self.worker_id = worker_id
         super().__init__(f"worker {worker_id!r} not found among the live workers")
+
+
+class ScheduleNotFound(NotFound):
+    def __init__(self, schedule_id: str, detail: str = "") -> None:
+        self.schedule_id = schedule_id
+        super().__init__(f"schedule {schedule_id!r} not found{detail}")
 
 
 class OperationNotAllowed(QueueError):
@@ -301,6 +341,23 @@ class WorkerAlreadyStarted(WorkerError):
 
 class LeaseLost(WorkerError):
     """A write was refused because this worker no longer holds the job's lease."""
+
+
+# --------------------------------------------------------------------------- scheduler
+
+
+class SchedulerError(QueueError):
+    pass
+
+
+class ScheduleAlreadyExists(SchedulerError):
+    def __init__(self, schedule_id: str, detail: str = "") -> None:
+        self.schedule_id = schedule_id
+        super().__init__(f"a schedule with ID {schedule_id!r} already exists{detail}")
+
+
+class SchedulerAlreadyStarted(SchedulerError):
+    pass
 
 
 # --------------------------------------------------------------------------- handler signals
