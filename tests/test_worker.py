@@ -432,6 +432,30 @@ async def test_running_jobs_keep_their_lease_while_the_clock_moves(broker: Broke
         await hooks.wait_for("succeeded", job_id=job_id)
 
 
+async def test_an_operator_cancel_stops_the_handler_and_archives_the_job(broker: Broker, hooks: HookRecorder) -> None:
+    clock = manual_clock()
+    worker = make_worker(broker, clock, lease_for=30)
+    stopped = anyio.Event()
+
+    @worker.handler("long")
+    async def long(delivery: Delivery) -> None:
+        try:
+            await anyio.sleep_forever()
+        finally:
+            stopped.set()
+
+    job_id = await enqueue(broker, clock, "long", max_retries=25)
+    async with running(worker):
+        await hooks.wait_for("started", job_id=job_id)
+        assert await broker.request_cancel("default", job_id, clock.now()) is JobState.ACTIVE
+        clock.advance(10)  # the next lease renewal reports the cancellation
+        (archived,) = await hooks.wait_for("archived", job_id=job_id)
+    assert stopped.is_set()
+    assert archived["reason"] == "cancelled by an operator"
+    job = await info(broker, clock, job_id)
+    assert (job.state, job.retried) == (JobState.ARCHIVED, 0)
+
+
 # --------------------------------------------------------------------------- shutdown
 
 
