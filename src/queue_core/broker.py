@@ -160,10 +160,10 @@ class Settlement:
 class Renewal:
     """What ``extend_leases`` found."""
 
-    #: job IDs whose lease this worker no longer holds; their handlers must stop.
-    lost: list[str] = field(default_factory=list)
-    #: job IDs an operator asked to cancel (lease still renewed; the worker archives them).
-    cancelled: list[str] = field(default_factory=list)
+    #: leases this worker no longer holds; their handlers must stop and write nothing.
+    lost: list[Lease] = field(default_factory=list)
+    #: leases (renewed) of jobs an operator asked to cancel; the worker archives them.
+    cancelled: list[Lease] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)

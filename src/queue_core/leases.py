@@ -134,13 +134,12 @@ class LeaseKeeper:
                 if attempt.expires_at <= now:
                     self._lost(attempt, "its lease ran out while the broker was unreachable")
             return
-        # The protocol reports job IDs; an ID that appears in two queues matches both
-        # attempts, which errs on the safe side (stopping an attempt, never writing twice).
-        lost, cancelled = set(renewal.lost), set(renewal.cancelled)
+        lost = {lease.token for lease in renewal.lost}
+        cancelled = {lease.token for lease in renewal.cancelled}
         for attempt in attempts:
-            if attempt.job_id in lost:
+            if attempt.lease.token in lost:
                 self._lost(attempt, "the broker no longer grants its lease")
-            elif attempt.job_id in cancelled:
+            elif attempt.lease.token in cancelled:
                 self.log.warning(
                     "job %s (%s) in %s was cancelled by an operator; stopping its handler",
                     attempt.job_id,

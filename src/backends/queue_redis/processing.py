@@ -151,14 +151,14 @@ class ProcessingOps(BrokerBase):
             calls.append(Call(script("extend"), [keys.lease], args))
             plans.append(members)
         replies = await self._transport.run(calls) if calls else []
-        lost: list[str] = []
-        cancelled: list[str] = []
+        lost: list[Lease] = []
+        cancelled: list[Lease] = []
         for members, reply in zip(plans, replies, strict=True):
             for (_, lease), code in zip(members, reply, strict=True):
                 if code == 0:
-                    lost.append(lease.job_id)
+                    lost.append(lease)
                 elif code == 2:
-                    cancelled.append(lease.job_id)
+                    cancelled.append(lease)
         return Renewal(lost=lost, cancelled=cancelled)
 
     async def write_result(self, lease: Lease, result: bytes) -> bool:
