@@ -1,0 +1,502 @@
+"""The scheduler: enqueue jobs on cron specs or fixed intervals, once per tick.
+
+::
+
+    scheduler = Scheduler("redis://localhost:6379/0", timezone="Europe/Paris")
+    scheduler.register_cron("nightly-report", "30 2 * * *", "report.build", {"kind": "daily"})
+    scheduler.register_periodic("heartbeat", 30, "ops.ping", queue="low")
+    await scheduler.run()       # until cancelled, or scheduler.stop()
+
+Run as many scheduler processes as you like with the same entries: each tick is
+claimed in the broker before it is enqueued, so exactly one job is enqueued per tick
+(see ``schedule_fire``). Entries come from ``register_*`` calls and from a
+``ConfigProvider`` re-read every ``sync_interval`` seconds.
+
+``run()`` is a task group of three small loops -- ticker (sleeps until the next fire,
+woken early when entries change), sync, heartbeat -- plus one task per fire. Nothing
+it starts outlives it. A worker embeds a scheduler with ``await tg.start(scheduler.run)``.
+
+Missed ticks -- ticks that passed while no scheduler of this entry was running, or
+while this one could not keep up -- are skipped by default; ``catch_up=N`` fires the N
+most recent of them (never one that was already fired: the fire history says which).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator, Awaitable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import timedelta, tzinfo
+from typing import Any
+
+import anyio
+from anyio.abc import TaskGroup, TaskStatus
+
+from queue_core import errors, validation
+from queue_core.broker import Broker
+from queue_core.clock import Clock, SystemClock
+from queue_core.events import LOGGER_NAME
+from queue_core.registry import DEFAULT_URL, open_broker, scheme_of
+from queue_core.schedule_config import (
+    ConfigProvider,
+    MemoryConfigProvider,
+    ScheduleConfig,
+    ScheduleEntry,
+    build_entry,
+)
+from queue_core.schedule_fire import Firer
+from queue_core.schedule_records import (
+    HEARTBEAT_KIND,
+    FireRecord,
+    ScheduleInfo,
+    decode_fire,
+    encode_heartbeat,
+    heartbeat_entry,
+    history_stream,
+    list_schedules,
+    schedule_history,
+)
+from queue_core.schedule_spec import Tick, tick_text, to_ms, to_seconds, zone
+from queue_core.serialization import JSON, Serializer
+
+__all__ = [
+    "ConfigProvider",
+    "FireRecord",
+    "MemoryConfigProvider",
+    "ScheduleConfig",
+    "ScheduleEntry",
+    "ScheduleInfo",
+    "Scheduler",
+    "list_schedules",
+    "schedule_history",
+]
+
+DEFAULT_SYNC_INTERVAL = 60.0
+DEFAULT_HEARTBEAT_INTERVAL = 10.0
+DEFAULT_RESCUE_AFTER = 30.0
+#: how many of the newest history events catch-up reads to find the last fire.
+_CATCH_UP_PROBE = 32
+
+
+def default_scheduler_id() -> str:
+    host = "".join(c if c.isalnum() or c in "_.:-" else "-" for c in socket.gethostname()) or "host"
+    return f"{host[:64]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+@dataclass(slots=True)
+class _Slot:
+    """The running state of one entry."""
+
+    entry: ScheduleEntry
+    #: the next tick to fire; None until the ticker has placed the entry.
+    next: Tick | None = None
+    #: the last tick this scheduler handled (fired or saw a peer claim).
+    prev: Tick | None = None
+    #: new to this run: missed ticks before it are candidates for catch-up.
+    fresh: bool = True
+
+
+class Scheduler:
+    """Enqueues jobs on schedules; one job per tick across any number of processes.
+
+    - ``clock`` supplies ``now`` (default ``SystemClock``); a ``ManualClock`` drives tests.
+    - ``timezone``: the IANA zone cron specs are read in, unless an entry names its own.
+    - ``sync_interval``: seconds between two reads of the ``provider``.
+    - ``provider``: a ``ConfigProvider`` (default: an empty ``MemoryConfigProvider``,
+      reachable as ``scheduler.provider``).
+    - ``id``: this process's name in heartbeats (default host:pid:random).
+    - ``catch_up``: how many missed ticks per entry to fire late (default 0: skip them).
+    - ``rescue_after``: seconds after which a tick claimed by a scheduler that then
+      vanished is fired by a peer; None turns that off.
+    - ``claim_ttl``: seconds a tick's claim is kept (default max(1 day, 10 intervals)).
+    - ``heartbeat_interval``: seconds between two heartbeats (kept for three times that).
+
+    Call ``register_*``, ``unregister``, ``request_sync`` and ``stop`` from the event
+    loop's thread (or before ``run``).
+    """
+
+    def __init__(
+        self,
+        broker_or_url: Broker | str = DEFAULT_URL,
+        *,
+        clock: Clock | None = None,
+        timezone: str | tzinfo = "UTC",
+        sync_interval: float | timedelta = DEFAULT_SYNC_INTERVAL,
+        provider: ConfigProvider | None = None,
+        id: str | None = None,
+        catch_up: int = 0,
+        rescue_after: float | timedelta | None = DEFAULT_RESCUE_AFTER,
+        claim_ttl: float | timedelta | None = None,
+        heartbeat_interval: float | timedelta = DEFAULT_HEARTBEAT_INTERVAL,
+        serializer: Serializer = JSON,
+        logger: logging.Logger | None = None,
+    ) -> None:
+        if isinstance(broker_or_url, str):
+            scheme_of(broker_or_url)
+            self._url: str | None = broker_or_url
+            self._given_broker: Broker | None = None
+        else:
+            self._url = None
+            self._given_broker = broker_or_url
+        self.clock: Clock = clock if clock is not None else SystemClock()
+        self.timezone = zone(timezone)
+        self.sync_interval = _seconds("sync_interval", sync_interval)
+        if provider is not None and not isinstance(provider, ConfigProvider):
+            raise errors.InvalidSchedulerOption("provider", provider, "an object with async def get_configs()")
+        self.provider: ConfigProvider = provider if provider is not None else MemoryConfigProvider()
+        self.id = default_scheduler_id() if id is None else validation.job_id(id, "id")
+        if isinstance(catch_up, bool) or not isinstance(catch_up, int) or catch_up < 0:
+            raise errors.InvalidSchedulerOption("catch_up", catch_up, "an integer >= 0 (0 skips missed ticks)")
+        self.catch_up = catch_up
+        self.rescue_after = None if rescue_after is None else _seconds("rescue_after", rescue_after)
+        self.claim_ttl = None if claim_ttl is None else _seconds("claim_ttl", claim_ttl)
+        self.heartbeat_interval = _seconds("heartbeat_interval", heartbeat_interval)
+        self.serializer = serializer
+        self.log = logger if logger is not None else logging.getLogger(LOGGER_NAME)
+        self._registered: dict[str, ScheduleEntry] = {}
+        self._provided: dict[str, ScheduleEntry] = {}
+        self._slots: dict[str, _Slot] = {}
+        self._running = False
+        self._stop_requested = False
+        self._stop: anyio.Event | None = None
+        self._wake_scope: anyio.CancelScope | None = None
+        self._dirty = False
+        self._sync_scope: anyio.CancelScope | None = None
+        self._beat_scope: anyio.CancelScope | None = None
+        self._beat_due = False
+
+    # ----------------------------------------------------------------- registration
+
+    def register_cron(
+        self, id: str, spec: str, type: str, payload: Any = None, *, timezone: str | tzinfo | None = None,
+        **job_options: Any,
+    ) -> ScheduleEntry:  # fmt: skip
+        """Enqueue a ``type`` job with ``payload`` at every tick of the cron ``spec``.
+
+        ``spec`` has 5 fields or is a descriptor (``@hourly``, ``@daily``...); it is read
+        in ``timezone`` (default: the scheduler's). ``job_options`` are ``Job`` fields,
+        checked now. Raises ``InvalidCronSpec``, ``InvalidScheduleId``,
+        ``InvalidTimezone``, another ``ValidationError`` for a bad option, or
+        ``ScheduleAlreadyExists``.
+        """
+        return self.register(ScheduleConfig(id, type, payload, cron=spec, timezone=timezone, options=job_options))
+
+    def register_periodic(
+        self, id: str, every: float | timedelta, type: str, payload: Any = None, **job_options: Any
+    ) -> ScheduleEntry:
+        """Enqueue a ``type`` job every ``every`` seconds (> 0, or a ``timedelta``).
+
+        Ticks are multiples of ``every`` since the Unix epoch, so all processes agree on
+        them. Raises ``InvalidInterval`` and otherwise as ``register_cron``.
+        """
+        return self.register(ScheduleConfig(id, type, payload, every=every, options=job_options))
+
+    def register(self, config: ScheduleConfig) -> ScheduleEntry:
+        """Register a ``ScheduleConfig`` (what ``register_cron``/``register_periodic`` build)."""
+        entry = build_entry(config, timezone=self.timezone, serializer=self.serializer)
+        if entry.id in self._registered:
+            raise errors.ScheduleAlreadyExists(entry.id)
+        if entry.id in self._provided:
+            raise errors.ScheduleAlreadyExists(entry.id, " (it comes from the config provider)")
+        self._registered[entry.id] = entry
+        self._apply()
+        return entry
+
+    def unregister(self, id: str) -> None:
+        """Remove a schedule registered with ``register_*``; ``ScheduleNotFound`` if none."""
+        if self._registered.pop(id, None) is not None:
+            self._apply()
+            return
+        if id in self._provided:
+            raise errors.ScheduleNotFound(id, " among registered schedules: it comes from the config provider")
+        raise errors.ScheduleNotFound(id)
+
+    @property
+    def entries(self) -> dict[str, ScheduleEntry]:
+        """Every schedule in effect, registered and provided, by ID."""
+        return {sid: slot.entry for sid, slot in self._slots.items()}
+
+    def _entry(self, id: str) -> ScheduleEntry | None:
+        slot = self._slots.get(id)
+        return None if slot is None else slot.entry
+
+    def next_run(self, id: str) -> float | None:
+        """When the schedule fires next (None before ``run`` has placed it)."""
+        slot = self._slots.get(id)
+        if slot is None:
+            raise errors.ScheduleNotFound(id)
+        return None if slot.next is None else to_seconds(slot.next)
+
+    # ----------------------------------------------------------------- provider sync
+
+    async def sync(self) -> None:
+        """Read the provider now and apply what differs. Never raises for the provider's
+        sake: its errors and bad entries are logged (bad entries keep their previous
+        version, when there is one)."""
+        try:
+            configs = list(await self.provider.get_configs())
+        except Exception:
+            self.log.exception("scheduler %s: the config provider failed; entries unchanged", self.id)
+            return
+        provided: dict[str, ScheduleEntry] = {}
+        for config in configs:
+            config_id = config.id if isinstance(config, ScheduleConfig) else _mapping_id(config)
+            try:
+                entry = build_entry(config, timezone=self.timezone, serializer=self.serializer)
+            except Exception as exc:
+                previous = self._provided.get(config_id) if isinstance(config_id, str) else None
+                keeping = "; keeping its previous version" if previous is not None else ""
+                self.log.error("scheduler %s: schedule config %r skipped: %s%s", self.id, config_id, exc, keeping,
+                               extra={"schedule_id": config_id})  # fmt: skip
+                if previous is not None and config_id not in provided:
+                    provided[previous.id] = previous
+                continue
+            if entry.id in provided:
+                self.log.error("scheduler %s: the provider gives schedule %r twice; the first one is used",
+                               self.id, entry.id, extra={"schedule_id": entry.id})  # fmt: skip
+            elif entry.id in self._registered:
+                self.log.error("scheduler %s: provided schedule %r skipped: an entry registered in code has its ID",
+                               self.id, entry.id, extra={"schedule_id": entry.id})  # fmt: skip
+            else:
+                provided[entry.id] = entry
+        added = provided.keys() - self._provided.keys()
+        removed = self._provided.keys() - provided.keys()
+        changed = {sid for sid in provided.keys() & self._provided.keys() if provided[sid] != self._provided[sid]}
+        if added or removed or changed:
+            self.log.info("scheduler %s: sync added %s, changed %s, removed %s", self.id, sorted(added),
+                          sorted(changed), sorted(removed))  # fmt: skip
+        self._provided = provided
+        self._apply()
+
+    def request_sync(self) -> None:
+        """Read the provider as soon as possible instead of at the next interval."""
+        if self._sync_scope is not None:
+            self._sync_scope.cancel()
+
+    def _apply(self) -> None:
+        """Make the slots match the registered and provided entries; wake the ticker."""
+        wanted = {**self._provided, **self._registered}
+        for sid in self._slots.keys() - wanted.keys():
+            del self._slots[sid]
+        for sid, entry in wanted.items():
+            slot = self._slots.get(sid)
+            if slot is None:
+                self._slots[sid] = _Slot(entry)
+            elif slot.entry != entry:
+                if slot.entry.spec != entry.spec:
+                    slot.next = None  # placed again from now, without catch-up
+                slot.entry = entry
+        self._dirty = True
+        if self._wake_scope is not None:
+            self._wake_scope.cancel()
+        self._beat_soon()
+
+    # ----------------------------------------------------------------- running
+
+    def stop(self) -> None:
+        """Ask a running scheduler to stop; ``run()`` then returns normally."""
+        self._stop_requested = True
+        if self._stop is not None:
+            self._stop.set()
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Fire ticks until cancelled or ``stop()`` is called.
+
+        Reports started (for ``TaskGroup.start``) after the first provider sync and the
+        first heartbeat. Raises ``SchedulerAlreadyStarted`` while another ``run()`` of
+        this scheduler is going on; a scheduler may run again after one returned.
+        """
+        if self._running:
+            raise errors.SchedulerAlreadyStarted(f"scheduler {self.id} is already running")
+        self._running = True
+        self._stop = anyio.Event()
+        if self._stop_requested:
+            self._stop.set()
+        for slot in self._slots.values():
+            slot.next, slot.prev, slot.fresh = None, None, True
+        try:
+            async with self._broker() as broker:
+                firer = Firer(
+                    broker, self.clock, self.id, self.log,
+                    rescue_after=self.rescue_after, claim_ttl=self.claim_ttl, current=self._entry,
+                )  # fmt: skip
+                try:
+                    await self.sync()
+                    await self._beat(broker)
+                    self._beat_due = False
+                    async with anyio.create_task_group() as tg:
+                        tg.start_soon(self._ticker, tg, firer, broker, name=f"scheduler {self.id} ticker")
+                        tg.start_soon(self._sync_loop, name=f"scheduler {self.id} sync")
+                        tg.start_soon(self._heartbeat_loop, broker, name=f"scheduler {self.id} heartbeat")
+                        self.log.info("scheduler %s started with %d schedule(s)", self.id, len(self._slots))
+                        task_status.started()
+                        await self._stop.wait()
+                        tg.cancel_scope.cancel()
+                finally:
+                    with anyio.CancelScope(shield=True):
+                        await self._goodbye(broker)
+        finally:
+            self._running = False
+            self._stop_requested = False
+            self._wake_scope = self._sync_scope = self._beat_scope = None
+
+    @asynccontextmanager
+    async def _broker(self) -> AsyncIterator[Broker]:
+        if self._given_broker is not None:
+            yield self._given_broker
+            return
+        assert self._url is not None
+        broker = await open_broker(self._url)
+        try:
+            yield broker
+        finally:
+            with anyio.CancelScope(shield=True):
+                await broker.close()
+
+    # ----------------------------------------------------------------- ticker
+
+    async def _ticker(self, tg: TaskGroup, firer: Firer, broker: Broker) -> None:
+        while True:
+            self._dirty = False
+            now_ms = to_ms(self.clock.now())
+            wake: Tick | None = None
+            for slot in list(self._slots.values()):
+                if slot.next is None:
+                    self._beat_soon()  # publish where the entry was placed
+                self._advance(slot, now_ms, tg, firer, broker)
+                assert slot.next is not None
+                wake = slot.next if wake is None else min(wake, slot.next)
+            if self._dirty:
+                continue
+            with anyio.CancelScope() as scope:
+                self._wake_scope = scope
+                if wake is None:
+                    await anyio.sleep_forever()
+                else:
+                    await self.clock.sleep_until(to_seconds(wake))
+            self._wake_scope = None
+
+    def _advance(self, slot: _Slot, now_ms: Tick, tg: TaskGroup, firer: Firer, broker: Broker) -> None:
+        """Place a new entry, or fire its due tick (and up to ``catch_up`` missed ones)."""
+        spec = slot.entry.spec
+        if slot.next is None:
+            first = spec.next_after(now_ms, inclusive=True)
+            if slot.prev is not None and first <= slot.prev:
+                first = spec.next_after(slot.prev)
+            if slot.fresh and self.catch_up:
+                self._spawn(tg, self._catch_up(tg, firer, broker, slot.entry, first), f"catch up {slot.entry.id}")
+            slot.fresh = False
+            slot.next = first
+        if slot.next > now_ms:
+            return
+        latest = spec.prev_before(now_ms, inclusive=True)
+        assert latest is not None and latest >= slot.next
+        missed: list[Tick] = []
+        earlier = spec.prev_before(latest)
+        while earlier is not None and earlier >= slot.next and len(missed) < self.catch_up:
+            missed.append(earlier)
+            earlier = spec.prev_before(earlier)
+        if earlier is not None and earlier >= slot.next:
+            self.log.warning(
+                "scheduler %s: schedule %s missed ticks from %s to %s; skipped",
+                self.id, slot.entry.id, tick_text(slot.next), tick_text(earlier), extra={"schedule_id": slot.entry.id},
+            )  # fmt: skip
+        for tick in [*reversed(missed), latest]:
+            self._spawn(tg, firer.fire(slot.entry, tick), f"fire {slot.entry.id}@{tick_text(tick)}")
+        slot.prev = latest
+        slot.next = spec.next_after(now_ms)
+
+    async def _catch_up(self, tg: TaskGroup, firer: Firer, broker: Broker, entry: ScheduleEntry, first: Tick) -> None:
+        """Fire up to ``catch_up`` ticks missed between the last recorded fire and ``first``."""
+        try:
+            events = await broker.list_events(history_stream(entry.id), _CATCH_UP_PROBE)
+        except errors.QueueError as exc:
+            self.log.warning("scheduler %s: no catch-up for %s (history unreadable: %s)", self.id, entry.id, exc)
+            return
+        fired = [to_ms(record.fire_time) for at, event in events if (record := decode_fire(at, event)) is not None]
+        if not fired:
+            return  # never fired: nothing was missed
+        last = max(fired)
+        ticks: list[Tick] = []
+        tick = entry.spec.prev_before(first)
+        while tick is not None and tick > last and len(ticks) < self.catch_up:
+            ticks.append(tick)
+            tick = entry.spec.prev_before(tick)
+        if ticks:
+            self.log.info("scheduler %s: catching up %d missed tick(s) of %s", self.id, len(ticks), entry.id,
+                          extra={"schedule_id": entry.id})  # fmt: skip
+        for tick in reversed(ticks):
+            self._spawn(tg, firer.fire(entry, tick), f"catch up {entry.id}@{tick_text(tick)}")
+
+    def _spawn(self, tg: TaskGroup, fire: Awaitable[None], name: str) -> None:
+        async def guarded() -> None:
+            try:
+                await fire
+            except Exception:
+                self.log.exception("scheduler %s: %s failed", self.id, name)
+
+        tg.start_soon(guarded, name=name)
+
+    # ----------------------------------------------------------------- sync and heartbeat loops
+
+    async def _sync_loop(self) -> None:
+        while True:
+            with anyio.CancelScope() as scope:
+                self._sync_scope = scope
+                await self.clock.sleep_until(self.clock.now() + self.sync_interval)
+            self._sync_scope = None
+            await self.sync()
+
+    async def _heartbeat_loop(self, broker: Broker) -> None:
+        while True:
+            if not self._beat_due:
+                with anyio.CancelScope() as scope:
+                    self._beat_scope = scope
+                    await self.clock.sleep_until(self.clock.now() + self.heartbeat_interval)
+                self._beat_scope = None
+            self._beat_due = False
+            await self._beat(broker)
+
+    def _beat_soon(self) -> None:
+        """Heartbeat now rather than at the next interval: the entries changed."""
+        self._beat_due = True
+        if self._beat_scope is not None:
+            self._beat_scope.cancel()
+
+    async def _beat(self, broker: Broker) -> None:
+        entries = [heartbeat_entry(slot.entry, slot.next, slot.prev) for slot in self._slots.values()]
+        info = {"host": socket.gethostname(), "pid": os.getpid(), "timezone": self.timezone.key}
+        now = self.clock.now()
+        try:
+            await broker.put_heartbeat(
+                HEARTBEAT_KIND, self.id, encode_heartbeat(self.id, info, entries), now, 3 * self.heartbeat_interval
+            )
+        except errors.QueueError as exc:
+            self.log.warning("scheduler %s: heartbeat failed: %s", self.id, exc)
+
+    async def _goodbye(self, broker: Broker) -> None:
+        with anyio.move_on_after(5):
+            try:
+                await broker.remove_heartbeat(HEARTBEAT_KIND, self.id)
+            except errors.QueueError as exc:
+                self.log.warning("scheduler %s: could not remove its heartbeat: %s", self.id, exc)
+        self.log.info("scheduler %s stopped", self.id)
+
+
+def _seconds(name: str, value: Any) -> float:
+    seconds = validation.seconds(value, name, errors.InvalidSchedulerOption, allow_zero=False)
+    if not math.isfinite(seconds):
+        raise errors.InvalidSchedulerOption(name, value, "a finite number of seconds > 0")
+    return seconds
+
+
+def _mapping_id(config: Any) -> Any:
+    try:
+        return config.get("id")
+    except AttributeError:
+        return None
