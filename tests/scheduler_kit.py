@@ -153,3 +153,15 @@ async def pending_jobs(broker: Broker, queue: str = "default") -> list[JobInfo]:
         if type(exc).__name__ == "QueueNotFound":
             return []
         raise
+
+
+async def start_crashable(tg: anyio.abc.TaskGroup, scheduler: Scheduler) -> anyio.CancelScope:
+    """Start ``scheduler`` in ``tg``; cancelling the returned scope "crashes" it alone."""
+    scope = anyio.CancelScope()
+
+    async def body(*, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        with scope:
+            await scheduler.run(task_status=task_status)
+
+    await tg.start(body)
+    return scope

@@ -93,12 +93,14 @@ class _Slot:
     """The running state of one entry."""
 
     entry: ScheduleEntry
-    #: the next tick to fire; None until the ticker has placed the entry.
+    #: the next tick to fire; None until the entry is placed (at run start or when added).
     next: Tick | None = None
     #: the last tick this scheduler handled (fired or saw a peer claim).
     prev: Tick | None = None
     #: new to this run: missed ticks before it are candidates for catch-up.
     fresh: bool = True
+    #: placed, catch-up still to start: missed ticks before this one may fire.
+    catch_up_before: Tick | None = None
 
 
 class Scheduler:
@@ -164,11 +166,10 @@ class Scheduler:
         self._running = False
         self._stop_requested = False
         self._stop: anyio.Event | None = None
-        self._wake_scope: anyio.CancelScope | None = None
-        self._dirty = False
-        self._sync_scope: anyio.CancelScope | None = None
-        self._beat_scope: anyio.CancelScope | None = None
-        self._beat_due = False
+        #: pokes for the three loops: entries changed, sync requested, heartbeat due.
+        self._wake = _Nudge()
+        self._sync_now = _Nudge()
+        self._beat_now = _Nudge()
 
     # ----------------------------------------------------------------- registration
 
@@ -275,8 +276,7 @@ class Scheduler:
 
     def request_sync(self) -> None:
         """Read the provider as soon as possible instead of at the next interval."""
-        if self._sync_scope is not None:
-            self._sync_scope.cancel()
+        self._sync_now.poke()
 
     def _apply(self) -> None:
         """Make the slots match the registered and provided entries; wake the ticker."""
@@ -291,10 +291,8 @@ class Scheduler:
                 if slot.entry.spec != entry.spec:
                     slot.next = None  # placed again from now, without catch-up
                 slot.entry = entry
-        self._dirty = True
-        if self._wake_scope is not None:
-            self._wake_scope.cancel()
-        self._beat_soon()
+        self._wake.poke()
+        self._beat_now.poke()
 
     # ----------------------------------------------------------------- running
 
@@ -318,7 +316,7 @@ class Scheduler:
         if self._stop_requested:
             self._stop.set()
         for slot in self._slots.values():
-            slot.next, slot.prev, slot.fresh = None, None, True
+            slot.next, slot.prev, slot.fresh, slot.catch_up_before = None, None, True, None
         try:
             async with self._broker() as broker:
                 firer = Firer(
@@ -327,12 +325,17 @@ class Scheduler:
                 )  # fmt: skip
                 try:
                     await self.sync()
+                    # Everything is timed from here, before reporting started -- not from
+                    # whenever each loop first gets to run.
+                    started = self.clock.now()
+                    self._place_all(to_ms(started))
                     await self._beat(broker)
-                    self._beat_due = False
+                    self._beat_now.clear()
                     async with anyio.create_task_group() as tg:
                         tg.start_soon(self._ticker, tg, firer, broker, name=f"scheduler {self.id} ticker")
-                        tg.start_soon(self._sync_loop, name=f"scheduler {self.id} sync")
-                        tg.start_soon(self._heartbeat_loop, broker, name=f"scheduler {self.id} heartbeat")
+                        tg.start_soon(self._sync_loop, started + self.sync_interval, name=f"scheduler {self.id} sync")
+                        tg.start_soon(self._heartbeat_loop, broker, started + self.heartbeat_interval,
+                                      name=f"scheduler {self.id} heartbeat")  # fmt: skip
                         self.log.info("scheduler %s started with %d schedule(s)", self.id, len(self._slots))
                         task_status.started()
                         await self._stop.wait()
@@ -343,7 +346,6 @@ class Scheduler:
         finally:
             self._running = False
             self._stop_requested = False
-            self._wake_scope = self._sync_scope = self._beat_scope = None
 
     @asynccontextmanager
     async def _broker(self) -> AsyncIterator[Broker]:
@@ -362,36 +364,40 @@ class Scheduler:
 
     async def _ticker(self, tg: TaskGroup, firer: Firer, broker: Broker) -> None:
         while True:
-            self._dirty = False
             now_ms = to_ms(self.clock.now())
+            if self._place_all(now_ms):
+                self._beat_now.poke()  # publish where the new entries were placed
             wake: Tick | None = None
             for slot in list(self._slots.values()):
-                if slot.next is None:
-                    self._beat_soon()  # publish where the entry was placed
                 self._advance(slot, now_ms, tg, firer, broker)
                 assert slot.next is not None
                 wake = slot.next if wake is None else min(wake, slot.next)
-            if self._dirty:
-                continue
-            with anyio.CancelScope() as scope:
-                self._wake_scope = scope
-                if wake is None:
-                    await anyio.sleep_forever()
-                else:
-                    await self.clock.sleep_until(to_seconds(wake))
-            self._wake_scope = None
+            await self._wake.sleep_until(self.clock, None if wake is None else to_seconds(wake))
 
-    def _advance(self, slot: _Slot, now_ms: Tick, tg: TaskGroup, firer: Firer, broker: Broker) -> None:
-        """Place a new entry, or fire its due tick (and up to ``catch_up`` missed ones)."""
-        spec = slot.entry.spec
-        if slot.next is None:
-            first = spec.next_after(now_ms, inclusive=True)
+    def _place_all(self, now_ms: Tick) -> bool:
+        """Give every new (or re-specified) entry its first tick: the first at or after
+        ``now_ms``, and after the last one handled. True if any was placed."""
+        placed = False
+        for slot in self._slots.values():
+            if slot.next is not None:
+                continue
+            first = slot.entry.spec.next_after(now_ms, inclusive=True)
             if slot.prev is not None and first <= slot.prev:
-                first = spec.next_after(slot.prev)
+                first = slot.entry.spec.next_after(slot.prev)
             if slot.fresh and self.catch_up:
-                self._spawn(tg, self._catch_up(tg, firer, broker, slot.entry, first), f"catch up {slot.entry.id}")
+                slot.catch_up_before = first
             slot.fresh = False
             slot.next = first
+            placed = True
+        return placed
+
+    def _advance(self, slot: _Slot, now_ms: Tick, tg: TaskGroup, firer: Firer, broker: Broker) -> None:
+        """Fire an entry's due tick (and up to ``catch_up`` missed ones)."""
+        spec = slot.entry.spec
+        assert slot.next is not None
+        if slot.catch_up_before is not None:
+            first, slot.catch_up_before = slot.catch_up_before, None
+            self._spawn(tg, self._catch_up(tg, firer, broker, slot.entry, first), f"catch up {slot.entry.id}")
         if slot.next > now_ms:
             return
         latest = spec.prev_before(now_ms, inclusive=True)
@@ -444,29 +450,17 @@ class Scheduler:
 
     # ----------------------------------------------------------------- sync and heartbeat loops
 
-    async def _sync_loop(self) -> None:
+    async def _sync_loop(self, due: float) -> None:
         while True:
-            with anyio.CancelScope() as scope:
-                self._sync_scope = scope
-                await self.clock.sleep_until(self.clock.now() + self.sync_interval)
-            self._sync_scope = None
+            await self._sync_now.sleep_until(self.clock, due)
             await self.sync()
+            due = self.clock.now() + self.sync_interval
 
-    async def _heartbeat_loop(self, broker: Broker) -> None:
+    async def _heartbeat_loop(self, broker: Broker, due: float) -> None:
         while True:
-            if not self._beat_due:
-                with anyio.CancelScope() as scope:
-                    self._beat_scope = scope
-                    await self.clock.sleep_until(self.clock.now() + self.heartbeat_interval)
-                self._beat_scope = None
-            self._beat_due = False
+            await self._beat_now.sleep_until(self.clock, due)
             await self._beat(broker)
-
-    def _beat_soon(self) -> None:
-        """Heartbeat now rather than at the next interval: the entries changed."""
-        self._beat_due = True
-        if self._beat_scope is not None:
-            self._beat_scope.cancel()
+            due = self.clock.now() + self.heartbeat_interval
 
     async def _beat(self, broker: Broker) -> None:
         entries = [heartbeat_entry(slot.entry, slot.next, slot.prev) for slot in self._slots.values()]
@@ -486,6 +480,35 @@ class Scheduler:
             except errors.QueueError as exc:
                 self.log.warning("scheduler %s: could not remove its heartbeat: %s", self.id, exc)
         self.log.info("scheduler %s stopped", self.id)
+
+
+class _Nudge:
+    """A sleep that a poke cuts short; a poke while nobody sleeps cuts the next one."""
+
+    def __init__(self) -> None:
+        self._poked = False
+        self._scope: anyio.CancelScope | None = None
+
+    def poke(self) -> None:
+        self._poked = True
+        if self._scope is not None:
+            self._scope.cancel()
+
+    def clear(self) -> None:
+        self._poked = False
+
+    async def sleep_until(self, clock: Clock, deadline: float | None) -> None:
+        """Until ``deadline`` on ``clock`` (forever if None) or a poke, whichever is first."""
+        if not self._poked:
+            with anyio.CancelScope() as self._scope:
+                try:
+                    if deadline is None:
+                        await anyio.sleep_forever()
+                    else:
+                        await clock.sleep_until(deadline)
+                finally:
+                    self._scope = None
+        self._poked = False
 
 
 def _seconds(name: str, value: Any) -> float:
