@@ -1,0 +1,146 @@
+"""A blocking Client for sync code: Django and Flask views, management commands, scripts.
+
+::
+
+    from queue_core import SyncClient
+
+    client = SyncClient("redis://localhost:6379/0")       # once, at start-up
+    info = client.enqueue("email.send", {"to": "a@example.com"})
+    ...
+    client.close()                                         # at shutdown
+
+A ``SyncClient`` runs an event loop on its own daemon thread (an anyio blocking portal)
+with an async ``Client`` on it; each call hands the work to that loop and blocks until
+it is done. It is safe to share between threads: their calls run concurrently on the
+one loop and its connection pool.
+
+It opens its broker from a URL only: a ``Broker`` object belongs to the event loop that
+opened it. On ``memory://`` it shares the process-wide in-memory server, so an async
+``Worker`` in the same process sees its jobs at once.
+
+Do not call it from ``async def`` code: it would block that event loop while it waits.
+Use ``Client`` there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from datetime import timedelta
+from types import TracebackType
+from typing import Any, TypeVar
+
+from anyio.from_thread import BlockingPortal, start_blocking_portal
+
+from queue_core import errors
+from queue_core.broker import EnqueueOutcome, JobInfo
+from queue_core.client import DEFAULT_CHUNK_SIZE, Client, ClientErrorHandler
+from queue_core.clock import Clock
+from queue_core.job import Job
+from queue_core.registry import DEFAULT_URL
+from queue_core.serialization import JSON, Serializer
+
+T = TypeVar("T")
+
+
+class SyncClient:
+    """The blocking twin of ``Client``: the same options and calls, without ``await``.
+
+    ``backend`` is the event loop the portal thread runs ("asyncio" or "trio").
+    The broker is opened here, so a wrong URL or an unreachable driver shows at
+    start-up; ``close()`` (or leaving a ``with`` block) closes it and stops the thread.
+    Every other option is ``Client``'s.
+    """
+
+    def __init__(
+        self,
+        url: str = DEFAULT_URL,
+        *,
+        backend: str = "asyncio",
+        clock: Clock | None = None,
+        serializer: Serializer = JSON,
+        default_retention: float | timedelta = 0,
+        logger: logging.Logger | None = None,
+        error_handler: ClientErrorHandler | None = None,
+        broker_options: Mapping[str, Any] | None = None,
+    ) -> None:
+        if not isinstance(url, str):
+            raise errors.InvalidBrokerURL(
+                "url", url, "a URL string (a Broker object belongs to its own event loop; SyncClient opens its own)"
+            )
+        # Every option is checked here, before a thread is started.
+        self._client = Client(
+            url,
+            clock=clock,
+            serializer=serializer,
+            default_retention=default_retention,
+            logger=logger,
+            error_handler=error_handler,
+            broker_options=broker_options,
+        )
+        self._stack = contextlib.ExitStack()
+        portal = self._stack.enter_context(start_blocking_portal(backend, name=f"queue-core SyncClient {url}"))
+        try:
+            portal.call(self._client.open)
+        except BaseException:
+            self._stack.close()
+            raise
+        self._portal: BlockingPortal | None = portal
+
+    # ----------------------------------------------------------------- lifecycle
+
+    def __enter__(self) -> SyncClient:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the broker and stop the event-loop thread. Idempotent."""
+        portal, self._portal = self._portal, None
+        if portal is None:
+            return
+        try:
+            portal.call(self._client.aclose)
+        finally:
+            self._stack.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._portal is None
+
+    @property
+    def client(self) -> Client:
+        """The async ``Client`` underneath (its ``clock``, ``serializer``, ``log``...)."""
+        return self._client
+
+    def _call(self, function: Callable[..., Awaitable[T]], *args: Any) -> T:
+        portal = self._portal
+        if portal is None:
+            raise RuntimeError("this SyncClient is closed; create a new one")
+        return portal.call(function, *args)
+
+    # ----------------------------------------------------------------- calls
+
+    def ping(self) -> None:
+        """Raise ``BrokerUnavailable`` unless the broker answers."""
+        self._call(self._client.ping)
+
+    def enqueue(self, type: str, payload: Any = None, **job_options: Any) -> JobInfo:
+        """``Client.enqueue``: encode ``payload``, enqueue one job, return its ``JobInfo``."""
+
+        async def enqueue() -> JobInfo:
+            return await self._client.enqueue(type, payload, **job_options)
+
+        return self._call(enqueue)
+
+    def enqueue_job(self, job: Job) -> JobInfo:
+        """``Client.enqueue_job``: enqueue a built ``Job``."""
+        return self._call(self._client.enqueue_job, job)
+
+    def enqueue_many(self, jobs: Iterable[Job], chunk_size: int = DEFAULT_CHUNK_SIZE) -> list[EnqueueOutcome]:
+        """``Client.enqueue_many``: one broker call per chunk, one outcome per job."""
+        return self._call(self._client.enqueue_many, list(jobs), chunk_size)
