@@ -3,6 +3,15 @@
 This module only re-exports the public names; each lives in a module named for its concern.
 """
 
+from queue_core.aggregation import (
+    Aggregated,
+    AggregateFunction,
+    AggregationPolicy,
+    Aggregator,
+    CheckReport,
+    GroupMember,
+    reclaim_staging,
+)
 from queue_core.broker import (
     Broker,
     Capabilities,
@@ -28,6 +37,7 @@ from queue_core.errors import (
     DuplicateJob,
     EnqueueRejected,
     HandlerSignal,
+    InvalidAggregationOption,
     InvalidBrokerURL,
     InvalidCronSpec,
     InvalidInterval,
@@ -80,11 +90,16 @@ __all__ = [
     "DEFAULT_MAX_RETRIES",
     "DEFAULT_QUEUE",
     "JSON",
+    "AggregateFunction",
+    "Aggregated",
+    "AggregationPolicy",
+    "Aggregator",
     "Broker",
     "BrokerAuthError",
     "BrokerError",
     "BrokerUnavailable",
     "Capabilities",
+    "CheckReport",
     "Client",
     "Clock",
     "ConfigProvider",
@@ -95,7 +110,9 @@ __all__ = [
     "EnqueueRejected",
     "EnqueueStatus",
     "FireRecord",
+    "GroupMember",
     "HandlerSignal",
+    "InvalidAggregationOption",
     "InvalidBrokerURL",
     "InvalidCronSpec",
     "InvalidInterval",
@@ -150,5 +167,6 @@ __all__ = [
     "list_schedules",
     "new_job_id",
     "open_broker",
+    "reclaim_staging",
     "schedule_history",
 ]

@@ -29,7 +29,8 @@ exception: drivers map those at their edge (``redis.ConnectionError`` becomes
     │   ├── InvalidCronSpec             names the spec and why it was refused
     │   ├── InvalidInterval             a periodic schedule's ``every``
     │   ├── InvalidTimezone
-    │   └── InvalidSchedulerOption
+    │   ├── InvalidSchedulerOption
+    │   └── InvalidAggregationOption    an Aggregator's grace, max delay, max size...
     ├── SerializationError              a payload or result the serializer cannot handle
     ├── EnqueueRejected                 the broker refused one job
     │   ├── JobIdConflict
@@ -186,6 +187,10 @@ class InvalidTimezone(ValidationError):
 
 
 class InvalidSchedulerOption(ValidationError):
+    pass
+
+
+class InvalidAggregationOption(ValidationError):
     pass
 
 
