@@ -3,10 +3,12 @@ entry is logged and skipped while the others still apply."""
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import anyio
 import pytest
 
 from queue_core import ManualClock, errors
@@ -172,3 +174,56 @@ def test_per_entry_time_zones_from_a_provider_row() -> None:
         serializer=JSON,
     )
     assert entry.timezone == "Asia/Tokyo" and entry.job.payload == b'{"a":1}'
+
+
+class JsonFileProvider:
+    """The provider of docs/scheduler.md: a JSON file re-read (off the event loop) at each sync."""
+
+    def __init__(self, path: Any) -> None:
+        self.path = path
+        self.reads = 0
+        self._read = anyio.Event()
+
+    async def get_configs(self) -> list[dict[str, Any]]:
+        text = await anyio.to_thread.run_sync(self.path.read_text)
+        self.reads += 1
+        self._read, read = anyio.Event(), self._read
+        read.set()
+        return json.loads(text)  # type: ignore[no-any-return]
+
+    async def wait_for_reads(self, count: int) -> None:
+        with anyio.fail_after(20):
+            while self.reads < count:
+                await self._read.wait()
+
+
+async def test_a_json_file_provider_follows_the_file(broker_url: str, tmp_path: Any) -> None:
+    path = tmp_path / "schedules.json"
+    path.write_text(json.dumps([{"id": "ping", "type": "ops.ping", "every": 30, "options": {"queue": "low"}}]))
+    provider = JsonFileProvider(path)
+    clock = ManualClock(T0 + 1)
+    async with fresh_broker(broker_url) as broker, recording() as fires:
+        scheduler = Scheduler(broker, clock=clock, provider=provider, sync_interval=30, timezone="Europe/Paris")
+        async with running(scheduler):
+            assert list(scheduler.entries) == ["ping"] and scheduler.entries["ping"].queue == "low"
+            path.write_text(
+                json.dumps(
+                    [
+                        {"id": "ping", "type": "ops.ping", "every": 60},
+                        {"id": "nightly", "type": "report", "cron": "30 2 * * *", "payload": {"kind": "daily"}},
+                    ]
+                )
+            )
+            await advance(clock, 29)  # T0 + 30: the ping fires, then the sync at T0 + 31
+            await fires.wait_for(1)
+            await advance(clock, 1)
+            await provider.wait_for_reads(2)
+            await settle()
+            assert sorted(scheduler.entries) == ["nightly", "ping"]
+            assert scheduler.entries["ping"].queue == "default"
+            assert scheduler.entries["nightly"].timezone == "Europe/Paris"
+            path.write_text("[{not json")  # a broken file keeps the entries
+            await advance(clock, 30)
+            await provider.wait_for_reads(3)
+            await settle()
+            assert sorted(scheduler.entries) == ["nightly", "ping"]
