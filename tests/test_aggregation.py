@@ -29,8 +29,10 @@ from queue_core import (
     Job,
     JobState,
     ManualClock,
+    OperationNotAllowed,
     Unsupported,
     Worker,
+    reclaim_staging,
 )
 from queue_core.aggregation import AggregationPolicy
 from queue_core.errors import InvalidQueueName
@@ -631,3 +633,68 @@ async def test_an_aggregator_beside_a_worker_feeds_it_the_aggregates(
             await done.wait()
         tg.cancel_scope.cancel()
     assert handled == [{"group": "pat", "members": ids, "items": [{"n": i} for i in range(4)]}]
+
+
+# --------------------------------------------------------------------------- driver gaps
+# Operator actions on a member while it is staged (between aggregation_check and
+# commit_staged). Reported to the driver's owners; strict xfail so that the fix shows.
+
+
+@pytest.mark.xfail(reason="driver: run_job on a staged member makes it pending and leaves it staged", strict=True)
+async def test_running_a_staged_member_never_also_aggregates_it(
+    broker: Broker, client: Client, clock: ManualClock
+) -> None:
+    entered, release = anyio.Event(), anyio.Event()
+
+    async def slow(group: str, members: list[GroupMember]) -> Job:
+        entered.set()
+        await release.wait()
+        return digest(group, members)
+
+    ids = await add_spaced(client, clock, "quinn", [0, 1])
+    aggregator = Aggregator(broker, [Q], slow, grace=1, clock=clock)
+    clock.advance(1)
+    reports = []
+    async with anyio.create_task_group() as tg:
+
+        async def one_pass() -> None:
+            reports.append(await aggregator.check_once())
+
+        tg.start_soon(one_pass)
+        with anyio.fail_after(PATIENCE):
+            await entered.wait()
+        ran = True
+        try:
+            await broker.run_job(Q, ids[0], clock.now())
+        except OperationNotAllowed:
+            ran = False
+        release.set()
+    aggregated = [m for report in reports for a in report.aggregated for m in a.members]
+    pending = await broker.list_jobs(Q, JobState.PENDING, 1, 100, clock.now())
+    # No pending entry without its job, and a member either ran or was aggregated.
+    assert (await broker.queue_stats(Q, clock.now())).pending == len(pending)
+    assert (ids[0] in [info.id for info in pending]) == ran
+    assert (ids[0] in aggregated) != ran
+
+
+@pytest.mark.xfail(reason="driver: reclaim_staged gives deleted members back to their group", strict=True)
+async def test_members_deleted_while_staged_do_not_come_back(
+    broker: Broker, client: Client, clock: ManualClock
+) -> None:
+    def refuse(group: str, members: list[GroupMember]) -> Job:
+        raise RuntimeError("not now")
+
+    ids = await add_spaced(client, clock, "ruth", [0, 1])
+    aggregator = Aggregator(broker, [Q], refuse, grace=1, stage_for=10, clock=clock)
+    clock.advance(1)
+    assert (await aggregator.check_once()).failed == 1  # both members are staged
+    deleted = 0
+    for job_id in ids:
+        try:
+            await broker.delete_job(Q, job_id, clock.now())
+            deleted += 1
+        except OperationNotAllowed:
+            pass
+    clock.advance(10)
+    assert await reclaim_staging(broker, [Q], clock.now()) == len(ids) - deleted
+    assert await broker.list_groups(Q) == ({"ruth": len(ids) - deleted} if deleted < len(ids) else {})
