@@ -53,7 +53,9 @@ exception: drivers map those at their edge (``redis.ConnectionError`` becomes
     │   ├── HandlerAlreadyRegistered
     │   ├── HandlerNotFound
     │   ├── WorkerAlreadyStarted
-    │   └── LeaseLost                   a write was fenced off: another worker owns the job now
+    │   ├── LeaseLost                   a write was fenced off: another worker owns the job now
+    │   ├── JobTimeout                  an attempt ran past its timeout or deadline (also a TimeoutError)
+    │   └── JobCancelled                an operator cancelled the running job
     ├── SchedulerError
     │   ├── ScheduleAlreadyExists
     │   └── SchedulerAlreadyStarted
@@ -346,6 +348,22 @@ class WorkerAlreadyStarted(WorkerError):
 
 class LeaseLost(WorkerError):
     """A write was refused because this worker no longer holds the job's lease."""
+
+
+class JobTimeout(WorkerError, TimeoutError):
+    """An attempt ran past the earliest of its handler timeout, job timeout and deadline.
+
+    The worker records it as the attempt's failure (the job is retried, or archived once
+    its retries are used up); ``limit`` says which of the three ended the attempt.
+    """
+
+    def __init__(self, message: str, *, limit: str = "") -> None:
+        self.limit = limit
+        super().__init__(message)
+
+
+class JobCancelled(WorkerError):
+    """An operator cancelled the job while it ran; it is archived with reason "cancelled"."""
 
 
 # --------------------------------------------------------------------------- scheduler

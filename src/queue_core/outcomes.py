@@ -30,7 +30,10 @@ MAX_ERROR_LENGTH = 4096
 
 def describe(error: BaseException) -> str:
     """``"TypeName: message"`` (bounded), the form stored as a job's ``last_error``."""
-    message = str(error)
+    try:
+        message = str(error)
+    except Exception:  # an exception whose __str__ raises still gets a record
+        message = "<unprintable error>"
     text = f"{type(error).__name__}: {message}" if message else type(error).__name__
     return text if len(text) <= MAX_ERROR_LENGTH else text[: MAX_ERROR_LENGTH - 3] + "..."
 
