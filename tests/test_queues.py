@@ -48,3 +48,42 @@ def test_the_picks_are_interleaved_not_bunched() -> None:
 
 def test_a_single_queue_is_always_the_order() -> None:
     assert QueueOrder({"only": 4}).next() == ["only"]
+
+
+@pytest.mark.parametrize(
+    "weights", [{"critical": 6, "default": 3, "low": 1}, {"a": 5, "b": 2}, {"x": 1, "y": 1, "z": 3}]
+)
+def test_the_share_of_slots_asked_of_each_queue_follows_the_weights_whatever_the_batch_sizes(
+    weights: dict[str, int],
+) -> None:
+    order = QueueOrder(weights)
+    asked: Counter[str] = Counter()
+    total = 0
+    for batch in [1, 7, 3, 10, 1, 1, 25, 4] * 50:  # free slots vary from fetch to fetch
+        plan = order.plan(batch)
+        assert sum(count for _, count in plan) == batch
+        for queues, count in plan:
+            assert sorted(queues) == sorted(weights)  # the others follow to make up a shortfall
+            asked[queues[0]] += count
+        total += batch
+    whole = sum(weights.values())
+    for name, weight in weights.items():
+        assert asked[name] / total == pytest.approx(weight / whole, abs=0.005)
+
+
+def test_a_plan_asks_each_queue_once_with_its_share() -> None:
+    order = QueueOrder({"critical": 6, "default": 3, "low": 1})
+    plan = order.plan(10)
+    assert {queues[0]: count for queues, count in plan} == {"critical": 6, "default": 3, "low": 1}
+    assert plan[0][0] == ["critical", "default", "low"]
+
+
+def test_strict_priority_always_asks_the_heaviest_first() -> None:
+    order = QueueOrder({"low": 1, "critical": 6, "default": 3}, strict=True)
+    assert [order.next() for _ in range(3)] == [["critical", "default", "low"]] * 3
+    assert order.plan(8) == [(["critical", "default", "low"], 8)]
+
+
+def test_strict_priority_with_equal_weights_keeps_the_listed_order() -> None:
+    order = QueueOrder(parse_queues(["first", "second", "third"]), strict=True)
+    assert order.next() == ["first", "second", "third"]

@@ -1,10 +1,15 @@
 """Which queues a worker serves, and in which order it asks for work.
 
-Weighted priority: with weights ``{"critical": 6, "default": 3, "low": 1}``, out of every
-ten fetches ``critical`` is tried first six times, ``default`` three times and ``low``
-once, deterministically (smooth weighted round-robin, as nginx balances upstreams), and
-the remaining queues follow in weight order so a fetch never comes back empty while any
-served queue has work.
+Weighted priority (the default): with weights ``{"critical": 6, "default": 3, "low": 1}``,
+out of every ten jobs the worker takes, six are asked of ``critical``, three of
+``default`` and one of ``low``, deterministically (smooth weighted round-robin, as nginx
+balances upstreams). So while every queue has work, the shares of dequeues follow the
+weights exactly, not merely "tried first more often". A queue that has nothing gives its
+turn to the others, heaviest first, so a fetch never comes back empty while any served
+queue has work.
+
+Strict priority (``strict=True``): always the heaviest queue first (for a list of names,
+the order given); a lighter queue is served only while every heavier one is empty.
 """
 
 from __future__ import annotations
@@ -41,20 +46,44 @@ def parse_queues(queues: Mapping[str, int] | Iterable[str]) -> dict[str, int]:
 
 
 class QueueOrder:
-    """Yields the order to try the queues in, one order per fetch."""
+    """Decides which queue each free slot asks first."""
 
-    def __init__(self, weights: Mapping[str, int]) -> None:
+    def __init__(self, weights: Mapping[str, int], *, strict: bool = False) -> None:
         self.weights = dict(weights)
+        self.strict = strict
         self.names = list(self.weights)
+        # sorted() is stable: equal weights keep the order given.
         self._by_weight = sorted(self.names, key=lambda name: -self.weights[name])
         self._total = sum(self.weights.values())
         self._current = dict.fromkeys(self.names, 0)
 
     def next(self) -> list[str]:
-        if len(self.names) == 1:
-            return self.names
+        """The order to try the queues in for one job."""
+        if self.strict or len(self.names) == 1:
+            return self._by_weight
+        return self._after(self._pick())
+
+    def plan(self, slots: int) -> list[tuple[list[str], int]]:
+        """How to fill ``slots`` free slots: ``(order, count)`` per dequeue call.
+
+        Weighted: the slots are dealt out one by one by the round-robin, and each
+        queue's share is asked of it first, the other queues after it (heaviest first)
+        to make up for a queue that has less. Strict: one call in priority order.
+        """
+        if self.strict or len(self.names) == 1 or slots == 1:
+            return [(self.next(), slots)]
+        counts: dict[str, int] = {}
+        for _ in range(slots):
+            first = self._pick()
+            counts[first] = counts.get(first, 0) + 1
+        return [(self._after(first), count) for first, count in counts.items()]
+
+    def _pick(self) -> str:
         for name in self.names:
             self._current[name] += self.weights[name]
         first = max(self.names, key=lambda name: self._current[name])
         self._current[first] -= self._total
+        return first
+
+    def _after(self, first: str) -> list[str]:
         return [first, *(name for name in self._by_weight if name != first)]
