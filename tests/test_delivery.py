@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, TypedDict
 
 import pytest
 
-from queue_core import JSON, Broker, Delivery, Job, JobRecord, Lease, LeaseLost, SerializationError
+from queue_core import (
+    JSON,
+    Broker,
+    Delivery,
+    Job,
+    JobRecord,
+    Lease,
+    LeaseLost,
+    Progress,
+    SerializationError,
+    ValidationError,
+)
 from tests.worker_kit import NOW, fresh_broker
 
 
@@ -106,3 +117,46 @@ async def leased(broker: Broker) -> Delivery:
     await broker.enqueue([Job("t", retention=60).with_id()], NOW)
     (lease,) = await broker.dequeue(["default"], NOW, 30, "w", 1)
     return Delivery(lease, broker=broker, serializer=JSON)
+
+
+class OrderLine(TypedDict):
+    sku: str
+    qty: int
+
+
+class Order(OrderLine, total=False):
+    note: str
+
+
+def test_decode_checks_a_typed_dict_for_its_keys() -> None:
+    assert delivery_of({"sku": "a1", "qty": 2}).decode(Order) == {"sku": "a1", "qty": 2}
+    assert delivery_of({"sku": "a1", "qty": 2, "note": "gift"}).decode(Order)["note"] == "gift"
+    with pytest.raises(SerializationError, match=r"missing key\(s\) \['qty'\]"):
+        delivery_of({"sku": "a1"}).decode(Order)
+    with pytest.raises(SerializationError, match=r"unknown key\(s\) \['price'\]"):
+        delivery_of({"sku": "a1", "qty": 2, "price": 3}).decode(Order)
+    with pytest.raises(SerializationError, match="expected a mapping"):
+        delivery_of([1]).decode(Order)
+
+
+def test_progress_is_kept_and_passed_on() -> None:
+    seen: list[Progress] = []
+    lease = Lease(JobRecord(id="j", type="t", queue="q", payload=b"null", max_retries=0), "w:1", NOW)
+    delivery = Delivery(lease, broker=None, serializer=JSON, on_progress=seen.append)  # type: ignore[arg-type]
+    assert delivery.last_progress is None
+    delivery.progress(3, 4, "resized")
+    delivery.progress(4)
+    assert seen == [Progress(3, 4, "resized"), Progress(4)]
+    assert delivery.last_progress == Progress(4.0, None, None)
+    assert seen[0].fraction == 0.75 and seen[1].fraction is None
+
+
+@pytest.mark.parametrize(("args", "field"), [((float("nan"),), "done"), ((1, "x"), "total"), ((1, 2, 3), "message")])
+def test_progress_rejects_what_is_not_a_number_naming_it(args: tuple[Any, ...], field: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        delivery_of(None).progress(*args)
+    assert caught.value.field == field
+
+
+def test_retry_count_is_the_retries_used() -> None:
+    assert delivery_of(None, retried=4).retry_count == 4

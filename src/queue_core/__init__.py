@@ -29,7 +29,7 @@ from queue_core.broker import (
 )
 from queue_core.client import Client
 from queue_core.clock import Clock, ManualClock, SystemClock
-from queue_core.delivery import Delivery
+from queue_core.delivery import Delivery, Progress
 from queue_core.errors import (
     BrokerAuthError,
     BrokerError,
@@ -134,6 +134,7 @@ __all__ = [
     "MissingDependency",
     "NotFound",
     "OperationNotAllowed",
+    "Progress",
     "QueueError",
     "QueueNotEmpty",
     "QueueNotFound",

@@ -54,6 +54,21 @@ def queue_core_job_failed(queue: str, job_id: str, job_type: str, error: BaseExc
 
 
 @hookspec
+def queue_core_job_retrying(
+    queue: str, job_id: str, job_type: str, retry_at: float, error: BaseException, counts_as_failure: bool
+) -> None:
+    """A job went to retry until ``retry_at``: after a failed attempt (``counts_as_failure``),
+    or bounced without using a retry (a transient error, a rate limit, an unknown type)."""
+
+
+@hookspec
+def queue_core_job_progress(
+    queue: str, job_id: str, job_type: str, done: float, total: float | None, message: str | None
+) -> None:
+    """A handler reported progress (``Delivery.progress``)."""
+
+
+@hookspec
 def queue_core_job_archived(queue: str, job_id: str, job_type: str, reason: str) -> None:
     """A job was archived by a worker."""
 
