@@ -22,7 +22,6 @@ from queue_core import (
     JobNotFound,
     JobState,
     LeaseLost,
-    ManualClock,
     RateLimited,
     Revoke,
     Settlement,
@@ -31,18 +30,27 @@ from queue_core import (
     ValidationError,
     Worker,
 )
-from queue_core.errors import HandlerAlreadyRegistered, InvalidWorkerOption, WorkerAlreadyStarted
+from queue_core.errors import HandlerAlreadyRegistered, InvalidWorkerOption, JobTimeout, WorkerAlreadyStarted
 from queue_core.leases import InFlight
-from queue_core.processor import Runner
 from queue_core.retry import fixed
+from queue_core.runner import Runner
+from queue_core.settler import Settler
 from tests.worker_kit import (
     NOW,
     CountingBroker,
     HookRecorder,
+    enqueue,
     fresh_broker,
+    gone,
+    info,
+    lambda_async,
+    make_worker,
     manual_clock,
+    raising,
     recording_hooks,
     running,
+    settle_down,
+    state_is,
     wait_until,
 )
 
@@ -57,21 +65,6 @@ async def broker(broker_url: str) -> AsyncIterator[Broker]:
 async def hooks() -> AsyncIterator[HookRecorder]:
     async with recording_hooks() as recorder:
         yield recorder
-
-
-def make_worker(broker: Any, clock: ManualClock, **options: Any) -> Worker:
-    options.setdefault("sweep_interval", 3600.0)  # the tests call recovery themselves
-    return Worker(broker, clock=clock, **options)
-
-
-async def enqueue(broker: Broker, clock: ManualClock, job_type: str, payload: Any = None, **options: Any) -> str:
-    async with Client(broker, clock=clock) as client:
-        outcome = await client.enqueue(job_type, payload, **options)
-    return outcome.job_id
-
-
-async def info(broker: Broker, clock: ManualClock, job_id: str, queue: str = "default") -> Any:
-    return await broker.job_info(queue, job_id, clock.now())
 
 
 # --------------------------------------------------------------------------- processing order and results
@@ -315,7 +308,7 @@ async def test_a_transient_bounce_uses_no_retry_until_max_bounces(
 
 async def test_an_unknown_job_type_is_archived_with_a_clear_reason(broker: Broker, hooks: HookRecorder) -> None:
     clock = manual_clock()
-    worker = make_worker(broker, clock)
+    worker = make_worker(broker, clock, unknown_type_grace=0)
     worker.register("known", lambda_async(lambda d: None))
     job_id = await enqueue(broker, clock, "mystery")
     async with running(worker):
@@ -332,8 +325,8 @@ async def test_a_malformed_record_is_archived_with_the_reason(broker: Broker, ho
     damaged = dataclasses.replace(lease, record=dataclasses.replace(lease.record, malformed="bad max_retries"))
     worker = make_worker(broker, clock)
     runner = Runner(
-        broker=broker, clock=clock, serializer=worker.serializer, handlers=worker.handlers,
-        inflight=InFlight(1), log=worker.log, max_bounces=1,
+        broker=broker, clock=clock, serializer=worker.serializer, routes={}, inflight=InFlight(1),
+        settler=Settler(broker, clock, worker.log), log=worker.log, max_bounces=1,
     )  # fmt: skip
     await runner.run(runner.inflight.add(damaged))
     job = await info(broker, clock, job_id)
@@ -349,12 +342,20 @@ async def test_an_attempt_past_its_timeout_fails_and_is_retried(broker: Broker, 
     async def slow(delivery: Delivery) -> None:
         await anyio.sleep_forever()
 
-    job_id = await enqueue(broker, clock, "slow", timeout=0.01)
+    job_id = await enqueue(broker, clock, "slow", timeout=10)
     async with running(worker):
+        await hooks.wait_for("started", job_id=job_id)
+        clock.advance(9.9)
+        await settle_down()
+        assert not hooks.of("failed")
+        clock.advance(0.1)
         (failed,) = await hooks.wait_for("failed", job_id=job_id)
         await wait_until(lambda: state_is(broker, clock, job_id, JobState.RETRY))
-    assert isinstance(failed["error"], TimeoutError)
-    assert (await info(broker, clock, job_id)).retried == 1
+    assert isinstance(failed["error"], JobTimeout) and isinstance(failed["error"], TimeoutError)
+    job = await info(broker, clock, job_id)
+    assert job.retried == 1
+    assert job.last_error == "JobTimeout: attempt ran past its job timeout 10s"
+    assert job.last_failed_at == pytest.approx(NOW + 10)
 
 
 async def test_a_handler_exception_never_stops_the_worker(broker: Broker, hooks: HookRecorder) -> None:
@@ -451,7 +452,7 @@ async def test_an_operator_cancel_stops_the_handler_and_archives_the_job(broker:
         clock.advance(10)  # the next lease renewal reports the cancellation
         (archived,) = await hooks.wait_for("archived", job_id=job_id)
     assert stopped.is_set()
-    assert archived["reason"] == "cancelled by an operator"
+    assert archived["reason"] == "cancelled"
     job = await info(broker, clock, job_id)
     assert (job.state, job.retried) == (JobState.ARCHIVED, 0)
 
@@ -555,8 +556,8 @@ async def test_a_job_enqueued_just_after_an_empty_dequeue_is_not_left_waiting(
     broker: Broker, hooks: HookRecorder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # With an idle wait longer than the test's patience, only a wake-up can finish it.
-    monkeypatch.setattr("queue_core.worker.IDLE_WAIT_BLOCKING", 3600.0)
-    monkeypatch.setattr("queue_core.worker.IDLE_WAIT_POLLING", 3600.0)
+    monkeypatch.setattr("queue_core.runtime.IDLE_WAIT_BLOCKING", 3600.0)
+    monkeypatch.setattr("queue_core.runtime.IDLE_WAIT_POLLING", 3600.0)
     clock = manual_clock()
     counting = CountingBroker(broker)
     landed: list[str] = []
@@ -695,32 +696,3 @@ def test_bad_worker_options_are_rejected_naming_the_option(options: dict[str, An
 
 def test_queues_given_as_a_list_have_equal_weights() -> None:
     assert Worker("memory://", queues=["a", "b"]).queues == {"a": 1, "b": 1}
-
-
-# --------------------------------------------------------------------------- helpers
-
-
-def lambda_async(fn: Any) -> Any:
-    async def handler(delivery: Delivery) -> Any:
-        return fn(delivery)
-
-    return handler
-
-
-def raising(error: BaseException) -> Any:
-    async def handler(delivery: Delivery) -> None:
-        raise error
-
-    return handler
-
-
-async def state_is(broker: Broker, clock: ManualClock, job_id: str, state: JobState) -> bool:
-    return (await broker.job_info("default", job_id, clock.now())).state is state
-
-
-async def gone(broker: Broker, clock: ManualClock, job_id: str) -> bool:
-    try:
-        await broker.job_info("default", job_id, clock.now())
-    except JobNotFound:
-        return True
-    return False

@@ -11,7 +11,18 @@ from typing import Any
 
 import anyio
 
-from queue_core import Broker, ManualClock, Worker, hookimpl, open_broker
+from queue_core import (
+    Broker,
+    Client,
+    Delivery,
+    JobInfo,
+    JobNotFound,
+    JobState,
+    ManualClock,
+    Worker,
+    hookimpl,
+    open_broker,
+)
 from queue_core.plugins import plugin_manager
 
 NOW = 1_750_000_000.0
@@ -142,3 +153,53 @@ async def wait_until(condition: Callable[[], Any], what: str = "condition") -> N
 
 def manual_clock() -> ManualClock:
     return ManualClock(NOW)
+
+
+# --------------------------------------------------------------------------- worker tests
+
+
+def make_worker(broker: Any, clock: ManualClock, **options: Any) -> Worker:
+    options.setdefault("sweep_interval", 3600.0)  # the tests call recovery themselves
+    return Worker(broker, clock=clock, **options)
+
+
+async def enqueue(broker: Broker, clock: ManualClock, job_type: str, payload: Any = None, **options: Any) -> str:
+    async with Client(broker, clock=clock) as client:
+        outcome = await client.enqueue(job_type, payload, **options)
+    return outcome.job_id
+
+
+async def info(broker: Broker, clock: ManualClock, job_id: str, queue: str = "default") -> JobInfo:
+    return await broker.job_info(queue, job_id, clock.now())
+
+
+def lambda_async(fn: Any) -> Any:
+    async def handler(delivery: Delivery) -> Any:
+        return fn(delivery)
+
+    return handler
+
+
+def raising(error: BaseException) -> Any:
+    async def handler(delivery: Delivery) -> None:
+        raise error
+
+    return handler
+
+
+async def settle_down(rounds: int = 50) -> None:
+    """Let every ready task run for a while (to check that something does NOT happen)."""
+    for _ in range(rounds):
+        await anyio.sleep(0)
+
+
+async def state_is(broker: Broker, clock: ManualClock, job_id: str, state: JobState, queue: str = "default") -> bool:
+    return (await broker.job_info(queue, job_id, clock.now())).state is state
+
+
+async def gone(broker: Broker, clock: ManualClock, job_id: str, queue: str = "default") -> bool:
+    try:
+        await broker.job_info(queue, job_id, clock.now())
+    except JobNotFound:
+        return True
+    return False

@@ -45,8 +45,10 @@ from queue_core.errors import (
     InvalidScheduleId,
     InvalidSchedulerOption,
     InvalidTimezone,
+    JobCancelled,
     JobIdConflict,
     JobNotFound,
+    JobTimeout,
     LeaseLost,
     MissingDependency,
     NotFound,
@@ -68,8 +70,11 @@ from queue_core.errors import (
     Unsupported,
     ValidationError,
 )
+from queue_core.handlers import Group
 from queue_core.hookspecs import hookimpl
 from queue_core.job import DEFAULT_MAX_RETRIES, DEFAULT_QUEUE, Job, content_digest, new_job_id
+from queue_core.middleware import CallNext, Middleware
+from queue_core.ratelimit import RateLimit
 from queue_core.registry import open_broker
 from queue_core.scheduler import (
     ConfigProvider,
@@ -98,6 +103,7 @@ __all__ = [
     "BrokerAuthError",
     "BrokerError",
     "BrokerUnavailable",
+    "CallNext",
     "Capabilities",
     "CheckReport",
     "Client",
@@ -110,6 +116,7 @@ __all__ = [
     "EnqueueRejected",
     "EnqueueStatus",
     "FireRecord",
+    "Group",
     "GroupMember",
     "HandlerSignal",
     "InvalidAggregationOption",
@@ -121,16 +128,19 @@ __all__ = [
     "InvalidSchedulerOption",
     "InvalidTimezone",
     "Job",
+    "JobCancelled",
     "JobIdConflict",
     "JobInfo",
     "JobNotFound",
     "JobRecord",
     "JobState",
+    "JobTimeout",
     "JsonSerializer",
     "Lease",
     "LeaseLost",
     "ManualClock",
     "MemoryConfigProvider",
+    "Middleware",
     "MissingDependency",
     "NotFound",
     "OperationNotAllowed",
@@ -139,6 +149,7 @@ __all__ = [
     "QueueNotEmpty",
     "QueueNotFound",
     "QueueStats",
+    "RateLimit",
     "RateLimited",
     "Recovery",
     "Renewal",

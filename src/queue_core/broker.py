@@ -323,7 +323,10 @@ class ProcessingBroker(Protocol):
         """Return when work may have arrived in ``queues``, or after ``timeout`` seconds.
 
         May return early spuriously; callers dequeue and wait again. With
-        ``capabilities.blocking_wait`` an enqueue to an empty queue wakes waiters at once.
+        ``capabilities.blocking_wait`` an enqueue to an empty queue wakes waiters at once,
+        and so does an enqueue of a scheduled job that is due earlier than every other
+        scheduled job of its queue (so a worker's forwarder can sleep until the next due
+        time instead of polling for new, earlier ones).
         """
 
 
@@ -480,7 +483,8 @@ class CoordinationBroker(Protocol):
         """Live members of ``kind`` and their info; expired ones are pruned."""
 
     async def claim(self, key: str, now: float, ttl: float) -> bool:
-        """True for the first caller to claim ``key`` within ``ttl``; False for the rest."""
+        """True for the first caller to claim ``key``; False while that claim lasts
+        (until its ``now + ttl``, judged by the ``now`` of later callers)."""
 
     async def take_tokens(self, key: str, rate: float, burst: int, now: float) -> float:
         """Distributed token bucket: take one token from bucket ``key`` refilled at ``rate``

@@ -4,12 +4,16 @@
 worker's concurrency: the fetcher asks it how many slots are free and reserves one per
 leased job before starting the handler. ``LeaseKeeper`` renews every running attempt's
 lease every ``lease_for / 3`` and stops the handler of any lease the broker no longer
-grants (its job was recovered by someone else) -- that attempt must never write again.
+grants (its job was recovered by someone else) -- that attempt must never write again --
+and of any job an operator cancelled (the broker reports the persisted cancel flag with
+the renewal, so a cancel notice that never arrived still takes effect within one
+renewal interval).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -26,6 +30,7 @@ class StopReason(StrEnum):
     LEASE_LOST = "lease lost"  # another worker owns the job now; write nothing
     CANCELLED = "cancelled"  # an operator cancelled the job; archive it
     SHUTDOWN = "shutdown"  # the worker is stopping; requeue the job at the head
+    TIMEOUT = "timeout"  # the attempt reached its deadline; a failure
 
 
 @dataclass(eq=False)
@@ -35,6 +40,10 @@ class Attempt:
     lease: Lease
     #: when the lease ends unless renewed, as far as this worker knows.
     expires_at: float
+    #: when the worker took the job (its clock).
+    started_at: float = 0.0
+    #: when the attempt must end; set when the handler starts.
+    deadline: float | None = None
     scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
     stop_reason: StopReason | None = None
 
@@ -65,10 +74,10 @@ class InFlight:
     def free(self) -> int:
         return self.capacity - len(self._attempts)
 
-    def add(self, lease: Lease) -> Attempt:
+    def add(self, lease: Lease, now: float = 0.0) -> Attempt:
         if self.free <= 0:
             raise RuntimeError("no free slot: the fetcher took more jobs than the concurrency allows")
-        attempt = Attempt(lease, lease.expires_at)
+        attempt = Attempt(lease, lease.expires_at, started_at=now)
         self._attempts[lease.token] = attempt
         self._notify()
         return attempt
@@ -79,6 +88,9 @@ class InFlight:
 
     def attempts(self) -> list[Attempt]:
         return list(self._attempts.values())
+
+    def of_jobs(self, job_ids: Collection[str]) -> list[Attempt]:
+        return [attempt for attempt in self._attempts.values() if attempt.job_id in job_ids]
 
     def stop_all(self, reason: StopReason) -> None:
         for attempt in self.attempts():
@@ -118,9 +130,14 @@ class LeaseKeeper:
             now = self.clock.now()
             next_at = next_at + self.interval if next_at + self.interval > now else now
 
-    async def renew(self) -> None:
-        """One renewal round over every running attempt."""
-        attempts = self.inflight.attempts()
+    async def renew(self, attempts: Sequence[Attempt] | None = None) -> None:
+        """One renewal round over ``attempts`` (default: every running attempt).
+
+        Broker trouble is logged, never raised.
+        """
+        if attempts is None:
+            attempts = self.inflight.attempts()
+        attempts = [attempt for attempt in attempts if attempt.stop_reason is not StopReason.LEASE_LOST]
         if not attempts:
             return
         now = self.clock.now()
@@ -139,7 +156,9 @@ class LeaseKeeper:
         for attempt in attempts:
             if attempt.lease.token in lost:
                 self._lost(attempt, "the broker no longer grants its lease")
-            elif attempt.lease.token in cancelled:
+                continue
+            attempt.expires_at = now + self.lease_for
+            if attempt.lease.token in cancelled and attempt.stop_reason is None:
                 self.log.warning(
                     "job %s (%s) in %s was cancelled by an operator; stopping its handler",
                     attempt.job_id,
@@ -148,8 +167,6 @@ class LeaseKeeper:
                     extra=_fields(attempt),
                 )
                 attempt.stop(StopReason.CANCELLED)
-            else:
-                attempt.expires_at = now + self.lease_for
 
     def _lost(self, attempt: Attempt, why: str) -> None:
         if attempt.stop_reason is None:

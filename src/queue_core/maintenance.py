@@ -9,6 +9,7 @@ a ``ManualClock`` drives these loops in tests.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Sequence
 
 import anyio
@@ -17,9 +18,13 @@ from queue_core.broker import Broker
 from queue_core.clock import Clock
 from queue_core.errors import QueueError
 
-#: how often the forwarder looks again when nothing (or something later) is due; a
-#: job scheduled meanwhile for an earlier time is noticed within this delay.
+#: how often a busy worker's forwarder looks again when nothing (or something later) is
+#: due: a job scheduled meanwhile for an earlier time by another process is noticed
+#: within this delay. An idle worker's forwarder looks whenever the fetcher wakes up
+#: (a notification, or its idle timeout) instead.
 FORWARD_CAP = 1.0
+#: the longest an idle worker's forwarder sleeps without a wake-up from the fetcher.
+IDLE_FORWARD_CAP = 60.0
 FORWARD_BATCH = 1000
 JANITOR_INTERVAL = 8.0
 
@@ -35,7 +40,9 @@ class Forwarder:
         log: logging.Logger,
         *,
         on_forwarded: Callable[[int], None] | None = None,
+        idle: Callable[[], bool] = lambda: False,
         cap: float = FORWARD_CAP,
+        idle_cap: float = IDLE_FORWARD_CAP,
         batch: int = FORWARD_BATCH,
     ) -> None:
         self.broker = broker
@@ -43,7 +50,9 @@ class Forwarder:
         self.clock = clock
         self.log = log
         self.on_forwarded = on_forwarded
+        self.idle = idle
         self.cap = cap
+        self.idle_cap = idle_cap
         self.batch = batch
         self._wake_at = float("inf")
         self._rescheduled = anyio.Event()
@@ -54,6 +63,10 @@ class Forwarder:
         if when < self._wake_at:
             self._wake_at = when
             self._rescheduled.set()
+
+    def recheck(self) -> None:
+        """Look again now (the fetcher woke up: a new job may be due sooner)."""
+        self.due_at(-math.inf)
 
     async def run(self) -> None:
         while True:
@@ -79,22 +92,27 @@ class Forwarder:
     async def tick(self) -> float:
         """Forward everything due now; return when to look again."""
         now = self.clock.now()
+        cap = self.idle_cap if self.idle() else self.cap
         try:
-            moved_total = 0
-            while True:
-                moved = await self.broker.forward_due(self.queues, now, self.batch)
-                moved_total += moved
-                if moved < self.batch:
-                    break
-            if moved_total and self.on_forwarded is not None:
-                self.on_forwarded(moved_total)
             due = await self.broker.next_due(self.queues)
+            if due is not None and due <= now:
+                moved_total = 0
+                while True:
+                    moved = await self.broker.forward_due(self.queues, now, self.batch)
+                    moved_total += moved
+                    if moved < self.batch:
+                        break
+                if moved_total and self.on_forwarded is not None:
+                    self.on_forwarded(moved_total)
+                due = await self.broker.next_due(self.queues)
+                if not moved_total and due is not None and due <= now:
+                    due = now + cap  # something due will not move: do not spin on it
         except Exception as exc:
             self.log.warning("forwarder: %s", exc, exc_info=not _is_broker_error(exc))
             return now + self.cap
         if due is None:
-            return now + self.cap
-        return min(max(due, now), now + self.cap)
+            return now + cap
+        return min(max(due, now), now + cap)
 
 
 class Recoverer:

@@ -3,19 +3,20 @@
 ::
 
     worker = Worker("redis://localhost:6379/0", queues={"critical": 6, "default": 3, "low": 1})
+    worker.use(timing)                                   # middleware around every handler
 
-    @worker.handler("email.send", retry_delay=retry.exponential(2.0))
+    @worker.handler("email.send", retry_delay=retry.exponential(2.0), timeout=60)
     async def send(delivery: Delivery) -> dict:
         ...
 
-    await worker.run()          # until cancelled, or worker.stop()
+    await worker.run()              # until cancelled, or worker.stop()
+    worker.run_forever()            # or: blocking, stops gracefully on SIGTERM / SIGINT
 
-``run()`` is one anyio task group of small named loops -- fetcher, lease keeper,
-forwarder, recoverer, janitor -- plus one task per running job, bounded by the
-concurrency. Nothing it starts outlives it. Stopping (cancelling ``run()`` or calling
-``stop()``) stops fetching, lets running handlers finish for up to
-``shutdown_timeout`` seconds, then interrupts the rest and puts their jobs back at the
-head of pending without using a retry.
+``run()`` is one anyio task group of small named loops (see ``runtime``) plus one task
+per running job, bounded by the concurrency. Nothing it starts outlives it. Stopping
+stops fetching, lets running handlers finish for up to ``shutdown_timeout`` seconds,
+then interrupts the rest and puts their jobs back at the head of pending without using
+a retry.
 """
 
 from __future__ import annotations
@@ -23,41 +24,44 @@ from __future__ import annotations
 import logging
 import math
 import os
+import signal
 import socket
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 import anyio
-from anyio.abc import TaskGroup, TaskStatus
+from anyio.abc import TaskStatus
 
 from queue_core import errors, validation
-from queue_core.broker import Broker, Lease, Settlement
+from queue_core.broker import Broker
 from queue_core.clock import Clock, SystemClock
-from queue_core.events import LOGGER_NAME, emit
-from queue_core.handlers import Handler, HandlerRegistry
-from queue_core.leases import Attempt, InFlight, LeaseKeeper, StopReason
-from queue_core.maintenance import Forwarder, Janitor, Recoverer
+from queue_core.events import LOGGER_NAME
+from queue_core.handlers import Group, H, Handler, HandlerSpec, HandlerTable
+from queue_core.middleware import Middleware
 from queue_core.outcomes import DEFAULT_MAX_BOUNCES
-from queue_core.processor import Fetcher, Runner, WorkerErrorHandler
-from queue_core.queues import QueueOrder, parse_queues
+from queue_core.queues import parse_queues
+from queue_core.ratelimit import RateLimit
+from queue_core.ratelimit import checked as checked_rate_limit
 from queue_core.registry import DEFAULT_URL, open_broker, scheme_of
 from queue_core.retry import RetryPolicy
+from queue_core.runner import WorkerErrorHandler
+from queue_core.runtime import IDLE_WAIT_BLOCKING, IDLE_WAIT_POLLING, WorkerRun
 from queue_core.serialization import JSON, Serializer
 
-H = TypeVar("H", bound=Handler)
+__all__ = ["IDLE_WAIT_BLOCKING", "IDLE_WAIT_POLLING", "Worker", "default_worker_id"]
 
 DEFAULT_CONCURRENCY = 10
 DEFAULT_LEASE = 30.0
 DEFAULT_SWEEP_INTERVAL = 5.0
 DEFAULT_SHUTDOWN_TIMEOUT = 8.0
+DEFAULT_HEARTBEAT_INTERVAL = 5.0
+DEFAULT_UNKNOWN_TYPE_GRACE = 600.0
 DEFAULT_ARCHIVE_MAX_SIZE = 10_000
 DEFAULT_ARCHIVE_MAX_AGE = 90 * 24 * 3600.0
-#: how long one idle wait on the broker lasts before the fetcher asks again anyway.
-IDLE_WAIT_BLOCKING = 5.0
-IDLE_WAIT_POLLING = 1.0
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 def default_worker_id() -> str:
@@ -67,17 +71,30 @@ def default_worker_id() -> str:
 class Worker:
     """Processes jobs from ``queues`` with registered handlers.
 
-    - ``queues``: names -> weights (a queue of weight 6 is tried first six times as
-      often as one of weight 1), or a list of names of equal weight.
+    - ``queues``: names -> weights (of every ten jobs taken while all queues have
+      work, a queue of weight 6 gets six), or a list of names of equal weight.
+    - ``strict``: strict priority instead: heaviest queue (or first listed) first, the
+      next only while it is empty.
     - ``concurrency``: handlers running at once.
+    - ``threads``: plain ``def`` handlers running at once on worker threads (default:
+      ``concurrency``).
     - ``lease_for``: seconds a job stays ours without renewal; renewed every third of it.
-    - ``sweep_interval``: how often expired leases of dead workers are recovered.
+    - ``sweep_interval``: how often expired leases of dead workers are recovered: a
+      killed worker's jobs are back within ``lease_for + sweep_interval``.
     - ``shutdown_timeout``: seconds running handlers get to finish when stopping.
+    - ``heartbeat_interval``: how often the worker publishes its ``WorkerInfo``.
+    - ``rate_limit``: a ``RateLimit`` on every attempt this worker starts (checked
+      before the handler's own); with a ``key``, shared by every worker naming it.
     - ``max_crashes``: lease expiries a job survives before it is archived.
     - ``max_bounces``: ``TransientError``/``RateLimited`` bounces before a bounce
       counts as an ordinary failure.
+    - ``unknown_type_grace``: seconds a job of a type no handler knows keeps coming
+      back (without using a retry) before it is archived; 0 archives it at once.
     - ``archive_max_size`` / ``archive_max_age``: archive caps the janitor applies.
-    - ``error_handler(error, delivery)``: called after every failed attempt is logged.
+    - ``logger``: where the worker logs (default: the ``queue_core`` logger).
+    - ``error_handler(error, delivery)``: called after every failure is logged (handler
+      errors, timeouts, bounces, unknown types, cancels, lost leases); what it raises
+      is logged and ignored.
     - ``broker_options``: passed to the driver when the worker opens its broker from a
       URL (for Redis and memory://: ``prefix``).
     """
@@ -87,15 +104,20 @@ class Worker:
         broker_or_url: Broker | str = DEFAULT_URL,
         *,
         queues: Mapping[str, int] | Iterable[str] | None = None,
+        strict: bool = False,
         concurrency: int = DEFAULT_CONCURRENCY,
+        threads: int | None = None,
         lease_for: float = DEFAULT_LEASE,
         sweep_interval: float = DEFAULT_SWEEP_INTERVAL,
         shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
+        heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL,
+        rate_limit: RateLimit | None = None,
         clock: Clock | None = None,
         serializer: Serializer = JSON,
         id: str | None = None,
         max_crashes: int = 5,
         max_bounces: int = DEFAULT_MAX_BOUNCES,
+        unknown_type_grace: float | timedelta = DEFAULT_UNKNOWN_TYPE_GRACE,
         archive_max_size: int = DEFAULT_ARCHIVE_MAX_SIZE,
         archive_max_age: float | timedelta = DEFAULT_ARCHIVE_MAX_AGE,
         logger: logging.Logger | None = None,
@@ -111,71 +133,154 @@ class Worker:
             self._url = None
             self._given_broker = broker_or_url
         self.queues = parse_queues({"default": 1} if queues is None else queues)
+        if not isinstance(strict, bool):
+            raise errors.InvalidWorkerOption("strict", strict, "True or False")
+        self.strict = strict
         self.concurrency = _int_option("concurrency", concurrency, 1)
+        self.threads = self.concurrency if threads is None else _int_option("threads", threads, 1)
         self.lease_for = _seconds_option("lease_for", lease_for, positive=True)
         self.sweep_interval = _seconds_option("sweep_interval", sweep_interval, positive=True)
         self.shutdown_timeout = _seconds_option("shutdown_timeout", shutdown_timeout)
+        self.heartbeat_interval = _seconds_option("heartbeat_interval", heartbeat_interval, positive=True)
+        self.rate_limit = checked_rate_limit(rate_limit, "rate_limit")
         self.max_crashes = _int_option("max_crashes", max_crashes, 0)
         self.max_bounces = _int_option("max_bounces", max_bounces, 0)
+        self.unknown_type_grace = _seconds_option("unknown_type_grace", unknown_type_grace)
         self.archive_max_size = _int_option("archive_max_size", archive_max_size, 0)
         self.archive_max_age = _seconds_option("archive_max_age", archive_max_age)
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.serializer = serializer
         self.id = default_worker_id() if id is None else validation.job_id(id, "id")
         self.log = logger if logger is not None else logging.getLogger(LOGGER_NAME)
+        if error_handler is not None and not callable(error_handler):
+            raise errors.InvalidWorkerOption("error_handler", error_handler, "a callable (error, delivery) -> None")
         self.error_handler = error_handler
-        self.handlers = HandlerRegistry()
+        self.handlers = HandlerTable(self.queues)
         self._started = False
         # Created inside run(): an anyio.Event binds to the event loop that first uses it.
         self._stop: anyio.Event | None = None
+        self._stop_now: anyio.Event | None = None
         self._stop_requested = False
+        self._stop_now_requested = False
 
     # ----------------------------------------------------------------- registration
 
-    def register(self, job_type: str, fn: Handler, *, retry_delay: RetryPolicy | None = None) -> None:
-        """Run ``fn(delivery)`` for jobs of ``job_type``.
+    def register(
+        self,
+        job_type: str,
+        fn: Handler,
+        *,
+        retry_delay: RetryPolicy | None = None,
+        queue: str | None = None,
+        timeout: float | timedelta | None = None,
+        rate_limit: RateLimit | None = None,
+        middleware: Iterable[Middleware] = (),
+    ) -> HandlerSpec:
+        """Run ``fn(delivery)`` for jobs of ``job_type``; what it returns is the result.
 
-        ``retry_delay(retried, error) -> seconds`` replaces the default backoff for this
-        type. Raises ``HandlerAlreadyRegistered`` for a type registered twice and
-        ``WorkerAlreadyStarted`` once ``run()`` has begun.
+        ``fn`` is an ``async def``, or a plain ``def`` that runs on a worker thread.
+
+        - ``retry_delay(retried, error) -> seconds`` replaces the default backoff.
+        - ``queue``: serve this type from that queue only (one the worker consumes).
+        - ``timeout``: seconds one attempt may run; the earliest of this, the job's
+          timeout and the job's deadline wins (30 minutes when none is set).
+        - ``rate_limit``: a ``RateLimit`` for this type, checked after the worker's.
+        - ``middleware``: this handler's own middleware, innermost.
+
+        Raises ``HandlerAlreadyRegistered`` for a type registered twice,
+        ``InvalidWorkerOption`` for a bad option and ``WorkerAlreadyStarted`` once
+        ``run()`` has begun.
         """
-        self.handlers.add(job_type, fn, retry_delay=retry_delay)
+        return self.handlers.add(
+            job_type, fn, retry_delay=retry_delay, queue=queue, timeout=timeout, rate_limit=rate_limit,
+            middleware=middleware,
+        )  # fmt: skip
 
-    def handler(self, job_type: str, *, retry_delay: RetryPolicy | None = None) -> Callable[[H], H]:
-        """Decorator form of ``register``; returns the function unchanged."""
+    def handler(self, job_type: str, **options: Any) -> Callable[[H], H]:
+        """Decorator form of ``register`` (same options); returns the function unchanged."""
 
         def decorate(fn: H) -> H:
-            self.register(job_type, fn, retry_delay=retry_delay)
+            self.register(job_type, fn, **options)
             return fn
 
         return decorate
 
+    def use(self, *middleware: Middleware) -> Worker:
+        """Add middleware around every handler: outermost, the first added first."""
+        self.handlers.use(*middleware)
+        return self
+
+    def group(self, name: str) -> Group:
+        """The middleware group ``name`` (created on first use): handlers registered
+        through it (``group.register`` / ``@group.handler``) get its middleware, inside
+        the worker's and outside their own."""
+        return self.handlers.group(name)
+
     # ----------------------------------------------------------------- running
 
-    def stop(self) -> None:
-        """Ask a running worker to stop gracefully; ``run()`` then returns normally.
+    def stop(self, *, immediate: bool = False) -> None:
+        """Ask a running worker to stop; ``run()`` then returns normally.
 
-        Safe to call before ``run()`` (it then returns as soon as it started) and from
-        a handler. Call it from the worker's event loop thread.
+        Fetching stops at once; running handlers get ``shutdown_timeout`` seconds to
+        finish, or none with ``immediate=True``; the rest are interrupted and their jobs
+        go back to the head of pending without using a retry. Safe to call before
+        ``run()`` (it then returns as soon as it started) and from a handler. Call it
+        from the worker's event loop thread.
         """
         self._stop_requested = True
+        self._stop_now_requested = self._stop_now_requested or immediate
         if self._stop is not None:
             self._stop.set()
+        if immediate and self._stop_now is not None:
+            self._stop_now.set()
 
     async def run(self) -> None:
         """Process jobs until cancelled or ``stop()`` is called.
 
-        A worker runs once: a second ``run()`` raises ``WorkerAlreadyStarted``.
+        A worker runs once: a second ``run()`` raises ``WorkerAlreadyStarted``. Returns
+        only after every task it started has ended.
         """
         if self._started:
             raise errors.WorkerAlreadyStarted(f"worker {self.id} has already run; create a new Worker to run again")
         self._started = True
         self.handlers.freeze()
-        self._stop = anyio.Event()
+        self._stop, self._stop_now = anyio.Event(), anyio.Event()
         if self._stop_requested:
             self._stop.set()
+        if self._stop_now_requested:
+            self._stop_now.set()
         async with self._broker() as broker:
-            await _Run(self, broker).run(self._stop)
+            await WorkerRun(self, broker).run(self._stop, self._stop_now)
+
+    async def run_until_signal(self, signals: Iterable[signal.Signals] = STOP_SIGNALS) -> None:
+        """``run()``, stopping gracefully on the first of ``signals`` (SIGTERM, SIGINT)
+        and at once on the second. Must be called in the main thread."""
+        async with anyio.create_task_group() as tg:
+            await tg.start(self._watch_signals, tuple(signals), name="signals")
+            await self.run()
+            tg.cancel_scope.cancel()
+
+    def run_forever(self, *, backend: str = "asyncio", handle_signals: bool = True) -> None:
+        """Run the worker in a new event loop until it stops (blocking).
+
+        With ``handle_signals`` (the default), SIGTERM or SIGINT stops it gracefully, and
+        a second signal stops it at once. ``backend`` is "asyncio" or "trio".
+        """
+        anyio.run(self.run_until_signal if handle_signals else self.run, backend=backend)
+
+    async def _watch_signals(
+        self, signals: tuple[signal.Signals, ...], *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        with anyio.open_signal_receiver(*signals) as received:
+            task_status.started()
+            async for signum in received:
+                name = signal.Signals(signum).name
+                if not self._stop_requested:
+                    self.log.info("worker %s: %s received, stopping (send it again to stop at once)", self.id, name)
+                    self.stop()
+                else:
+                    self.log.warning("worker %s: %s received again, interrupting running jobs", self.id, name)
+                    self.stop(immediate=True)
 
     @asynccontextmanager
     async def _broker(self) -> AsyncIterator[Broker]:
@@ -189,100 +294,6 @@ class Worker:
         finally:
             with anyio.CancelScope(shield=True):
                 await broker.close()
-
-
-class _Run:
-    """One run of a worker: the task tree and the parts it wires together."""
-
-    def __init__(self, worker: Worker, broker: Broker) -> None:
-        self.worker = worker
-        self.broker = broker
-        self.log = worker.log
-        names = list(worker.queues)
-        self.inflight = InFlight(worker.concurrency)
-        self.stopping = anyio.Event()
-        self.work: TaskGroup | None = None
-        self.forwarder = Forwarder(broker, names, worker.clock, self.log, on_forwarded=lambda _: self.fetcher.nudge())
-        self.runner = Runner(
-            broker=broker, clock=worker.clock, serializer=worker.serializer, handlers=worker.handlers,
-            inflight=self.inflight, log=self.log, max_bounces=worker.max_bounces, error_handler=worker.error_handler,
-            on_retry=self.forwarder.due_at,
-        )  # fmt: skip
-        blocking = getattr(getattr(broker, "capabilities", None), "blocking_wait", False)
-        self.fetcher = Fetcher(
-            broker=broker, clock=worker.clock, order=QueueOrder(worker.queues), inflight=self.inflight,
-            lease_for=worker.lease_for, worker_id=worker.id, log=self.log, start=self.start, requeue=self.requeue,
-            idle_timeout=IDLE_WAIT_BLOCKING if blocking else IDLE_WAIT_POLLING,
-        )  # fmt: skip
-        self.keeper = LeaseKeeper(broker, self.inflight, worker.clock, worker.lease_for, self.log)
-        self.recoverer = Recoverer(
-            broker, names, worker.clock, self.log, interval=worker.sweep_interval, max_crashes=worker.max_crashes
-        )
-        self.janitor = Janitor(
-            broker, names, worker.clock, self.log,
-            archive_max_size=worker.archive_max_size, archive_max_age=worker.archive_max_age,
-        )  # fmt: skip
-
-    async def run(self, stop: anyio.Event) -> None:
-        worker = self.worker
-        async with anyio.create_task_group() as root:
-            await root.start(self.work_area, name="work area")
-            try:
-                async with anyio.create_task_group() as loops:
-                    loops.start_soon(self.fetcher.run, name="fetcher")
-                    loops.start_soon(self.forwarder.run, name="forwarder")
-                    loops.start_soon(self.recoverer.run, name="recoverer")
-                    loops.start_soon(self.janitor.run, name="janitor")
-                    emit("worker_started", self.log, worker_id=worker.id, queues=list(worker.queues))
-                    self.log.info(
-                        "worker %s started: queues %s, concurrency %d, handlers %s",
-                        worker.id, worker.queues, worker.concurrency, worker.handlers.types(),
-                    )  # fmt: skip
-                    await stop.wait()
-                    loops.cancel_scope.cancel()
-            finally:
-                # Reached on stop(), on cancellation of run() and on a crashed loop alike:
-                # fetching has ended, so drain the running handlers.
-                self.stopping.set()
-
-    async def work_area(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-        """Hosts the handlers and the lease keeper, shielded so that stopping the worker
-        drains them instead of cancelling them outright."""
-        with anyio.CancelScope(shield=True):
-            async with anyio.create_task_group() as work:
-                self.work = work
-                work.start_soon(self.keeper.run, name="lease keeper")
-                task_status.started()
-                await self.stopping.wait()
-                await self.drain()
-                work.cancel_scope.cancel()
-
-    async def drain(self) -> None:
-        worker = self.worker
-        emit("worker_stopping", self.log, worker_id=worker.id)
-        if len(self.inflight):
-            self.log.info("worker %s stopping: waiting up to %gs for %d running job(s)",
-                          worker.id, worker.shutdown_timeout, len(self.inflight))  # fmt: skip
-        with anyio.move_on_after(worker.shutdown_timeout):
-            await self.inflight.wait_empty()
-        if len(self.inflight):
-            self.log.warning("worker %s: interrupting %d job(s) still running after %gs; they go back to pending",
-                             worker.id, len(self.inflight), worker.shutdown_timeout)  # fmt: skip
-        self.inflight.stop_all(StopReason.SHUTDOWN)
-        await self.inflight.wait_empty()
-        self.log.info("worker %s stopped", worker.id)
-
-    def start(self, attempt: Attempt) -> None:
-        assert self.work is not None
-        self.work.start_soon(self.runner.run, attempt, name=f"job {attempt.lease.queue}/{attempt.job_id}")
-
-    async def requeue(self, leases: Sequence[Lease]) -> None:
-        if not leases:
-            return
-        try:
-            await self.broker.settle([Settlement.requeue(lease) for lease in leases], self.worker.clock.now())
-        except errors.QueueError as exc:
-            self.log.warning("could not requeue %d job(s): %s; recovered when their leases run out", len(leases), exc)
 
 
 # --------------------------------------------------------------------------- option checks

@@ -46,10 +46,10 @@ class CoordinationOps(BrokerBase):
         return {name: info for name, info in zip(names, infos, strict=True) if info is not None}
 
     async def claim(self, key: str, now: float, ttl: float) -> bool:
-        [claimed] = await self._transport.execute(
-            [("SET", self._keys.claim(key), codec.num(now), "NX", "PX", _ms(ttl))]
-        )
-        return bool(claimed)
+        # Redis keeps the key a minute longer than the claim, only to collect it later.
+        args = [codec.num(now), codec.num(now + ttl), _ms(ttl) + 60_000]
+        [claimed] = await self._transport.run([Call(script("claim"), [self._keys.claim(key)], args)])
+        return bool(claimed == 1)
 
     async def take_tokens(self, key: str, rate: float, burst: int, now: float) -> float:
         args: list[Any] = [codec.num(now), codec.num(rate), burst]

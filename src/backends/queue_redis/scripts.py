@@ -56,6 +56,7 @@ NAMES = (
     "delete_queue",
     "groups",
     "take_token",
+    "claim",
     "aggregation_check",
     "read_staged",
     "commit_staged",

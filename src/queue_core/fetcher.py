@@ -1,0 +1,166 @@
+"""The fetcher: keeps the worker's slots filled with leased jobs, without polling.
+
+When slots are free it asks the broker for that many jobs, dealt over the queues by
+``QueueOrder.plan`` (weighted or strict). When nothing came back it waits on
+``broker.wait_for_jobs`` -- a notification, not a poll -- or a local nudge (the
+forwarder moved jobs to pending). The wait has a timeout as a safety net against a
+lost notification; each wake-up also lets the forwarder look again, so an idle worker
+costs the broker a handful of calls every ``idle_timeout`` seconds and nothing more.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import anyio
+import anyio.lowlevel
+
+from queue_core.broker import Broker, Lease
+from queue_core.clock import Clock
+from queue_core.errors import QueueError
+from queue_core.leases import Attempt, InFlight
+from queue_core.queues import QueueOrder
+
+ERROR_BACKOFF_MIN = 0.1
+ERROR_BACKOFF_MAX = 5.0
+
+
+class Fetcher:
+    """Takes jobs for free slots; idles on the broker's notification."""
+
+    def __init__(
+        self,
+        *,
+        broker: Broker,
+        clock: Clock,
+        order: QueueOrder,
+        inflight: InFlight,
+        lease_for: float,
+        worker_id: str,
+        log: logging.Logger,
+        start: Callable[[Attempt], None],
+        requeue: Callable[[Sequence[Lease]], Any],
+        idle_timeout: float,
+        on_wake: Callable[[], None] | None = None,
+    ) -> None:
+        self.broker = broker
+        self.clock = clock
+        self.order = order
+        self.inflight = inflight
+        self.lease_for = lease_for
+        self.worker_id = worker_id
+        self.log = log
+        self.start = start
+        self.requeue = requeue
+        self.idle_timeout = idle_timeout
+        self.on_wake = on_wake
+        #: True while waiting for work (the forwarder then relies on our wake-ups).
+        self.idle = False
+        self._nudged = anyio.Event()
+        self._backoff = ERROR_BACKOFF_MIN
+        # Whether wait_for_jobs has subscribed successfully: from then on a notification
+        # sent between two waits is kept for the next one, so no re-check is needed.
+        self._listening = False
+
+    def nudge(self) -> None:
+        """Work may be pending (e.g. the forwarder just moved some): stop idling."""
+        self._nudged.set()
+
+    async def run(self) -> None:
+        while True:
+            await self.inflight.wait_for_room()
+            # A nudge that arrives while dequeue runs must end the next idle wait, so
+            # the event is renewed before the call, not after it.
+            self._nudged = anyio.Event()
+            try:
+                taken = await self.fetch_once()
+            except QueueError as exc:
+                await self._broker_trouble("dequeue", exc)
+                continue
+            self._backoff = ERROR_BACKOFF_MIN
+            if not taken:
+                await self.idle_wait()
+
+    async def fetch_once(self) -> int:
+        """Dequeue for the free slots; starts an attempt per lease. Returns how many."""
+        free = self.inflight.free
+        leases: list[Lease] = []
+        failure: QueueError | None = None
+        # Shielded: a dequeue cut short could lease jobs we never hear of, and they would
+        # sit active until their lease ran out.
+        with anyio.move_on_after(self.lease_for, shield=True):
+            for queues, count in self.order.plan(free):
+                try:
+                    leases += await self.broker.dequeue(queues, self.clock.now(), self.lease_for, self.worker_id, count)
+                except QueueError as exc:
+                    failure = exc
+                    break
+        if failure is not None and not leases:
+            raise failure
+        if failure is not None:
+            self.log.warning("fetcher: dequeue failed after taking %d job(s): %s", len(leases), failure)
+        if len(leases) > free:
+            self.log.error("broker returned %d leases for a limit of %d; requeueing the extra", len(leases), free)
+            leases, extra = leases[:free], leases[free:]
+            with anyio.CancelScope(shield=True):
+                await self.requeue(extra)
+        try:
+            await anyio.lowlevel.checkpoint_if_cancelled()
+        except anyio.get_cancelled_exc_class():
+            # The worker started stopping while we dequeued: give the jobs straight back.
+            with anyio.CancelScope(shield=True):
+                await self.requeue(leases)
+            raise
+        now = self.clock.now()
+        for lease in leases:
+            self.start(self.inflight.add(lease, now))
+        return len(leases)
+
+    async def idle_wait(self) -> None:
+        """Wait until the broker signals work, the forwarder nudges, or the timeout.
+
+        Until the first wait has subscribed, the waiter is armed first and the queues
+        checked once more before sleeping (the condition-variable pattern): a job
+        enqueued between our empty dequeue and the subscription would otherwise sit
+        until the timeout.
+        """
+        self.idle = True
+        try:
+            async with anyio.create_task_group() as tg:
+
+                async def broker_signal() -> None:
+                    try:
+                        await self.broker.wait_for_jobs(self.order.names, self.idle_timeout)
+                    except QueueError as exc:
+                        self._listening = False
+                        await self._broker_trouble("wait_for_jobs", exc)
+                    else:
+                        self._listening = True
+                    tg.cancel_scope.cancel()
+
+                async def nudged() -> None:
+                    await self._nudged.wait()
+                    tg.cancel_scope.cancel()
+
+                tg.start_soon(broker_signal, name="wait_for_jobs")
+                tg.start_soon(nudged, name="nudge")
+                if not self._listening:
+                    await anyio.lowlevel.checkpoint()  # let the waiter subscribe
+                    try:
+                        taken = await self.fetch_once()
+                    except QueueError as exc:
+                        self.log.warning("fetcher: dequeue failed: %s", exc)
+                        taken = 0
+                    if taken:
+                        tg.cancel_scope.cancel()
+        finally:
+            self.idle = False
+        if self.on_wake is not None:
+            self.on_wake()
+
+    async def _broker_trouble(self, what: str, exc: QueueError) -> None:
+        self.log.warning("fetcher: %s failed: %s; retrying in %.1fs", what, exc, self._backoff)
+        await anyio.sleep(self._backoff)
+        self._backoff = min(self._backoff * 2, ERROR_BACKOFF_MAX)
