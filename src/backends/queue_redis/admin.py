@@ -104,11 +104,17 @@ class AdminOps(BrokerBase):
 
     def _check_bulk(
         self, action: str, queue: str, state: JobState, allowed: frozenset[JobState], group: str | None
-    ) -> None:
+    ) -> str | None:
+        """The group the bulk script may touch: only aggregating jobs have one (a group
+        passed along with another state must not reach the script, which would drop it
+        from the queue's groups once the source container is empty)."""
         if state not in allowed:
             _refused(action, queue, state, allowed)
-        if state is JobState.AGGREGATING and not group:
+        if state is not JobState.AGGREGATING:
+            return None
+        if not group:
             raise OperationNotAllowed(f"cannot {action} all aggregating jobs of queue {queue!r} without a group name")
+        return group
 
     async def _drain(self, make_call: Any) -> tuple[int, bool]:
         total, woke = 0, False
@@ -121,7 +127,7 @@ class AdminOps(BrokerBase):
                 return total, woke
 
     async def run_all(self, queue: str, state: JobState, now: float, group: str | None = None) -> int:
-        self._check_bulk("run", queue, state, RUNNABLE, group)
+        group = self._check_bulk("run", queue, state, RUNNABLE, group)
         keys = await self._require_queue(queue)
         source, _ = self._source(keys, state, group)
         args = [keys.scope, codec.num(now), BULK_BATCH, group or "", keys.notify_channel]
@@ -131,7 +137,7 @@ class AdminOps(BrokerBase):
         return total
 
     async def archive_all(self, queue: str, state: JobState, now: float, group: str | None = None) -> int:
-        self._check_bulk("archive", queue, state, ARCHIVABLE, group)
+        group = self._check_bulk("archive", queue, state, ARCHIVABLE, group)
         keys = await self._require_queue(queue)
         source, kind = self._source(keys, state, group)
         args = [keys.scope, codec.num(now), BULK_BATCH, kind, group or ""]
@@ -139,7 +145,7 @@ class AdminOps(BrokerBase):
         return total
 
     async def delete_all(self, queue: str, state: JobState, now: float, group: str | None = None) -> int:
-        self._check_bulk("delete", queue, state, DELETABLE, group)
+        group = self._check_bulk("delete", queue, state, DELETABLE, group)
         keys = await self._require_queue(queue)
         source, kind = self._source(keys, state, group)
         args = [keys.scope, BULK_BATCH, kind, group or ""]
