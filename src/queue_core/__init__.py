@@ -36,12 +36,15 @@ from queue_core.errors import (
     BrokerUnavailable,
     DuplicateJob,
     EnqueueRejected,
+    GroupRequired,
     HandlerSignal,
     InvalidAggregationOption,
     InvalidBrokerURL,
     InvalidCronSpec,
     InvalidInterval,
     InvalidJobId,
+    InvalidJobState,
+    InvalidPagination,
     InvalidScheduleId,
     InvalidSchedulerOption,
     InvalidTimezone,
@@ -69,10 +72,13 @@ from queue_core.errors import (
     UnknownBrokerScheme,
     Unsupported,
     ValidationError,
+    WorkerNotFound,
 )
 from queue_core.handlers import Group
 from queue_core.hookspecs import hookimpl
+from queue_core.info import ActiveJobInfo, WorkerInfo, WorkerStatus
 from queue_core.job import DEFAULT_MAX_RETRIES, DEFAULT_QUEUE, Job, content_digest, new_job_id
+from queue_core.manager import ActiveJob, BatchFailure, BatchResult, Manager, QueueInfo, ServerInfo
 from queue_core.middleware import CallNext, Middleware
 from queue_core.ratelimit import RateLimit
 from queue_core.registry import open_broker
@@ -89,16 +95,21 @@ from queue_core.scheduler import (
 )
 from queue_core.serialization import JSON, JsonSerializer, Serializer
 from queue_core.states import JobState
+from queue_core.sync_client import SyncClient
 from queue_core.worker import Worker
 
 __all__ = [
     "DEFAULT_MAX_RETRIES",
     "DEFAULT_QUEUE",
     "JSON",
+    "ActiveJob",
+    "ActiveJobInfo",
     "AggregateFunction",
     "Aggregated",
     "AggregationPolicy",
     "Aggregator",
+    "BatchFailure",
+    "BatchResult",
     "Broker",
     "BrokerAuthError",
     "BrokerError",
@@ -118,12 +129,15 @@ __all__ = [
     "FireRecord",
     "Group",
     "GroupMember",
+    "GroupRequired",
     "HandlerSignal",
     "InvalidAggregationOption",
     "InvalidBrokerURL",
     "InvalidCronSpec",
     "InvalidInterval",
     "InvalidJobId",
+    "InvalidJobState",
+    "InvalidPagination",
     "InvalidScheduleId",
     "InvalidSchedulerOption",
     "InvalidTimezone",
@@ -138,6 +152,7 @@ __all__ = [
     "JsonSerializer",
     "Lease",
     "LeaseLost",
+    "Manager",
     "ManualClock",
     "MemoryConfigProvider",
     "Middleware",
@@ -146,6 +161,7 @@ __all__ = [
     "OperationNotAllowed",
     "Progress",
     "QueueError",
+    "QueueInfo",
     "QueueNotEmpty",
     "QueueNotFound",
     "QueueStats",
@@ -165,15 +181,20 @@ __all__ = [
     "SchedulerError",
     "SerializationError",
     "Serializer",
+    "ServerInfo",
     "SettleKind",
     "Settlement",
     "SkipRetry",
+    "SyncClient",
     "SystemClock",
     "TransientError",
     "UnknownBrokerScheme",
     "Unsupported",
     "ValidationError",
     "Worker",
+    "WorkerInfo",
+    "WorkerNotFound",
+    "WorkerStatus",
     "content_digest",
     "hookimpl",
     "list_schedules",
