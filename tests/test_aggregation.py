@@ -635,12 +635,11 @@ async def test_an_aggregator_beside_a_worker_feeds_it_the_aggregates(
     assert handled == [{"group": "pat", "members": ids, "items": [{"n": i} for i in range(4)]}]
 
 
-# --------------------------------------------------------------------------- driver gaps
+# --------------------------------------------------------------------------- operators vs staging
 # Operator actions on a member while it is staged (between aggregation_check and
-# commit_staged). Reported to the driver's owners; strict xfail so that the fix shows.
+# commit_staged): the member leaves the staging set, so it is never both run and aggregated.
 
 
-@pytest.mark.xfail(reason="driver: run_job on a staged member makes it pending and leaves it staged", strict=True)
 async def test_running_a_staged_member_never_also_aggregates_it(
     broker: Broker, client: Client, clock: ManualClock
 ) -> None:
@@ -677,7 +676,6 @@ async def test_running_a_staged_member_never_also_aggregates_it(
     assert (ids[0] in aggregated) != ran
 
 
-@pytest.mark.xfail(reason="driver: reclaim_staged gives deleted members back to their group", strict=True)
 async def test_members_deleted_while_staged_do_not_come_back(
     broker: Broker, client: Client, clock: ManualClock
 ) -> None:

@@ -33,16 +33,26 @@ local function leave_active(active, lease, id)
   redis.call('ZREM', lease, id)
 end
 
--- Take a job out of the container of its (non-active) state. A group left empty is
--- dropped from the queue's set of groups.
+-- Take a job out of the container of its (non-active) state. An aggregating job may be
+-- in its group or staged for aggregation (field 'staged' = set id); a group left empty
+-- is dropped from the queue's set of groups.
 local function detach(scope, c, id, state, group)
   if state == 'pending' then
     redis.call('LREM', c.pending, 0, id)
   elseif state == 'aggregating' then
     local gkey = scope .. 'g:' .. group
-    redis.call('ZREM', gkey, id)
-    if redis.call('ZCARD', gkey) == 0 then
-      redis.call('SREM', c.groups, group)
+    local staged = redis.call('HGET', job_key(scope, id), 'staged')
+    if staged then
+      -- the set is no longer what its aggregator read: expire it, so its commit is
+      -- refused and the remaining members go back to the group at the next reclaim
+      redis.call('ZREM', gkey .. ':s:' .. staged, id)
+      redis.call('HDEL', job_key(scope, id), 'staged')
+      redis.call('ZADD', scope .. 'staging', 'XX', 0, staged .. ':' .. group)
+    else
+      redis.call('ZREM', gkey, id)
+      if redis.call('ZCARD', gkey) == 0 then
+        redis.call('SREM', c.groups, group)
+      end
     end
   elseif c[state] then
     redis.call('ZREM', c[state], id)

@@ -32,6 +32,8 @@ local staged = scope .. 'g:' .. group .. ':s:' .. set_id
 for i = 1, #members, 2 do
   redis.call('ZADD', staged, members[i + 1], members[i])
   redis.call('ZREM', KEYS[1], members[i])
+  -- an operator acting on a staged member finds it through this field
+  redis.call('HSET', job_key(scope, members[i]), 'staged', set_id)
 end
 if redis.call('ZCARD', KEYS[1]) == 0 then
   redis.call('SREM', KEYS[2], group)

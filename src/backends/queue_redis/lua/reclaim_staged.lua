@@ -13,10 +13,15 @@ for _, entry in ipairs(redis.call('ZRANGE', KEYS[1], '-inf', ARGV[2], 'BYSCORE')
   local staged = gkey .. ':s:' .. set_id
   local members = redis.call('ZRANGE', staged, 0, -1, 'WITHSCORES')
   for i = 1, #members, 2 do
-    redis.call('ZADD', gkey, members[i + 1], members[i])
-    returned = returned + 1
+    local key = job_key(scope, members[i])
+    -- a member an operator ran, archived or deleted meanwhile is no longer staged here
+    if redis.call('HGET', key, 'staged') == set_id then
+      redis.call('HDEL', key, 'staged')
+      redis.call('ZADD', gkey, members[i + 1], members[i])
+      redis.call('SADD', KEYS[2], group)
+      returned = returned + 1
+    end
   end
-  if #members > 0 then redis.call('SADD', KEYS[2], group) end
   redis.call('DEL', staged)
   redis.call('ZREM', KEYS[1], entry)
 end
