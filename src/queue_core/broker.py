@@ -461,10 +461,12 @@ class AggregationBroker(Protocol):
 
     async def commit_staged(self, queue: str, group: str, set_id: str, job: Job, now: float) -> EnqueueOutcome:
         """Atomically enqueue ``job`` (the aggregate, into the same queue) and delete the
-        staged members with their records. A set that was already committed or reclaimed
-        gets ``STALE`` and nothing is written, so a staging set is aggregated at most once.
-        When ``job`` itself is rejected (``ID_CONFLICT``, ``DUPLICATE``) the members stay
-        staged until reclaimed."""
+        staged members with their records. A set that was already committed or reclaimed,
+        is past its deadline, or lost a member to an operator action (run, archive,
+        delete, cancel) gets ``STALE`` and nothing is written: a staging set is aggregated
+        at most once, and a member is never both run and aggregated.
+        When ``job`` itself is rejected (``ID_CONFLICT``, ``DUPLICATE``) the set becomes
+        due for ``reclaim_staged`` at once, which gives the members back to their group."""
 
     async def reclaim_staged(self, queue: str, now: float) -> int:
         """Give members of staging sets past their deadline back to their groups; returns
