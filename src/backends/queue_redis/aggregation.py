@@ -44,7 +44,9 @@ class AggregationOps(BrokerBase):
 
     async def read_staged(self, queue: str, group: str, set_id: str) -> list[JobRecord]:
         keys = self._queue(queue)
-        [flat] = await self._transport.run([Call(script("read_staged"), [keys.staged(group, set_id)], [keys.scope, set_id])])
+        [flat] = await self._transport.run(
+            [Call(script("read_staged"), [keys.staged(group, set_id)], [keys.scope, set_id])]
+        )
         width = 1 + len(codec.RECORD_FIELDS)
         return [codec.record(codec.text(flat[i]), queue, flat[i + 1 : i + width]) for i in range(0, len(flat), width)]
 

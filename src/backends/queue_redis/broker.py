@@ -7,13 +7,9 @@ module only plans calls, batches them into round trips and decodes replies.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-import redis
-import redis.asyncio
-import sniffio
-
-from queue_core import Capabilities, InvalidBrokerURL
+from queue_core import Capabilities
+from queue_redis import connect
 from queue_redis.admin import AdminOps
 from queue_redis.aggregation import AggregationOps
 from queue_redis.coordination import CoordinationOps
@@ -21,9 +17,11 @@ from queue_redis.inspection import InspectionOps
 from queue_redis.keys import DEFAULT_PREFIX, GlobalKeys
 from queue_redis.maintenance import MaintenanceOps
 from queue_redis.processing import ProcessingOps
-from queue_redis.transport import AsyncioTransport, ThreadTransport, Transport
+from queue_redis.transport import Transport
 
-REDIS_CAPABILITIES = Capabilities(name="redis", blocking_wait=True, memory_usage=True)
+#: Every script touches one queue's hash slot and global keys take single-key commands,
+#: so the same driver serves standalone Redis, Sentinel and Cluster.
+REDIS_CAPABILITIES = Capabilities(name="redis", blocking_wait=True, memory_usage=True, cluster_safe=True)
 
 
 class RedisBroker(ProcessingOps, MaintenanceOps, InspectionOps, AdminOps, AggregationOps, CoordinationOps):
@@ -45,22 +43,15 @@ class RedisBroker(ProcessingOps, MaintenanceOps, InspectionOps, AdminOps, Aggreg
 
     @classmethod
     def from_url(cls, url: str, *, prefix: str | None = None, **client_options: Any) -> RedisBroker:
-        """Connect lazily to ``url`` (``redis://``, ``rediss://``, ``unix://``).
+        """Connect lazily to ``url`` (see ``queue_redis.connect`` for the schemes).
 
         ``prefix`` (or ``?prefix=`` in the URL) namespaces every key. Under asyncio the
         driver uses redis.asyncio; under trio, redis-py's sync client on threads.
         """
-        url, url_prefix = _split_prefix(url)
-        prefix = prefix or url_prefix or DEFAULT_PREFIX
+        target = connect.parse(url)
         options: dict[str, Any] = {"socket_connect_timeout": 5, **client_options}
-        try:
-            if sniffio.current_async_library() == "asyncio":
-                transport: Transport = AsyncioTransport(redis.asyncio.from_url(url, **options))
-            else:
-                transport = ThreadTransport(redis.from_url(url, **options))
-        except ValueError as exc:
-            raise InvalidBrokerURL("url", url, f"a redis://, rediss:// or unix:// URL ({exc})") from exc
-        return cls(transport, prefix=prefix)
+        transport, _ = connect.open_transport(target, options)
+        return cls(transport, prefix=prefix or target.prefix or DEFAULT_PREFIX)
 
     # ---- lifecycle
 
@@ -73,12 +64,3 @@ class RedisBroker(ProcessingOps, MaintenanceOps, InspectionOps, AdminOps, Aggreg
     async def server_time(self) -> float:
         [(seconds, micros)] = await self._transport.execute([("TIME",)])
         return int(seconds) + int(micros) / 1_000_000
-
-
-def _split_prefix(url: str) -> tuple[str, str | None]:
-    """Take queue-core's own ``prefix`` query parameter out of a Redis URL."""
-    parts = urlsplit(url)
-    query = parse_qsl(parts.query, keep_blank_values=True)
-    prefix = next((value for name, value in query if name == "prefix"), None)
-    rest = urlencode([(name, value) for name, value in query if name != "prefix"])
-    return urlunsplit(parts._replace(query=rest)), prefix

@@ -8,4 +8,5 @@ from queue_redis.broker import RedisBroker
 
 @hookimpl
 def queue_core_add_brokers() -> dict[str, object]:
-    return {scheme: RedisBroker.from_url for scheme in ("redis", "rediss", "unix")}
+    schemes = ("redis", "rediss", "unix", "redis+cluster", "rediss+cluster", "redis+sentinel", "rediss+sentinel")
+    return {scheme: RedisBroker.from_url for scheme in schemes}

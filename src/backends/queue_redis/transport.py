@@ -93,19 +93,27 @@ def _raise_first_error(replies: list[Any]) -> list[Any]:
 
 
 class SyncCore:
-    """Script running over a sync redis-py (or fakeredis) client."""
+    """Script running over a sync redis-py (or fakeredis) client.
 
-    def __init__(self, client: redis.Redis) -> None:
+    On Redis Cluster, redis-py refuses EVALSHA inside pipelines, so each call is its own
+    round trip there (each still touches a single slot).
+    """
+
+    def __init__(self, client: Any, *, cluster: bool = False) -> None:
         self.client = client
+        self.cluster = cluster
+
+    def _run_one(self, call: Call) -> Any:
+        try:
+            return self.client.evalsha(*_evalsha_args(call))
+        except NoScriptError:
+            # The server lost its script cache (restart, SCRIPT FLUSH): EVAL loads it.
+            return self.client.eval(*_eval_args(call))
 
     def run(self, calls: Sequence[Call]) -> list[Any]:
         with mapped_errors():
-            if len(calls) == 1:
-                try:
-                    return [self.client.evalsha(*_evalsha_args(calls[0]))]
-                except NoScriptError:
-                    # The server lost its script cache (restart, SCRIPT FLUSH): EVAL loads it.
-                    return [self.client.eval(*_eval_args(calls[0]))]
+            if len(calls) == 1 or self.cluster:
+                return [self._run_one(call) for call in calls]
             pipe = self.client.pipeline(transaction=False)
             for call in calls:
                 pipe.evalsha(*_evalsha_args(call))
@@ -120,7 +128,7 @@ class SyncCore:
         with mapped_errors():
             pipe = self.client.pipeline(transaction=False)
             for command in commands:
-                pipe.execute_command(*command)  # type: ignore[no-untyped-call]
+                pipe.execute_command(*command)
             return _raise_first_error(pipe.execute(raise_on_error=False))
 
     def load_scripts(self) -> None:
@@ -168,8 +176,8 @@ class _SyncSubscription:
 class ThreadTransport:
     """redis-py's sync client, each round trip on a worker thread (for trio)."""
 
-    def __init__(self, client: redis.Redis, limiter: anyio.CapacityLimiter | None = None) -> None:
-        self._core = SyncCore(client)
+    def __init__(self, client: Any, limiter: anyio.CapacityLimiter | None = None, *, cluster: bool = False) -> None:
+        self._core = SyncCore(client, cluster=cluster)
         self._limiter = limiter or anyio.CapacityLimiter(16)
         self._subscriptions: dict[str, _SyncSubscription] = {}
 
@@ -242,19 +250,39 @@ class _AsyncSubscription:
 
 
 class AsyncioTransport:
-    """redis.asyncio: one connection pool, pipelines for multi-call round trips."""
+    """redis.asyncio: one connection pool, pipelines for multi-call round trips.
 
-    def __init__(self, client: redis.asyncio.Redis) -> None:
+    On Redis Cluster (``cluster=True``) script calls run concurrently, one per request
+    (redis-py refuses EVALSHA in cluster pipelines), and subscriptions use
+    ``pubsub_client``, a plain connection to one node: classic pub/sub reaches every node.
+    """
+
+    def __init__(self, client: Any, *, cluster: bool = False, pubsub_client: Any = None) -> None:
         self.client = client
+        self.cluster = cluster
+        self._pubsub_client = pubsub_client or client
         self._subscriptions: dict[str, _AsyncSubscription] = {}
+
+    async def _run_one(self, call: Call) -> Any:
+        try:
+            return await self.client.evalsha(*_evalsha_args(call))
+        except NoScriptError:
+            return await self.client.eval(*_eval_args(call))
 
     async def run(self, calls: Sequence[Call]) -> list[Any]:
         with mapped_errors():
             if len(calls) == 1:
-                try:
-                    return [await self.client.evalsha(*_evalsha_args(calls[0]))]
-                except NoScriptError:
-                    return [await self.client.eval(*_eval_args(calls[0]))]
+                return [await self._run_one(calls[0])]
+            if self.cluster:
+                replies: list[Any] = [None] * len(calls)
+
+                async def one(index: int) -> None:
+                    replies[index] = await self._run_one(calls[index])
+
+                async with anyio.create_task_group() as tg:
+                    for index in range(len(calls)):
+                        tg.start_soon(one, index)
+                return replies
             pipe = self.client.pipeline(transaction=False)
             for call in calls:
                 pipe.evalsha(*_evalsha_args(call))
@@ -272,7 +300,7 @@ class AsyncioTransport:
             return _raise_first_error(await pipe.execute(raise_on_error=False))
 
     async def listen(self, slot: str, channels: Sequence[str], timeout: float) -> list[bytes]:
-        subscription = self._subscriptions.setdefault(slot, _AsyncSubscription(self.client))
+        subscription = self._subscriptions.setdefault(slot, _AsyncSubscription(self._pubsub_client))
         return await subscription.receive(channels, timeout)
 
     def published(self, channel: str, data: bytes) -> None:
@@ -283,3 +311,6 @@ class AsyncioTransport:
             await subscription.close()
         with contextlib.suppress(Exception):
             await self.client.aclose()
+        if self._pubsub_client is not self.client:
+            with contextlib.suppress(Exception):
+                await self._pubsub_client.aclose()

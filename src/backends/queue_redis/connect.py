@@ -1,0 +1,100 @@
+"""From a URL to a transport: standalone, Cluster or Sentinel; asyncio or threads.
+
+Schemes: ``redis://``, ``rediss://`` (TLS), ``unix://``; ``redis+cluster://`` and
+``rediss+cluster://`` (any node of the cluster as the seed); ``redis+sentinel://`` and
+``rediss+sentinel://`` with ``host:port[,host:port...]/<service name>[/<db>]``.
+Credentials in the URL go to the data nodes (for Sentinel, ``?sentinel_password=`` goes to
+the sentinels). ``?prefix=`` is queue-core's own and is taken out before redis-py sees it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+
+import redis
+import redis.asyncio
+import redis.asyncio.cluster
+import redis.asyncio.sentinel
+import redis.cluster
+import redis.sentinel
+import sniffio
+
+from queue_core import InvalidBrokerURL
+from queue_redis.transport import AsyncioTransport, ThreadTransport, Transport
+
+URL_FORM = (
+    "redis://[user:password@]host:port[/db], rediss://..., unix:///path.sock, "
+    "redis+cluster://host:port or redis+sentinel://host:port[,host:port]/service[/db]"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A parsed broker URL."""
+
+    kind: str  # "standalone" | "cluster" | "sentinel"
+    url: str  # what redis-py gets (prefix removed, scheme normalised)
+    prefix: str | None
+    tls: bool
+
+
+def parse(url: str) -> Target:
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    prefix = next((value for name, value in query if name == "prefix"), None)
+    rest = urlencode([(name, value) for name, value in query if name != "prefix"])
+    base, _, topology = parts.scheme.partition("+")
+    if base not in ("redis", "rediss", "unix") or topology not in ("", "cluster", "sentinel"):
+        raise InvalidBrokerURL("url", url, URL_FORM)
+    if base == "unix" and topology:
+        raise InvalidBrokerURL("url", url, URL_FORM)
+    plain = urlunsplit(parts._replace(scheme=base, query=rest))
+    return Target(topology or "standalone", plain, prefix, base == "rediss")
+
+
+def open_transport(target: Target, options: dict[str, Any]) -> tuple[Transport, bool]:
+    """The transport for the running async library, and whether it talks to a cluster."""
+    asyncio = sniffio.current_async_library() == "asyncio"
+    try:
+        if target.kind == "cluster":
+            if asyncio:
+                client = redis.asyncio.cluster.RedisCluster.from_url(target.url, **options)
+                # redis-py's asyncio cluster client has no pub/sub: one plain connection to
+                # the seed node carries subscriptions (classic pub/sub spans the cluster).
+                seed = redis.asyncio.from_url(target.url, **options)
+                return AsyncioTransport(client, cluster=True, pubsub_client=seed), True
+            return ThreadTransport(redis.cluster.RedisCluster.from_url(target.url, **options), cluster=True), True
+        if target.kind == "sentinel":
+            return _sentinel(target, options, asyncio), False
+        if asyncio:
+            return AsyncioTransport(redis.asyncio.from_url(target.url, **options)), False
+        return ThreadTransport(redis.from_url(target.url, **options)), False
+    except (ValueError, redis.RedisError) as exc:
+        raise InvalidBrokerURL("url", target.url, f"{URL_FORM} ({exc})") from exc
+
+
+def _sentinel(target: Target, options: dict[str, Any], asyncio: bool) -> Transport:
+    parts = urlsplit(target.url)
+    segments = [s for s in parts.path.split("/") if s]
+    if not segments:
+        raise InvalidBrokerURL("url", target.url, "redis+sentinel://host:port[,host:port]/<service name>[/<db>]")
+    service, db = segments[0], int(segments[1]) if len(segments) > 1 else 0
+    hosts = parts.netloc.rpartition("@")[2]
+    sentinels = []
+    for host in hosts.split(","):
+        name, _, port = host.rpartition(":")
+        sentinels.append((name or host, int(port) if port else 26379))
+    query = dict(parse_qsl(parts.query))
+    sentinel_kwargs = {"password": query.pop("sentinel_password")} if "sentinel_password" in query else {}
+    data = {**options, "db": db, "ssl": target.tls}
+    if parts.username:
+        data["username"] = unquote(parts.username)
+    if parts.password:
+        data["password"] = unquote(parts.password)
+    if asyncio:
+        sentinel = redis.asyncio.sentinel.Sentinel(sentinels, sentinel_kwargs=sentinel_kwargs, **data)  # type: ignore[no-untyped-call]
+        return AsyncioTransport(sentinel.master_for(service))
+    sync = redis.sentinel.Sentinel(sentinels, sentinel_kwargs=sentinel_kwargs, **data)  # type: ignore[no-untyped-call]
+    return ThreadTransport(sync.master_for(service))  # type: ignore[no-untyped-call]
