@@ -4,6 +4,7 @@ workers, schedules and server info -- on both drivers and both runtimes."""
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 from collections.abc import AsyncIterator
 from dataclasses import fields
@@ -307,5 +308,37 @@ async def test_redis_info_reports_what_the_server_says(manager: Manager, broker:
         finally:
             raw.close()
         assert report.is_cluster is False
+        assert report.queue_locations == []
     else:
         assert report.info["server"] == "fakeredis"
+
+
+@pytest.mark.redis
+async def test_on_a_cluster_redis_info_locates_every_queue(clock: ManualClock) -> None:
+    url = os.environ.get("REDIS_CLUSTER_URL")
+    if not url:
+        pytest.skip("set REDIS_CLUSTER_URL=redis+cluster://host:port to run against a Redis Cluster")
+    prefix = f"t{secrets.token_hex(5)}"
+    broker = await open_broker(url, prefix=prefix)
+    queues = ["alpha", "beta", "gamma", "delta"]
+    try:
+        async with Client(broker, clock=clock) as client, Manager(broker, clock=clock) as manager:
+            for queue in queues:
+                await client.enqueue("t", queue=queue)
+            report = await manager.redis_info()
+            assert report.is_cluster and report.version
+            located = {location.queue: location for location in report.queue_locations}
+            assert sorted(located) == sorted(queues)
+            raw = redis.RedisCluster.from_url(url.replace("redis+cluster://", "redis://"))
+            try:
+                for queue in queues:
+                    key = f"{prefix}:{{{queue}}}:pending"
+                    node = raw.get_node_from_key(key)
+                    assert located[queue].slot == raw.keyslot(key)
+                    assert located[queue].nodes[0] == f"{node.host}:{node.port}"
+            finally:
+                raw.close()
+            for queue in queues:
+                await manager.delete_queue(queue, force=True)
+    finally:
+        await broker.close()

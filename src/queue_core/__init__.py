@@ -78,7 +78,7 @@ from queue_core.handlers import Group
 from queue_core.hookspecs import hookimpl
 from queue_core.info import ActiveJobInfo, WorkerInfo, WorkerStatus
 from queue_core.job import DEFAULT_MAX_RETRIES, DEFAULT_QUEUE, Job, content_digest, new_job_id
-from queue_core.manager import ActiveJob, BatchFailure, BatchResult, Manager, QueueInfo, ServerInfo
+from queue_core.manager import ActiveJob, BatchFailure, BatchResult, Manager, QueueInfo, QueueLocation, ServerInfo
 from queue_core.middleware import CallNext, Middleware
 from queue_core.ratelimit import RateLimit
 from queue_core.registry import open_broker
@@ -162,6 +162,7 @@ __all__ = [
     "Progress",
     "QueueError",
     "QueueInfo",
+    "QueueLocation",
     "QueueNotEmpty",
     "QueueNotFound",
     "QueueStats",

@@ -121,6 +121,16 @@ class BatchResult:
 
 
 @dataclass(frozen=True, slots=True)
+class QueueLocation:
+    """Where a queue lives on a Redis Cluster: its hash slot and the nodes serving it."""
+
+    queue: str
+    slot: int
+    #: "host:port", the primary first, then its replicas.
+    nodes: list[str]
+
+
+@dataclass(frozen=True, slots=True)
 class ServerInfo:
     """What the broker's server says about itself (``Manager.redis_info``)."""
 
@@ -137,6 +147,12 @@ class ServerInfo:
     @property
     def is_cluster(self) -> bool:
         return bool(self.info.get("cluster_enabled"))
+
+    @property
+    def queue_locations(self) -> list[QueueLocation]:
+        """On a Cluster, the slot and nodes of every queue, by name; empty elsewhere."""
+        located = self.info.get("queue_locations") or {}
+        return [QueueLocation(name, int(at["slot"]), list(at["nodes"])) for name, at in sorted(located.items())]
 
 
 # --------------------------------------------------------------------------- the manager
@@ -436,7 +452,8 @@ class Manager:
         return await schedule_history(self.broker, schedule_id, limit)
 
     async def redis_info(self) -> ServerInfo:
-        """What the broker's server reports about itself (Redis: ``INFO``)."""
+        """What the broker's server reports about itself (Redis: ``INFO``; on a Cluster,
+        that of one node, plus each queue's slot and nodes in ``queue_locations``)."""
         server_info: Callable[[], Awaitable[dict[str, Any]]] | None = getattr(self.broker, "server_info", None)
         if server_info is None:
             raise errors.Unsupported(f"the {self.broker.capabilities.name!r} driver does not report server info")

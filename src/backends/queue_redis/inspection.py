@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from redis.crc import key_slot
+
 from queue_core import (
     DailyStats,
     JobInfo,
@@ -155,8 +157,21 @@ class InspectionOps(BrokerBase):
         return total
 
     async def server_info(self) -> dict[str, Any]:
+        """``INFO`` (of the node that answered, on Cluster) as a dict. On Cluster it also
+        holds ``queue_locations``: queue -> {"slot": hash slot, "nodes": ["host:port",
+        primary first]} (every key of a queue shares its ``{queue}`` hash tag)."""
         [info] = await self._transport.execute([("INFO",)])
-        return dict(info)
+        report = dict(info)
+        if report.get("cluster_enabled"):
+            [queues, slots] = await self._transport.execute([("SMEMBERS", self._keys.queues), ("CLUSTER SLOTS",)])
+            owners = _slot_owners(slots)
+            locations = {}
+            for queue in sorted(codec.text(q) for q in queues):
+                slot = key_slot(self._queue(queue).base.encode())
+                nodes = next((nodes for low, high, nodes in owners if low <= slot <= high), [])
+                locations[queue] = {"slot": slot, "nodes": nodes}
+            report["queue_locations"] = locations
+        return report
 
     async def list_jobs(
         self, queue: str, state: JobState, page: int, page_size: int, now: float, group: str | None = None
@@ -180,3 +195,17 @@ class InspectionOps(BrokerBase):
             expiry = float(lease) if lease not in (b"", "") else None
             infos.append(codec.info(codec.text(job_id), queue, fields, expiry))
         return infos
+
+
+def _slot_owners(reply: Any) -> list[tuple[int, int, list[str]]]:
+    """``CLUSTER SLOTS`` as (first slot, last slot, ["host:port", primary first]); redis-py
+    hands it over raw (asyncio) or parsed into a dict (sync)."""
+    if isinstance(reply, dict):
+        return [
+            (int(low), int(high), [f"{codec.text(h)}:{p}" for h, p in [owner["primary"], *owner["replicas"]]])
+            for (low, high), owner in reply.items()
+        ]
+    return [
+        (int(low), int(high), [f"{codec.text(node[0])}:{int(node[1])}" for node in nodes])
+        for low, high, *nodes in reply
+    ]
