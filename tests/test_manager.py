@@ -8,6 +8,7 @@ import os
 import secrets
 from collections.abc import AsyncIterator
 from dataclasses import fields
+from typing import Any
 
 import pytest
 import redis
@@ -36,6 +37,13 @@ from queue_core.scheduler import Scheduler
 from tests.manager_kit import LEASE, QUEUE, active_lease, job_in, populate
 from tests.scheduler_kit import running
 from tests.worker_kit import NOW, fresh_broker, manual_clock, wait_until
+
+
+def raw_redis(url: str) -> Any:
+    """A plain redis-py client on the test's Redis (a cluster client for redis+cluster://)."""
+    if url.startswith("redis+cluster://"):
+        return redis.RedisCluster.from_url(url.replace("redis+cluster://", "redis://"))
+    return redis.Redis.from_url(url)
 
 
 @pytest.fixture
@@ -113,7 +121,7 @@ async def test_the_memory_estimate_follows_what_the_queue_really_uses(broker_url
                     await broker.memory_usage("mem")
                 return
             estimate = (await manager.queue_info("mem")).memory_usage
-        raw = redis.Redis.from_url(broker_url)
+        raw = raw_redis(broker_url)
         try:
             real = sum(raw.memory_usage(key) or 0 for key in raw.scan_iter(match=f"{prefix}:{{mem}}:*"))
         finally:
@@ -302,13 +310,12 @@ async def test_redis_info_reports_what_the_server_says(manager: Manager, broker:
     assert report.driver == broker.capabilities.name
     assert report.info
     if broker_url.startswith("redis"):
-        raw = redis.Redis.from_url(broker_url)
+        raw = raw_redis(broker_url)
         try:
-            assert report.version == raw.info()["redis_version"]
+            assert report.version == raw.execute_command("INFO", "server")["redis_version"]
         finally:
             raw.close()
-        assert report.is_cluster is False
-        assert report.queue_locations == []
+        assert report.is_cluster is ("+cluster" in broker_url)
     else:
         assert report.info["server"] == "fakeredis"
 
