@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar, overload
 
 import anyio.from_thread
+import sniffio
 
 from queue_core.broker import Broker, JobRecord, Lease
 from queue_core.errors import LeaseLost, SerializationError, ValidationError
@@ -177,8 +178,18 @@ class Delivery:
             raise ValidationError("message", message, "a string or None")
         report = Progress(float(done), None if total is None else float(total), message)
         self.last_progress = report
-        if self._on_progress is not None:
-            self._on_progress(report)
+        if self._on_progress is None:
+            return
+        try:
+            sniffio.current_async_library()
+        except sniffio.AsyncLibraryNotFoundError:
+            # On a worker thread: report on the event loop, where hooks and logging run.
+            try:
+                anyio.from_thread.run_sync(self._on_progress, report)
+                return
+            except RuntimeError:  # not an anyio worker thread (no loop to report to)
+                pass
+        self._on_progress(report)
 
     def __repr__(self) -> str:
         return f"<Delivery {self.type} id={self.id} queue={self.queue} attempt={self.attempt}>"

@@ -1,11 +1,18 @@
 """The fetcher: keeps the worker's slots filled with leased jobs, without polling.
 
 When slots are free it asks the broker for that many jobs, dealt over the queues by
-``QueueOrder.plan`` (weighted or strict). When nothing came back it waits on
-``broker.wait_for_jobs`` -- a notification, not a poll -- or a local nudge (the
-forwarder moved jobs to pending). The wait has a timeout as a safety net against a
-lost notification; each wake-up also lets the forwarder look again, so an idle worker
-costs the broker a handful of calls every ``idle_timeout`` seconds and nothing more.
+``QueueOrder.plan`` (weighted or strict). When nothing came back it waits for a wake-up
+instead of asking again:
+
+- the **listener** (``listen``, its own task) waits on ``broker.wait_for_jobs`` -- a
+  notification, not a poll: an enqueue to an empty queue, or a scheduled job that became
+  the earliest of its queue. Each time it returns (or its ``idle_timeout`` passes, the
+  safety net against a lost notification) it wakes the fetcher and lets the forwarder
+  look again at once, busy or idle;
+- a **nudge** from the forwarder, which just moved due jobs to pending.
+
+So an idle worker costs the broker a handful of calls every ``idle_timeout`` seconds and
+nothing more, and a newly scheduled job is forwarded when due, not at a periodic look.
 """
 
 from __future__ import annotations
@@ -58,22 +65,41 @@ class Fetcher:
         self.on_wake = on_wake
         #: True while waiting for work (the forwarder then relies on our wake-ups).
         self.idle = False
-        self._nudged = anyio.Event()
+        self._wake = anyio.Event()
         self._backoff = ERROR_BACKOFF_MIN
+        self._listen_backoff = ERROR_BACKOFF_MIN
         # Whether wait_for_jobs has subscribed successfully: from then on a notification
         # sent between two waits is kept for the next one, so no re-check is needed.
         self._listening = False
 
     def nudge(self) -> None:
         """Work may be pending (e.g. the forwarder just moved some): stop idling."""
-        self._nudged.set()
+        self._wake.set()
+
+    async def listen(self) -> None:
+        """The listener loop: wake the fetcher (and the forwarder) on every notification."""
+        while True:
+            try:
+                await self.broker.wait_for_jobs(self.order.names, self.idle_timeout)
+            except QueueError as exc:
+                self._listening = False
+                self.log.warning("fetcher: wait_for_jobs failed: %s; listening again in %.1fs", exc,
+                                 self._listen_backoff)  # fmt: skip
+                await anyio.sleep(self._listen_backoff)
+                self._listen_backoff = min(self._listen_backoff * 2, ERROR_BACKOFF_MAX)
+            else:
+                self._listening = True
+                self._listen_backoff = ERROR_BACKOFF_MIN
+            self._wake.set()
+            if self.on_wake is not None:
+                self.on_wake()
 
     async def run(self) -> None:
         while True:
             await self.inflight.wait_for_room()
-            # A nudge that arrives while dequeue runs must end the next idle wait, so
+            # A wake-up that arrives while dequeue runs must end the next idle wait, so
             # the event is renewed before the call, not after it.
-            self._nudged = anyio.Event()
+            self._wake = anyio.Event()
             try:
                 taken = await self.fetch_once()
             except QueueError as exc:
@@ -119,46 +145,24 @@ class Fetcher:
         return len(leases)
 
     async def idle_wait(self) -> None:
-        """Wait until the broker signals work, the forwarder nudges, or the timeout.
+        """Wait until the listener or a nudge wakes us.
 
-        Until the first wait has subscribed, the waiter is armed first and the queues
-        checked once more before sleeping (the condition-variable pattern): a job
-        enqueued between our empty dequeue and the subscription would otherwise sit
-        until the timeout.
+        Until the listener has subscribed, the queues are checked once more after it
+        started waiting (the condition-variable pattern): a job enqueued between our
+        empty dequeue and the subscription would otherwise sit until the timeout.
         """
         self.idle = True
         try:
-            async with anyio.create_task_group() as tg:
-
-                async def broker_signal() -> None:
-                    try:
-                        await self.broker.wait_for_jobs(self.order.names, self.idle_timeout)
-                    except QueueError as exc:
-                        self._listening = False
-                        await self._broker_trouble("wait_for_jobs", exc)
-                    else:
-                        self._listening = True
-                    tg.cancel_scope.cancel()
-
-                async def nudged() -> None:
-                    await self._nudged.wait()
-                    tg.cancel_scope.cancel()
-
-                tg.start_soon(broker_signal, name="wait_for_jobs")
-                tg.start_soon(nudged, name="nudge")
-                if not self._listening:
-                    await anyio.lowlevel.checkpoint()  # let the waiter subscribe
-                    try:
-                        taken = await self.fetch_once()
-                    except QueueError as exc:
-                        self.log.warning("fetcher: dequeue failed: %s", exc)
-                        taken = 0
-                    if taken:
-                        tg.cancel_scope.cancel()
+            if not self._listening:
+                await anyio.lowlevel.checkpoint()  # let the listener subscribe
+                try:
+                    if await self.fetch_once():
+                        return
+                except QueueError as exc:
+                    self.log.warning("fetcher: dequeue failed: %s", exc)
+            await self._wake.wait()
         finally:
             self.idle = False
-        if self.on_wake is not None:
-            self.on_wake()
 
     async def _broker_trouble(self, what: str, exc: QueueError) -> None:
         self.log.warning("fetcher: %s failed: %s; retrying in %.1fs", what, exc, self._backoff)

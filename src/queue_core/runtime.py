@@ -9,7 +9,8 @@
     │   ├── heartbeat           WorkerInfo with a TTL
     │   └── job tasks           one per running attempt (runner), at most ``concurrency``
     └── loops (cancelled when stopping)
-        ├── fetcher             dequeues into free slots; idles on a notification
+        ├── wake listener       wait_for_jobs: wakes the fetcher and the forwarder
+        ├── fetcher             dequeues into free slots; idles until woken
         ├── cancel listener     operators' cancel notices, acted on at once
         ├── forwarder           scheduled/retry -> pending when due
         ├── recoverer           expired leases of dead workers -> back in play
@@ -113,6 +114,7 @@ class WorkerRun:
             await root.start(self.work_area, stop_now, name="work area")
             try:
                 async with anyio.create_task_group() as loops:
+                    loops.start_soon(self.fetcher.listen, name="wake listener")
                     loops.start_soon(self.fetcher.run, name="fetcher")
                     loops.start_soon(self.cancels.run, name="cancel listener")
                     loops.start_soon(self.forwarder.run, name="forwarder")
