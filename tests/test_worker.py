@@ -696,3 +696,36 @@ def test_bad_worker_options_are_rejected_naming_the_option(options: dict[str, An
 
 def test_queues_given_as_a_list_have_equal_weights() -> None:
     assert Worker("memory://", queues=["a", "b"]).queues == {"a": 1, "b": 1}
+
+
+async def test_a_handler_raising_system_exit_requeues_running_jobs_and_run_reraises_it(
+    broker: Broker, hooks: HookRecorder
+) -> None:
+    clock = manual_clock()
+    worker = make_worker(broker, clock, concurrency=2, shutdown_timeout=3600)
+    both_started = anyio.Event()
+
+    @worker.handler("bystander")
+    async def bystander(delivery: Delivery) -> None:
+        await anyio.sleep_forever()
+
+    @worker.handler("exit")
+    async def exiting(delivery: Delivery) -> None:
+        await both_started.wait()
+        raise SystemExit(3)
+
+    innocent = await enqueue(broker, clock, "bystander")
+    culprit = await enqueue(broker, clock, "exit")
+    async with anyio.create_task_group() as tg:
+
+        async def release() -> None:
+            await hooks.wait_for("started", 2)
+            both_started.set()
+
+        tg.start_soon(release)
+        with pytest.raises(SystemExit) as caught, anyio.fail_after(20):
+            await worker.run()  # returns at once despite the long shutdown_timeout
+    assert caught.value.code == 3
+    for job_id in (innocent, culprit):
+        job = await info(broker, clock, job_id)
+        assert (job.state, job.retried, job.crashes) == (JobState.PENDING, 0, 0)

@@ -107,6 +107,21 @@ class HookRecorder:
         self._record("failed", queue=queue, job_id=job_id, job_type=job_type, error=error, will_retry=will_retry)
 
     @hookimpl
+    def queue_core_job_retrying(
+        self, queue: str, job_id: str, job_type: str, retry_at: float, error: BaseException, counts_as_failure: bool
+    ) -> None:
+        self._record(
+            "retrying", queue=queue, job_id=job_id, job_type=job_type, retry_at=retry_at, error=error,
+            counts_as_failure=counts_as_failure,
+        )  # fmt: skip
+
+    @hookimpl
+    def queue_core_job_progress(
+        self, queue: str, job_id: str, job_type: str, done: float, total: float | None, message: str | None
+    ) -> None:
+        self._record("progress", queue=queue, job_id=job_id, job_type=job_type, done=done, total=total, message=message)
+
+    @hookimpl
     def queue_core_job_archived(self, queue: str, job_id: str, job_type: str, reason: str) -> None:
         self._record("archived", queue=queue, job_id=job_id, job_type=job_type, reason=reason)
 
@@ -160,6 +175,9 @@ def manual_clock() -> ManualClock:
 
 def make_worker(broker: Any, clock: ManualClock, **options: Any) -> Worker:
     options.setdefault("sweep_interval", 3600.0)  # the tests call recovery themselves
+    # A handler still running when the test ends is interrupted at once (real time would
+    # otherwise pass); tests of the graceful drain set their own.
+    options.setdefault("shutdown_timeout", 0.0)
     return Worker(broker, clock=clock, **options)
 
 

@@ -1,0 +1,151 @@
+"""Cancellation: an operator's cancel reaches the running handler through the notice, or at the
+latest through the persisted flag at the next lease renewal; the job is archived as cancelled."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import anyio
+import pytest
+
+from queue_core import Broker, Delivery, JobCancelled, JobState
+from queue_core.retry import fixed
+from tests.worker_kit import (
+    CountingBroker,
+    HookRecorder,
+    enqueue,
+    fresh_broker,
+    info,
+    make_worker,
+    manual_clock,
+    raising,
+    recording_hooks,
+    running,
+    settle_down,
+    state_is,
+    wait_until,
+)
+
+
+@pytest.fixture
+async def broker(broker_url: str) -> AsyncIterator[Broker]:
+    async with fresh_broker(broker_url) as opened:
+        yield opened
+
+
+@pytest.fixture
+async def hooks() -> AsyncIterator[HookRecorder]:
+    async with recording_hooks() as recorder:
+        yield recorder
+
+
+class DeafBroker(CountingBroker):
+    """A broker whose cancel notices never arrive (a dropped subscription)."""
+
+    async def wait_for_cancel(self, timeout: float) -> list[str]:
+        await anyio.sleep_forever()
+        return []
+
+
+def stoppable(stopped: anyio.Event) -> Any:
+    async def handler(delivery: Delivery) -> None:
+        try:
+            await anyio.sleep_forever()
+        finally:
+            stopped.set()
+
+    return handler
+
+
+async def test_a_cancel_notice_stops_the_handler_at_once(broker: Broker, hooks: HookRecorder) -> None:
+    clock = manual_clock()  # never advanced: no lease renewal happens, only the notice can act
+    errors: list[BaseException] = []
+    worker = make_worker(broker, clock, lease_for=30, error_handler=lambda error, delivery: errors.append(error))
+    stopped = anyio.Event()
+    worker.register("long", stoppable(stopped))
+    job_id = await enqueue(broker, clock, "long", max_retries=25)
+    async with running(worker):
+        await hooks.wait_for("started", job_id=job_id)
+        assert await broker.request_cancel("default", job_id, clock.now()) is JobState.ACTIVE
+        (archived,) = await hooks.wait_for("archived", job_id=job_id)
+    assert stopped.is_set()
+    assert archived["reason"] == "cancelled"
+    job = await info(broker, clock, job_id)
+    assert (job.state, job.retried, job.last_error) == (JobState.ARCHIVED, 0, "cancelled")
+    assert [type(e) for e in errors] == [JobCancelled]
+    assert not hooks.of("failed")
+
+
+async def test_a_missed_notice_still_cancels_at_the_next_lease_renewal(broker: Broker, hooks: HookRecorder) -> None:
+    clock = manual_clock()
+    deaf = DeafBroker(broker)
+    worker = make_worker(deaf, clock, lease_for=30)
+    stopped = anyio.Event()
+    worker.register("long", stoppable(stopped))
+    job_id = await enqueue(broker, clock, "long")
+    async with running(worker):
+        await hooks.wait_for("started", job_id=job_id)
+        await broker.request_cancel("default", job_id, clock.now())
+        await settle_down()
+        assert not stopped.is_set()  # the notice never came
+        clock.advance(10)  # lease_for / 3: the renewal reads the persisted flag
+        (archived,) = await hooks.wait_for("archived", job_id=job_id)
+    assert stopped.is_set() and archived["reason"] == "cancelled"
+
+
+async def test_a_notice_for_a_job_of_the_same_id_in_another_queue_cancels_nothing_here(
+    broker: Broker, hooks: HookRecorder
+) -> None:
+    clock = manual_clock()
+    worker = make_worker(broker, clock, queues=["a", "b"])
+    release = anyio.Event()
+
+    @worker.handler("long")
+    async def long(delivery: Delivery) -> None:
+        await release.wait()
+
+    running_id = await enqueue(broker, clock, "long", queue="a", job_id="same-id")
+    await enqueue(broker, clock, "other", queue="b", job_id="same-id", delay=60)
+    async with running(worker):
+        await hooks.wait_for("started", job_id=running_id)
+        # Cancelling b/same-id archives that scheduled job; a/same-id keeps running.
+        assert await broker.request_cancel("b", "same-id", clock.now()) is JobState.SCHEDULED
+        await settle_down()
+        release.set()
+        await hooks.wait_for("succeeded", job_id=running_id)
+    assert not hooks.of("archived")
+
+
+@pytest.mark.parametrize("state", [JobState.PENDING, JobState.SCHEDULED, JobState.RETRY])
+async def test_cancelling_a_job_that_is_not_running_archives_it_and_no_worker_runs_it(
+    broker: Broker, hooks: HookRecorder, state: JobState
+) -> None:
+    clock = manual_clock()
+    worker = make_worker(broker, clock)
+    ran: list[str] = []
+    worker.register("flaky", raising(RuntimeError("once")), retry_delay=fixed(5))
+    worker.register("job", _noting(ran))
+    if state is JobState.RETRY:
+        job_id = await enqueue(broker, clock, "flaky")
+        async with running(worker):
+            await hooks.wait_for("retrying", job_id=job_id)
+            await wait_until(lambda: state_is(broker, clock, job_id, JobState.RETRY))
+        worker = make_worker(broker, clock)
+        worker.register("flaky", _noting(ran))
+    else:
+        job_id = await enqueue(broker, clock, "job", delay=5 if state is JobState.SCHEDULED else 0)
+    assert await broker.request_cancel("default", job_id, clock.now()) is state
+    clock.advance(5)
+    async with running(worker):
+        await settle_down()
+    assert ran == []
+    job = await info(broker, clock, job_id)
+    assert (job.state, job.last_error) == (JobState.ARCHIVED, "cancelled")
+
+
+def _noting(ran: list[str]) -> Any:
+    async def handler(delivery: Delivery) -> None:
+        ran.append(delivery.id)
+
+    return handler
