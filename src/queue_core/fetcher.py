@@ -63,14 +63,18 @@ class Fetcher:
         self.requeue = requeue
         self.idle_timeout = idle_timeout
         self.on_wake = on_wake
-        #: True while waiting for work (the forwarder then relies on our wake-ups).
+        #: True while waiting for work.
         self.idle = False
         self._wake = anyio.Event()
         self._backoff = ERROR_BACKOFF_MIN
         self._listen_backoff = ERROR_BACKOFF_MIN
-        # Whether wait_for_jobs has subscribed successfully: from then on a notification
-        # sent between two waits is kept for the next one, so no re-check is needed.
-        self._listening = False
+        #: whether the listener is waiting without trouble: the forwarder can then rely
+        #: on its wake-ups (on every notification, and at least every idle_timeout).
+        self.listening = False
+        # Whether wait_for_jobs has returned normally once, so it has subscribed: from
+        # then on a notification sent between two waits is kept for the next one, and an
+        # idle fetcher needs no re-check.
+        self._subscribed = False
 
     def nudge(self) -> None:
         """Work may be pending (e.g. the forwarder just moved some): stop idling."""
@@ -79,16 +83,17 @@ class Fetcher:
     async def listen(self) -> None:
         """The listener loop: wake the fetcher (and the forwarder) on every notification."""
         while True:
+            self.listening = True
             try:
                 await self.broker.wait_for_jobs(self.order.names, self.idle_timeout)
             except QueueError as exc:
-                self._listening = False
+                self.listening = self._subscribed = False
                 self.log.warning("fetcher: wait_for_jobs failed: %s; listening again in %.1fs", exc,
                                  self._listen_backoff)  # fmt: skip
                 await anyio.sleep(self._listen_backoff)
                 self._listen_backoff = min(self._listen_backoff * 2, ERROR_BACKOFF_MAX)
             else:
-                self._listening = True
+                self._subscribed = True
                 self._listen_backoff = ERROR_BACKOFF_MIN
             self._wake.set()
             if self.on_wake is not None:
@@ -153,7 +158,7 @@ class Fetcher:
         """
         self.idle = True
         try:
-            if not self._listening:
+            if not self._subscribed:
                 await anyio.lowlevel.checkpoint()  # let the listener subscribe
                 try:
                     if await self.fetch_once():

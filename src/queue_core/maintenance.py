@@ -18,13 +18,14 @@ from queue_core.broker import Broker
 from queue_core.clock import Clock
 from queue_core.errors import QueueError
 
-#: how often a busy worker's forwarder looks again when nothing (or something later) is
-#: due: a job scheduled meanwhile for an earlier time by another process is noticed
-#: within this delay. An idle worker's forwarder looks whenever the fetcher wakes up
-#: (a notification, or its idle timeout) instead.
+#: how often the forwarder looks again when nothing (or something later) is due and the
+#: broker's notifications are not reaching the worker: a job scheduled meanwhile for an
+#: earlier time by another process is then noticed within this delay. While they reach
+#: it, the wake listener makes the forwarder look on every notification (a new earliest
+#: scheduled job) and at every idle timeout, and this cap does not apply.
 FORWARD_CAP = 1.0
-#: the longest an idle worker's forwarder sleeps without a wake-up from the fetcher.
-IDLE_FORWARD_CAP = 60.0
+#: the longest the forwarder sleeps while notifications reach the worker.
+NOTIFIED_FORWARD_CAP = 60.0
 FORWARD_BATCH = 1000
 JANITOR_INTERVAL = 8.0
 
@@ -40,9 +41,9 @@ class Forwarder:
         log: logging.Logger,
         *,
         on_forwarded: Callable[[int], None] | None = None,
-        idle: Callable[[], bool] = lambda: False,
+        notified: Callable[[], bool] = lambda: False,
         cap: float = FORWARD_CAP,
-        idle_cap: float = IDLE_FORWARD_CAP,
+        notified_cap: float = NOTIFIED_FORWARD_CAP,
         batch: int = FORWARD_BATCH,
     ) -> None:
         self.broker = broker
@@ -50,9 +51,9 @@ class Forwarder:
         self.clock = clock
         self.log = log
         self.on_forwarded = on_forwarded
-        self.idle = idle
+        self.notified = notified
         self.cap = cap
-        self.idle_cap = idle_cap
+        self.notified_cap = notified_cap
         self.batch = batch
         self._wake_at = float("inf")
         self._rescheduled = anyio.Event()
@@ -65,7 +66,7 @@ class Forwarder:
             self._rescheduled.set()
 
     def recheck(self) -> None:
-        """Look again now (the fetcher woke up: a new job may be due sooner)."""
+        """Look again now (a notification came: a new job may be due sooner)."""
         self.due_at(-math.inf)
 
     async def run(self) -> None:
@@ -92,7 +93,7 @@ class Forwarder:
     async def tick(self) -> float:
         """Forward everything due now; return when to look again."""
         now = self.clock.now()
-        cap = self.idle_cap if self.idle() else self.cap
+        cap = self.notified_cap if self.notified() else self.cap
         try:
             due = await self.broker.next_due(self.queues)
             if due is not None and due <= now:

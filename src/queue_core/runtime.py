@@ -72,7 +72,12 @@ class WorkerRun:
         routes = worker.handlers.routes(anyio.CapacityLimiter(worker.threads))
         self.settler = Settler(broker, clock, log)
         self.forwarder = Forwarder(
-            broker, names, clock, log, on_forwarded=lambda _: self.fetcher.nudge(), idle=lambda: self.fetcher.idle
+            broker,
+            names,
+            clock,
+            log,
+            on_forwarded=lambda _: self.fetcher.nudge(),
+            notified=lambda: self.fetcher.listening,
         )
         handler_limits = {
             job_type: Limiter(route.spec.rate_limit, broker, f"handler {job_type!r}")
