@@ -6,8 +6,18 @@ from collections.abc import Sequence
 
 import click
 
+from queue_core.cli import job_actions as _job_actions  # noqa: F401  (adds run/archive/delete/cancel to `job`)
+from queue_core.cli.cron import cron
 from queue_core.cli.demo import demo
+from queue_core.cli.enqueue import enqueue
 from queue_core.cli.failures import EXIT_CODES
+from queue_core.cli.groups import group
+from queue_core.cli.jobs import job
+from queue_core.cli.queues import queue
+from queue_core.cli.server import server
+from queue_core.cli.stats import stats
+from queue_core.cli.top import top
+from queue_core.cli.workers import workers
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -23,7 +33,7 @@ def cli() -> None:
     """
 
 
-for command in (demo,):
+for command in (enqueue, stats, top, queue, job, group, cron, workers, server, demo):
     cli.add_command(command)
 
 
