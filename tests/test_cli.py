@@ -51,7 +51,7 @@ def as_json(url: str, *args: str) -> Any:
 def test_help_lists_every_command_and_the_exit_codes(url: str) -> None:
     result = invoke(url, "--help")
     assert result.exit_code == 0
-    for command in ("enqueue", "stats", "top", "queue", "job", "group", "cron", "workers"):
+    for command in ("worker", "scheduler", "enqueue", "stats", "top", "queue", "job", "group", "cron", "workers"):
         assert f"  {command} " in result.stdout
     assert "Exit codes: 0 done; 1 the operation failed" in " ".join(result.stdout.split())
     assert "Exit codes:" in invoke(url, "job", "run", "--help").stdout

@@ -14,9 +14,11 @@ from queue_core.cli.failures import EXIT_CODES
 from queue_core.cli.groups import group
 from queue_core.cli.jobs import job
 from queue_core.cli.queues import queue
+from queue_core.cli.scheduler import scheduler
 from queue_core.cli.server import server
 from queue_core.cli.stats import stats
 from queue_core.cli.top import top
+from queue_core.cli.worker import worker
 from queue_core.cli.workers import workers
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -33,7 +35,7 @@ def cli() -> None:
     """
 
 
-for command in (enqueue, stats, top, queue, job, group, cron, workers, server, demo):
+for command in (worker, scheduler, enqueue, stats, top, queue, job, group, cron, workers, server, demo):
     cli.add_command(command)
 
 

@@ -1,0 +1,184 @@
+"""``queue-core worker APP``: run a Worker (or N under a supervisor) until SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import anyio
+import click
+
+from queue_core.cli import loading
+from queue_core.cli.common import Settings, broker_options, configure_logging, run
+from queue_core.cli.failures import EXIT_CODES, USAGE, CliError
+from queue_core.cli.params import QUEUE_WEIGHT
+from queue_core.cli.supervisor import Supervisor
+from queue_core.scheduler import Scheduler
+from queue_core.worker import Worker
+
+log = logging.getLogger("queue_core.cli")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+@click.command(epilog=EXIT_CODES)
+@click.argument("app")
+@click.option("-c", "--concurrency", type=click.IntRange(min=1), help="Handlers running at once.")
+@click.option(
+    "-q", "--queue", "queues", type=QUEUE_WEIGHT, multiple=True,
+    help="A queue to serve, with a weight (default 1); repeat it: -q critical=6 -q default=3 -q low. "
+    "Of every ten jobs taken while all three have work, critical gets six.",
+)  # fmt: skip
+@click.option("--strict", is_flag=True, help="Strict priority: the first (heaviest) queue always first.")
+@click.option(
+    "--log-level", type=click.Choice(LOG_LEVELS), default="info", show_default=True, help="Log from this level."
+)
+@click.option(
+    "-p", "--processes", type=click.IntRange(min=1), default=1, show_default=True,
+    help="Worker processes to run under a supervisor that restarts a crashed one and forwards SIGTERM/SIGINT.",
+)  # fmt: skip
+@click.option(
+    "--with-scheduler", "scheduler_app", metavar="SCHEDULER",
+    help="Also run this Scheduler in the worker (in the first one with --processes): module:attribute "
+    "naming a Scheduler or a factory, or :attribute for one in APP's module.",
+)  # fmt: skip
+@click.option("--child-of", type=int, hidden=True)
+@broker_options
+def worker(
+    app: str,
+    concurrency: int | None,
+    queues: Sequence[tuple[str, int | None]],
+    strict: bool,
+    log_level: str,
+    processes: int,
+    scheduler_app: str | None,
+    child_of: int | None,
+) -> None:
+    """Run the Worker named by APP until SIGTERM or SIGINT.
+
+    APP is module:attribute naming a Worker, or a function returning one. The options
+    below (and QUEUE_CORE_URL) reach that function as keyword arguments named as
+    Worker's: url, concurrency, queues, strict. A ready-made Worker runs as it was built.
+
+    \b
+    def create_worker(url="memory://", **options):
+        worker = Worker(url, **options)
+        ...                                   # register handlers
+        return worker
+
+    \b
+    queue-core worker myapp.tasks:create_worker --url redis://localhost:6379/0 \\
+        -c 50 -q critical=6 -q default=3 -q low --processes 4 --with-scheduler :scheduler
+
+    The first SIGTERM or SIGINT stops gracefully: no new jobs are taken, running ones get
+    the Worker's shutdown_timeout to finish, the rest go back to the head of their queue
+    without using a retry. A second one stops at once. Exit 0 after a graceful stop.
+    """
+    settings = Settings.of()
+    module = loading.split(app)[0]
+    options: dict[str, Any] = {}
+    if concurrency is not None:
+        options["concurrency"] = concurrency
+    if queues:
+        options["queues"] = queue_option(queues)
+    if strict:
+        options["strict"] = True
+    scheduler_spec = None if scheduler_app is None else ":".join(loading.split(scheduler_app, default_module=module))
+    try:
+        built = build_worker(app, settings, options)
+        scheduler = None if scheduler_spec is None else build_scheduler(scheduler_spec, settings)
+    except CliError as exc:
+        loading.show_cause(exc, settings.debug)
+        raise
+    configure_logging("debug" if settings.debug else log_level)
+    if processes > 1:
+        command = _child_command(app, settings, concurrency, queues, strict, log_level, scheduler_spec)
+        supervisor = Supervisor(command, processes)
+        click.get_current_context().exit(run(supervisor.run))
+    run(serve, built, scheduler, child_of)
+
+
+def queue_option(queues: Sequence[tuple[str, int | None]]) -> Mapping[str, int] | list[str]:
+    """``-q`` values as Worker's ``queues``: weights when any is given, else names in order."""
+    names = [name for name, _ in queues]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise CliError(f"--queue {', '.join(twice)} given more than once; give each queue once", USAGE)
+    if all(weight is None for _, weight in queues):
+        return names
+    return {name: 1 if weight is None else weight for name, weight in queues}
+
+
+def build_worker(app: str, settings: Settings, options: dict[str, Any]) -> Worker:
+    target = loading.load(app)
+    return loading.build(app, target, Worker, _with_url(app, target, Worker, settings, options))
+
+
+def build_scheduler(spec: str, settings: Settings) -> Scheduler:
+    target = loading.load(spec)
+    return loading.build(spec, target, Scheduler, _with_url(spec, target, Scheduler, settings, {}))
+
+
+def _with_url(spec: str, target: Any, kind: type, settings: Settings, options: dict[str, Any]) -> dict[str, Any]:
+    if settings.url_source == "default":
+        return options
+    if isinstance(target, kind) and settings.url_source == "environment" and not options:
+        # A Worker built at import time usually reads its own settings; say that the
+        # variable does not reach it rather than refuse to start.
+        click.echo(f"warning: {spec} is a {kind.__name__} built with its own broker URL; QUEUE_CORE_URL is not applied "
+                   "to it (name a factory to take the URL from the environment)", err=True)  # fmt: skip
+        return options
+    return {"url": settings.url, **options}
+
+
+async def serve(worker: Worker, scheduler: Scheduler | None, parent: int | None) -> None:
+    """Run ``worker`` (and ``scheduler``) until a signal stops the worker."""
+    async with anyio.create_task_group() as outer:
+        if scheduler is not None:
+            await outer.start(scheduler.run)
+        async with anyio.create_task_group() as inner:
+            if parent is not None:
+                inner.start_soon(_watch_parent, parent, worker, name="supervisor watch")
+            await worker.run_until_signal()
+            inner.cancel_scope.cancel()
+        if scheduler is not None:
+            scheduler.stop()
+
+
+async def _watch_parent(parent: int, worker: Worker) -> None:
+    while os.getppid() == parent:
+        await anyio.sleep(1)
+    log.warning("the supervisor (pid %d) is gone; stopping", parent)
+    worker.stop()
+
+
+def _child_command(
+    app: str,
+    settings: Settings,
+    concurrency: int | None,
+    queues: Sequence[tuple[str, int | None]],
+    strict: bool,
+    log_level: str,
+    scheduler_spec: str | None,
+) -> Callable[[int], list[str]]:
+    base = [sys.executable, "-m", "queue_core", "worker", app, "--backend", settings.backend, "--log-level", log_level]
+    if settings.url_source == "commandline":
+        base += ["--url", settings.url]  # from the environment, the children inherit it
+    if settings.debug:
+        base.append("--debug")
+    if concurrency is not None:
+        base += ["--concurrency", str(concurrency)]
+    for name, weight in queues:
+        base += ["--queue", name if weight is None else f"{name}={weight}"]
+    if strict:
+        base.append("--strict")
+    base += ["--child-of", str(os.getpid())]
+
+    def command(index: int) -> list[str]:
+        if index == 0 and scheduler_spec is not None:
+            return [*base, "--with-scheduler", scheduler_spec]
+        return base
+
+    return command
