@@ -30,6 +30,7 @@ from queue_core import (
     ValidationError,
     Worker,
 )
+from queue_core.broker_clock import BrokerClock
 from queue_core.errors import HandlerAlreadyRegistered, InvalidWorkerOption, JobTimeout, WorkerAlreadyStarted
 from queue_core.leases import InFlight
 from queue_core.retry import fixed
@@ -729,3 +730,11 @@ async def test_a_handler_raising_system_exit_requeues_running_jobs_and_run_rerai
     for job_id in (innocent, culprit):
         job = await info(broker, clock, job_id)
         assert (job.state, job.retried, job.crashes) == (JobState.PENDING, 0, 0)
+
+
+async def test_without_a_clock_the_worker_judges_time_by_the_brokers_clock(broker: Broker) -> None:
+    worker = Worker(broker)
+    worker.stop()
+    await worker.run()
+    assert isinstance(worker.clock, BrokerClock)
+    assert worker.clock.round_trip is not None  # measured at start

@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Coroutine, Sequence
+from typing import TYPE_CHECKING, Any
 
 import anyio
 from anyio.abc import TaskGroup, TaskStatus
@@ -57,8 +57,16 @@ IDLE_WAIT_POLLING = 1.0
 class WorkerRun:
     """The task tree of one ``Worker.run()``."""
 
-    def __init__(self, worker: Worker, broker: Broker, *, idle_wait: float | None = None) -> None:
+    def __init__(
+        self,
+        worker: Worker,
+        broker: Broker,
+        *,
+        idle_wait: float | None = None,
+        extra_loops: Sequence[Callable[[], Coroutine[Any, Any, None]]] = (),
+    ) -> None:
         self.worker = worker
+        self.extra_loops = list(extra_loops)
         self.broker = broker
         self.log = log = worker.log
         clock = worker.clock
@@ -125,6 +133,8 @@ class WorkerRun:
                     loops.start_soon(self.forwarder.run, name="forwarder")
                     loops.start_soon(self.recoverer.run, name="recoverer")
                     loops.start_soon(self.janitor.run, name="janitor")
+                    for loop in self.extra_loops:
+                        loops.start_soon(loop)
                     self.set_status(WorkerStatus.RUNNING)
                     emit("worker_started", self.log, worker_id=worker.id, queues=list(worker.queues))
                     self.log.info(

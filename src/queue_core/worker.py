@@ -27,7 +27,7 @@ import os
 import signal
 import socket
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
@@ -37,6 +37,7 @@ from anyio.abc import TaskStatus
 
 from queue_core import errors, validation
 from queue_core.broker import Broker
+from queue_core.broker_clock import BrokerClock
 from queue_core.clock import Clock, SystemClock
 from queue_core.events import LOGGER_NAME
 from queue_core.handlers import Group, H, Handler, HandlerSpec, HandlerTable
@@ -62,6 +63,8 @@ DEFAULT_UNKNOWN_TYPE_GRACE = 600.0
 DEFAULT_ARCHIVE_MAX_SIZE = 10_000
 DEFAULT_ARCHIVE_MAX_AGE = 90 * 24 * 3600.0
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+#: a clock this far off the broker's is worth a warning.
+CLOCK_SKEW_WARNING = 1.0
 
 
 def default_worker_id() -> str:
@@ -148,7 +151,11 @@ class Worker:
         self.unknown_type_grace = _seconds_option("unknown_type_grace", unknown_type_grace)
         self.archive_max_size = _int_option("archive_max_size", archive_max_size, 0)
         self.archive_max_age = _seconds_option("archive_max_age", archive_max_age)
+        #: the clock leases and schedules are judged by; without one given, ``run()`` uses
+        #: a ``BrokerClock`` (the local clock corrected to the broker's), so workers on
+        #: machines whose clocks disagree still agree on when a lease ran out.
         self.clock: Clock = clock if clock is not None else SystemClock()
+        self._own_clock = clock is None
         self.serializer = serializer
         self.id = default_worker_id() if id is None else validation.job_id(id, "id")
         self.log = logger if logger is not None else logging.getLogger(LOGGER_NAME)
@@ -250,7 +257,12 @@ class Worker:
         if self._stop_now_requested:
             self._stop_now.set()
         async with self._broker() as broker:
-            await WorkerRun(self, broker).run(self._stop, self._stop_now)
+            extra: list[Callable[[], Coroutine[Any, Any, None]]] = []
+            if self._own_clock:
+                self.clock = await self._broker_clock(broker)
+                if isinstance(self.clock, BrokerClock):
+                    extra.append(self.clock.run)
+            await WorkerRun(self, broker, extra_loops=extra).run(self._stop, self._stop_now)
 
     async def run_until_signal(self, signals: Iterable[signal.Signals] = STOP_SIGNALS) -> None:
         """``run()``, stopping gracefully on the first of ``signals`` (SIGTERM, SIGINT)
@@ -281,6 +293,18 @@ class Worker:
                 else:
                     self.log.warning("worker %s: %s received again, interrupting running jobs", self.id, name)
                     self.stop(immediate=True)
+
+    async def _broker_clock(self, broker: Broker) -> Clock:
+        clock = BrokerClock(broker)
+        try:
+            offset = await clock.sync()
+        except errors.QueueError as exc:
+            self.log.warning("worker %s: cannot read the broker's clock (%s); using the local clock", self.id, exc)
+            return SystemClock()
+        if abs(offset) > CLOCK_SKEW_WARNING:
+            self.log.warning("worker %s: this machine's clock is %+.3fs off the broker's; the worker uses the "
+                             "broker's", self.id, -offset)  # fmt: skip
+        return clock
 
     @asynccontextmanager
     async def _broker(self) -> AsyncIterator[Broker]:
