@@ -1,0 +1,542 @@
+"""The reference broker: docs/broker-protocol.md written as plain Python.
+
+This is the oracle the state machine holds every driver to, so it is written to be read
+next to the spec rather than to be fast: each queue is a dict of jobs plus the one
+ordering the states cannot give (the pending list); every other ordering is derived on
+demand by sorting the jobs in a state. Every move between states is checked against
+``queue_core.states``.
+
+Where the prose is silent the model picks one reading and says so here, so a driver
+author can see what the kit expects:
+
+- Ties in a time-ordered set (two leases expiring together, two jobs due together) are
+  broken by job ID, as a sorted set orders equal scores.
+- A time is "reached" when it is ``<= now`` (leases, due times, deadlines, retention)
+  and a unique lock is free from its expiry on (``now >= process_at + unique_for``),
+  matching "held until". The archive age cap removes jobs archived strictly before
+  ``now - archive_max_age``.
+- Every entry into pending (enqueue, forward, requeue, recovery) sets ``pending_since``
+  to the ``now`` of that call. Recovery treats its jobs one by one, each pushed to the
+  head of pending, so the last one recovered is the next one dequeued.
+- Archiving because the deadline passed is a failure like any other: it records
+  ``last_failed_at`` and keeps the unique lock.
+- A result, once written, stays on the job through later attempts.
+- A unique lock is released whenever its holder is deleted (completion without
+  retention, revocation, purge of an archived job), as DESIGN §4 has it: "released on
+  success and delete". Archiving keeps it unless ``release_unique``.
+- ``JobRecord.unique_key`` / ``JobInfo.unique_key`` hold the lock's identity
+  (``Job.lock_key``: the caller's key, or ``"<type>:<digest>"``).
+- ``pause`` on a queue nobody enqueued to sets the flag but does not register the
+  queue.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from queue_core import (
+    DailyStats,
+    EnqueueOutcome,
+    EnqueueStatus,
+    Job,
+    JobInfo,
+    JobNotFound,
+    JobRecord,
+    Lease,
+    QueueNotFound,
+    QueueStats,
+    Recovery,
+    Renewal,
+    ResultNotFound,
+    SettleKind,
+    Settlement,
+)
+from queue_core.states import JobState, is_legal
+
+DEADLINE_EXCEEDED = "deadline exceeded before start"
+LEASE_EXPIRED = "lease expired"
+
+
+def utc_day(now: float) -> str:
+    """The UTC date of ``now`` as ``YYYY-MM-DD`` (the key of daily counters)."""
+    return datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%d")
+
+
+@dataclass
+class StoredJob:
+    """One job as the broker holds it: the enqueued ``Job`` plus its life so far."""
+
+    job: Job
+    state: JobState
+    enqueued_at: float
+    retried: int = 0
+    crashes: int = 0
+    bounces: int = 0
+    last_error: str | None = None
+    last_failed_at: float | None = None
+    result: bytes | None = None
+    # Fields that belong to one state; ``_move`` clears them on every transition.
+    pending_since: float | None = None
+    due_at: float | None = None  # scheduled / retry
+    started_at: float | None = None  # active
+    lease_expires_at: float | None = None  # active
+    token: str | None = None  # active
+    completed_at: float | None = None  # completed
+    expires_at: float | None = None  # completed
+    archived_at: float | None = None  # archived
+
+    @property
+    def id(self) -> str:
+        assert self.job.job_id is not None
+        return self.job.job_id
+
+    def record(self) -> JobRecord:
+        job = self.job
+        return JobRecord(
+            id=self.id,
+            type=job.type,
+            queue=job.queue,
+            payload=job.payload,
+            max_retries=job.max_retries,
+            retried=self.retried,
+            timeout=job.timeout,
+            deadline=job.deadline,
+            retention=job.retention,
+            group=job.group,
+            unique_key=job.lock_key,
+            headers=dict(job.headers),
+            enqueued_at=self.enqueued_at,
+            crashes=self.crashes,
+            bounces=self.bounces,
+            last_error=self.last_error,
+        )
+
+    def info(self) -> JobInfo:
+        job = self.job
+        next_process_at = self.pending_since if self.state is JobState.PENDING else self.due_at
+        return JobInfo(
+            id=self.id,
+            type=job.type,
+            queue=job.queue,
+            state=self.state,
+            payload_size=len(job.payload),
+            max_retries=job.max_retries,
+            retried=self.retried,
+            crashes=self.crashes,
+            bounces=self.bounces,
+            enqueued_at=self.enqueued_at,
+            headers=dict(job.headers),
+            timeout=job.timeout,
+            deadline=job.deadline,
+            retention=job.retention,
+            group=job.group,
+            unique_key=job.lock_key,
+            next_process_at=next_process_at,
+            started_at=self.started_at,
+            lease_expires_at=self.lease_expires_at,
+            completed_at=self.completed_at,
+            expires_at=self.expires_at,
+            archived_at=self.archived_at,
+            last_error=self.last_error,
+            last_failed_at=self.last_failed_at,
+            has_result=self.result is not None,
+            result_size=len(self.result) if self.result is not None else 0,
+        )
+
+
+@dataclass
+class UniqueLock:
+    holder: str
+    until: float
+
+    def held_at(self, now: float) -> bool:
+        return now < self.until
+
+
+@dataclass
+class ModelQueue:
+    name: str
+    registered: bool = False
+    paused: bool = False
+    jobs: dict[str, StoredJob] = field(default_factory=dict)
+    #: pending job IDs, head (next to dequeue) first.
+    pending: list[str] = field(default_factory=list)
+    #: group name -> aggregating job IDs in arrival order.
+    groups: dict[str, list[str]] = field(default_factory=dict)
+    #: lock identity (``Job.lock_key``) -> lock.
+    locks: dict[str, UniqueLock] = field(default_factory=dict)
+    processed_total: int = 0
+    failed_total: int = 0
+    processed_by_day: Counter[str] = field(default_factory=Counter)
+    failed_by_day: Counter[str] = field(default_factory=Counter)
+
+    def in_state(self, state: JobState) -> list[StoredJob]:
+        return [job for job in self.jobs.values() if job.state is state]
+
+    def by_time(self, state: JobState, when: str) -> list[StoredJob]:
+        """Jobs in ``state`` ordered by the time attribute ``when``, ties by ID."""
+        return sorted(self.in_state(state), key=lambda job: (getattr(job, when), job.id))
+
+    def count(self, now: float, *, failed: bool) -> None:
+        day = utc_day(now)
+        self.processed_total += 1
+        self.processed_by_day[day] += 1
+        if failed:
+            self.failed_total += 1
+            self.failed_by_day[day] += 1
+
+    def release_lock(self, job: StoredJob) -> None:
+        """Release the job's unique lock, if this job is the one holding it."""
+        key = job.job.lock_key
+        if key is not None and key in self.locks and self.locks[key].holder == job.id:
+            del self.locks[key]
+
+
+class ReferenceBroker:
+    """The Broker protocol's enqueue, processing, maintenance, inspection and
+    pause/resume methods, synchronous, over plain Python state.
+
+    ``touched`` collects ``(queue, job_id)`` of every job a call changed (created,
+    moved, deleted), so the state machine knows which snapshots to compare.
+    """
+
+    def __init__(self) -> None:
+        self.queues: dict[str, ModelQueue] = {}
+        self.touched: set[tuple[str, str]] = set()
+        #: whether the last ``dequeue`` archived a job whose deadline had passed.
+        self.deadline_archived = False
+        self._tokens = itertools.count(1)
+
+    # ----------------------------------------------------------------- helpers
+
+    def _queue(self, name: str) -> ModelQueue:
+        if name not in self.queues:
+            self.queues[name] = ModelQueue(name)
+        return self.queues[name]
+
+    def _registered(self, name: str) -> ModelQueue:
+        queue = self.queues.get(name)
+        if queue is None or not queue.registered:
+            raise QueueNotFound(name)
+        return queue
+
+    def _job(self, queue: str, job_id: str) -> StoredJob:
+        model = self.queues.get(queue)
+        if model is None or job_id not in model.jobs:
+            raise JobNotFound(queue, job_id)
+        return model.jobs[job_id]
+
+    def _move(self, job: StoredJob, target: JobState) -> None:
+        """Change state, checked against the transition table; state fields reset."""
+        assert is_legal(job.state, target), f"model bug: illegal move {job.state} -> {target}"
+        job.state = target
+        job.pending_since = job.due_at = job.started_at = job.lease_expires_at = None
+        job.token = job.completed_at = job.expires_at = job.archived_at = None
+        self.touched.add((job.job.queue, job.id))
+
+    def _delete(self, queue: ModelQueue, job: StoredJob) -> None:
+        assert is_legal(job.state, None), f"model bug: cannot delete a {job.state} job"
+        queue.release_lock(job)
+        del queue.jobs[job.id]
+        self.touched.add((queue.name, job.id))
+
+    def _to_pending(self, queue: ModelQueue, job: StoredJob, now: float, *, head: bool) -> None:
+        self._move(job, JobState.PENDING)
+        job.pending_since = now
+        if head:
+            queue.pending.insert(0, job.id)
+        else:
+            queue.pending.append(job.id)
+
+    def _to_group(self, queue: ModelQueue, job: StoredJob) -> None:
+        self._move(job, JobState.AGGREGATING)
+        self._join_group(queue, job)
+
+    @staticmethod
+    def _join_group(queue: ModelQueue, job: StoredJob) -> None:
+        assert job.job.group is not None
+        queue.groups.setdefault(job.job.group, []).append(job.id)
+
+    def _to_archive(self, job: StoredJob, now: float, error: str) -> None:
+        self._move(job, JobState.ARCHIVED)
+        job.archived_at = now
+        job.last_error = error
+        job.last_failed_at = now
+
+    def holds(self, lease: Lease) -> bool:
+        """Whether ``lease`` still owns its job (settling it would be applied)."""
+        return self._holding(lease) is not None
+
+    def _holding(self, lease: Lease) -> StoredJob | None:
+        """The job ``lease`` still owns: active under the lease's token."""
+        queue = self.queues.get(lease.queue)
+        job = queue.jobs.get(lease.job_id) if queue is not None else None
+        if job is None or job.state is not JobState.ACTIVE or job.token != lease.token:
+            return None
+        return job
+
+    def _queues_in(self, names: Sequence[str]) -> Iterator[ModelQueue]:
+        return (self.queues[name] for name in names if name in self.queues)
+
+    # ----------------------------------------------------------------- enqueue
+
+    def enqueue(self, jobs: Sequence[Job], now: float) -> list[EnqueueOutcome]:
+        return [self._enqueue_one(job, now) for job in jobs]
+
+    def _enqueue_one(self, job: Job, now: float) -> EnqueueOutcome:
+        assert job.job_id is not None, "every job carries an ID (Job.with_id)"
+        queue = self._queue(job.queue)
+        if job.job_id in queue.jobs:
+            return EnqueueOutcome(job.job_id, job.queue, EnqueueStatus.ID_CONFLICT)
+        process_at = job.process_at(now)
+        lock_key = job.lock_key
+        if lock_key is not None:
+            lock = queue.locks.get(lock_key)
+            if lock is not None and lock.held_at(now):
+                return EnqueueOutcome(job.job_id, job.queue, EnqueueStatus.DUPLICATE, holder=lock.holder)
+            assert job.unique_for is not None
+            queue.locks[lock_key] = UniqueLock(job.job_id, process_at + job.unique_for)
+        if process_at > now:
+            state = JobState.SCHEDULED
+        elif job.group is not None:
+            state = JobState.AGGREGATING
+        else:
+            state = JobState.PENDING
+        assert is_legal(None, state), f"model bug: cannot enqueue to {state}"
+        stored = StoredJob(job, state, enqueued_at=now)
+        queue.jobs[job.job_id] = stored
+        self.touched.add((job.queue, job.job_id))
+        if state is JobState.SCHEDULED:
+            stored.due_at = process_at
+        elif state is JobState.AGGREGATING:
+            self._join_group(queue, stored)
+        else:
+            stored.pending_since = now
+            queue.pending.append(job.job_id)
+        queue.registered = True
+        return EnqueueOutcome(job.job_id, job.queue, EnqueueStatus.ENQUEUED, state=stored.state)
+
+    # ----------------------------------------------------------------- processing
+
+    def dequeue(self, queues: Sequence[str], now: float, lease_for: float, worker_id: str, limit: int) -> list[Lease]:
+        leases: list[Lease] = []
+        self.deadline_archived = False
+        for queue in self._queues_in(queues):
+            if queue.paused:
+                continue
+            while queue.pending and len(leases) < limit:
+                job = queue.jobs[queue.pending.pop(0)]
+                if job.job.deadline is not None and job.job.deadline <= now:
+                    self._to_archive(job, now, DEADLINE_EXCEEDED)
+                    self.deadline_archived = True
+                    queue.count(now, failed=True)
+                    continue
+                self._move(job, JobState.ACTIVE)
+                job.started_at = now
+                job.lease_expires_at = now + lease_for
+                job.token = f"{worker_id}:model-{next(self._tokens)}"
+                leases.append(Lease(job.record(), job.token, job.lease_expires_at))
+        return leases
+
+    def settle(self, settlements: Sequence[Settlement], now: float) -> list[bool]:
+        return [self._settle_one(settlement, now) for settlement in settlements]
+
+    def _settle_one(self, settlement: Settlement, now: float) -> bool:
+        job = self._holding(settlement.lease)
+        if job is None:
+            return False
+        queue = self.queues[job.job.queue]
+        kind = settlement.kind
+        if kind is SettleKind.COMPLETE:
+            queue.release_lock(job)
+            queue.count(now, failed=False)
+            if job.job.retention > 0:
+                self._move(job, JobState.COMPLETED)
+                job.completed_at = now
+                job.expires_at = now + job.job.retention
+                if settlement.result is not None:
+                    job.result = settlement.result
+            else:
+                self._delete(queue, job)
+        elif kind is SettleKind.RETRY:
+            assert settlement.retry_at is not None and settlement.error is not None
+            self._move(job, JobState.RETRY)
+            job.due_at = settlement.retry_at
+            job.last_error = settlement.error
+            job.last_failed_at = now
+            if settlement.counts_as_failure:
+                job.retried += 1
+                queue.count(now, failed=True)
+            else:
+                job.bounces += 1
+        elif kind is SettleKind.ARCHIVE:
+            assert settlement.error is not None
+            self._to_archive(job, now, settlement.error)
+            if settlement.release_unique:
+                queue.release_lock(job)
+            queue.count(now, failed=True)
+        elif kind is SettleKind.REQUEUE:
+            self._to_pending(queue, job, now, head=True)
+        elif kind is SettleKind.REVOKE:
+            queue.count(now, failed=False)
+            self._delete(queue, job)
+        else:  # pragma: no cover - SettleKind is closed
+            raise AssertionError(f"unknown settle kind {kind!r}")
+        return True
+
+    def extend_leases(self, leases: Sequence[Lease], now: float, lease_for: float) -> Renewal:
+        lost: list[Lease] = []
+        for lease in leases:
+            job = self._holding(lease)
+            if job is None:
+                lost.append(lease)
+            else:
+                job.lease_expires_at = now + lease_for
+                self.touched.add((job.job.queue, job.id))
+        # Cancellation needs the admin concern, which the model leaves out.
+        return Renewal(lost=lost, cancelled=[])
+
+    def write_result(self, lease: Lease, result: bytes) -> bool:
+        job = self._holding(lease)
+        if job is None:
+            return False
+        job.result = result
+        self.touched.add((job.job.queue, job.id))
+        return True
+
+    # ----------------------------------------------------------------- maintenance
+
+    def forward_due(self, queues: Sequence[str], now: float, limit: int = 1000) -> int:
+        moved = 0
+        for queue in self._queues_in(queues):
+            for state in (JobState.SCHEDULED, JobState.RETRY):
+                for job in queue.by_time(state, "due_at"):
+                    if moved >= limit or job.due_at is None or job.due_at > now:
+                        break
+                    if job.job.group is not None:
+                        self._to_group(queue, job)
+                    else:
+                        self._to_pending(queue, job, now, head=False)
+                    moved += 1
+        return moved
+
+    def next_due(self, queues: Sequence[str]) -> float | None:
+        due = [
+            job.due_at
+            for queue in self._queues_in(queues)
+            for job in queue.jobs.values()
+            if job.state in (JobState.SCHEDULED, JobState.RETRY) and job.due_at is not None
+        ]
+        return min(due, default=None)
+
+    def recover_expired(self, queues: Sequence[str], now: float, max_crashes: int) -> Recovery:
+        requeued: list[str] = []
+        archived: list[str] = []
+        for queue in self._queues_in(queues):
+            for job in queue.by_time(JobState.ACTIVE, "lease_expires_at"):
+                assert job.lease_expires_at is not None
+                if job.lease_expires_at > now:
+                    break
+                job.crashes += 1
+                if job.crashes > max_crashes:
+                    self._to_archive(job, now, LEASE_EXPIRED)
+                    archived.append(job.id)
+                else:
+                    self._to_pending(queue, job, now, head=True)
+                    job.last_error = LEASE_EXPIRED
+                    job.last_failed_at = now
+                    requeued.append(job.id)
+                queue.count(now, failed=True)
+        return Recovery(requeued=requeued, archived=archived)
+
+    def purge_expired(self, queues: Sequence[str], now: float, archive_max_size: int, archive_max_age: float) -> int:
+        deleted = 0
+        for queue in self._queues_in(queues):
+            for job in queue.by_time(JobState.COMPLETED, "expires_at"):
+                assert job.expires_at is not None
+                if job.expires_at <= now:
+                    self._delete(queue, job)
+                    deleted += 1
+            cutoff = now - archive_max_age
+            archive = queue.by_time(JobState.ARCHIVED, "archived_at")  # oldest first
+            too_old = [job for job in archive if job.archived_at is not None and job.archived_at < cutoff]
+            kept = archive[len(too_old) :]
+            beyond_cap = kept[: max(0, len(kept) - archive_max_size)]
+            for job in [*too_old, *beyond_cap]:
+                self._delete(queue, job)
+                deleted += 1
+        return deleted
+
+    # ----------------------------------------------------------------- inspection
+
+    def list_queues(self) -> list[str]:
+        return sorted(name for name, queue in self.queues.items() if queue.registered)
+
+    def queue_stats(self, queue: str, now: float) -> QueueStats:
+        model = self._registered(queue)
+        counts = Counter(job.state for job in model.jobs.values())
+        head = model.jobs[model.pending[0]] if model.pending else None
+        latency = now - head.pending_since if head is not None and head.pending_since is not None else 0.0
+        day = utc_day(now)
+        return QueueStats(
+            queue=queue,
+            pending=counts[JobState.PENDING],
+            active=counts[JobState.ACTIVE],
+            scheduled=counts[JobState.SCHEDULED],
+            retry=counts[JobState.RETRY],
+            archived=counts[JobState.ARCHIVED],
+            completed=counts[JobState.COMPLETED],
+            aggregating=counts[JobState.AGGREGATING],
+            groups=sum(1 for members in model.groups.values() if members),
+            paused=model.paused,
+            processed_total=model.processed_total,
+            failed_total=model.failed_total,
+            processed_today=model.processed_by_day[day],
+            failed_today=model.failed_by_day[day],
+            latency=latency,
+            timestamp=now,
+        )
+
+    def daily_stats(self, queue: str, days: int, now: float) -> list[DailyStats]:
+        model = self._registered(queue)
+        today = datetime.fromtimestamp(now, UTC)
+        dates = ((today - timedelta(days=back)).strftime("%Y-%m-%d") for back in range(days))
+        return [DailyStats(queue, day, model.processed_by_day[day], model.failed_by_day[day]) for day in dates]
+
+    def job_info(self, queue: str, job_id: str, now: float) -> JobInfo:
+        return self._job(queue, job_id).info()
+
+    def job_payload(self, queue: str, job_id: str) -> bytes:
+        return self._job(queue, job_id).job.payload
+
+    def job_result(self, queue: str, job_id: str) -> bytes:
+        job = self._job(queue, job_id)
+        if job.result is None:
+            raise ResultNotFound(queue, job_id)
+        return job.result
+
+    # ----------------------------------------------------------------- admin
+
+    def pause(self, queue: str) -> bool:
+        model = self._queue(queue)
+        if model.paused:
+            return False
+        model.paused = True
+        return True
+
+    def resume(self, queue: str) -> bool:
+        model = self._queue(queue)
+        if not model.paused:
+            return False
+        model.paused = False
+        return True
+
+    # ----------------------------------------------------------------- for the machine
+
+    def known_jobs(self) -> Iterable[tuple[str, str]]:
+        """Every ``(queue, job_id)`` currently stored."""
+        return [(queue.name, job_id) for queue in self.queues.values() for job_id in queue.jobs]

@@ -1,0 +1,35 @@
+"""The reference model behind the async Broker surface: the kit's own self-test target.
+
+``pytest --pyargs queue_conformance --broker reference://`` runs the example suite
+against the oracle itself (checking the examples' reading of the spec) and the state
+machine against a second copy of it (checking the machine's plumbing). It is not a
+driver: it is never registered with queue-core and implements only what the model does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from queue_conformance.model import ReferenceBroker
+from queue_core import Capabilities
+
+URL = "reference://"
+
+
+class AsyncReference:
+    capabilities = Capabilities(name="reference", features=frozenset({"admin"}))
+
+    def __init__(self) -> None:
+        self.model = ReferenceBroker()
+
+    def __getattr__(self, name: str) -> Callable[..., Awaitable[Any]]:
+        method = getattr(self.model, name)
+
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            return method(*args, **kwargs)
+
+        return call
+
+    async def close(self) -> None:
+        """Nothing to release."""
