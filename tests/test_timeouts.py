@@ -11,7 +11,7 @@ import anyio
 import pytest
 
 from queue_core import Broker, Delivery, JobRecord, JobState, JobTimeout
-from queue_core.deadlines import DEFAULT_TIMEOUT, attempt_deadline
+from queue_core.deadlines import DEFAULT_TIMEOUT, attempt_deadline, utc
 from tests.worker_kit import (
     NOW,
     HookRecorder,
@@ -52,8 +52,8 @@ def record(**fields: Any) -> JobRecord:
         (None, {"timeout": 7.0}, (NOW + 7, "job timeout 7s")),
         (5.0, {"timeout": 7.0}, (NOW + 5, "handler timeout 5s")),
         (9.0, {"timeout": 7.0}, (NOW + 7, "job timeout 7s")),
-        (9.0, {"timeout": 7.0, "deadline": NOW + 3}, (NOW + 3, f"job deadline {NOW + 3:.3f}")),
-        (None, {"deadline": NOW + 3600}, (NOW + 3600, f"job deadline {NOW + 3600:.3f}")),  # no 30-min cap
+        (9.0, {"timeout": 7.0, "deadline": NOW + 3}, (NOW + 3, f"job deadline {utc(NOW + 3)}")),
+        (None, {"deadline": NOW + 3600}, (NOW + 3600, f"job deadline {utc(NOW + 3600)}")),  # no 30-min cap
     ],
 )
 def test_the_earliest_limit_wins(handler: float | None, job: dict[str, Any], expected: tuple[float, str]) -> None:
@@ -74,7 +74,7 @@ def hanging(started: list[str]) -> Any:
     [
         (5.0, {"timeout": 10}, 5.0, "handler timeout 5s"),
         (20.0, {"timeout": 10}, 10.0, "job timeout 10s"),
-        (5.0, {"timeout": 10, "deadline": NOW + 3}, 3.0, f"job deadline {NOW + 3:.3f}"),
+        (5.0, {"timeout": 10, "deadline": NOW + 3}, 3.0, f"job deadline {utc(NOW + 3)}"),
         (None, {}, DEFAULT_TIMEOUT, "default timeout 1800s"),
     ],
     ids=["handler", "job", "deadline", "default"],

@@ -15,6 +15,7 @@ when a worker would take it is archived by the broker without running.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from queue_core.broker import JobRecord
 
@@ -37,7 +38,12 @@ def attempt_deadline(record: JobRecord, now: float, handler_timeout: float | Non
     if record.timeout is not None:
         candidates.append(AttemptDeadline(now + record.timeout, f"job timeout {record.timeout:g}s"))
     if record.deadline is not None:
-        candidates.append(AttemptDeadline(record.deadline, f"job deadline {record.deadline:.3f}"))
+        candidates.append(AttemptDeadline(record.deadline, f"job deadline {utc(record.deadline)}"))
     if not candidates:
         return AttemptDeadline(now + DEFAULT_TIMEOUT, f"default timeout {DEFAULT_TIMEOUT:g}s")
     return min(candidates, key=lambda candidate: candidate.at)
+
+
+def utc(when: float) -> str:
+    """Epoch seconds as an ISO 8601 UTC time to the millisecond, for messages."""
+    return datetime.fromtimestamp(when, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -209,7 +209,7 @@ class Runner:
             why = f"the handler for job type {record.type!r} serves queue {route.spec.queue!r} only"
         error = HandlerNotFound(why)
         if record.bounces >= unknown_type_bounces(self.unknown_type_grace):
-            reason = f"{why}; no worker took it within {self.unknown_type_grace:g}s"
+            reason = f"{why}; no worker took it within {self.unknown_type_grace:g}s" if record.bounces else why
             await self._archive(attempt, delivery, reason, error)
             return
         delay = min(UNKNOWN_TYPE_DELAY, self.unknown_type_grace)
