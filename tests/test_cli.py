@@ -206,6 +206,10 @@ def test_an_unknown_queue_fails_with_exit_1_and_a_hint(url: str) -> None:
     assert result.exit_code == 1
     assert "queue 'nowhere' not found" in result.stderr and "queue-core queue ls" in result.stderr
     assert invoke(url, "queue", "pause", "nowhere").exit_code == 1
+    for listing in (["job", "ls", "-q", "nowhere"], ["job", "ls", "-q", "nowhere", "-s", "active"]):
+        assert "queue 'nowhere' not found" in invoke(url, *listing).stderr
+        assert invoke(url, *listing).exit_code == 1
+    assert invoke(url, "group", "ls", "-q", "nowhere").exit_code == 1
 
 
 def test_pause_and_resume(url: str) -> None:

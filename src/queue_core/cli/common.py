@@ -21,6 +21,7 @@ from click.core import ParameterSource
 
 from queue_core.cli.failures import FAILED, INTERRUPTED, CliError, innermost, report
 from queue_core.client import Client
+from queue_core.errors import QueueNotFound
 from queue_core.events import LOGGER_NAME
 from queue_core.manager import Manager
 from queue_core.registry import DEFAULT_URL, scheme_of
@@ -193,6 +194,13 @@ def confirm(question: str) -> None:
     except click.Abort:
         pass
     raise CliError("not confirmed; nothing was changed (pass --yes to skip the question)", FAILED)
+
+
+async def known_queue(manager: Manager, queue: str) -> None:
+    """Raise ``QueueNotFound`` unless ``queue`` exists: listings (``list_jobs``,
+    ``list_groups``) return nothing for an unknown queue, which hides a typo."""
+    if queue not in await manager.queue_names():
+        raise QueueNotFound(queue)
 
 
 def manage(action: Callable[[Manager], Awaitable[T]]) -> T:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from queue_core.cli.common import broker_options, json_option, manage
+from queue_core.cli.common import broker_options, json_option, known_queue, manage
 from queue_core.cli.failures import EXIT_CODES
 from queue_core.cli.output import console, print_json, table
 from queue_core.manager import Manager
@@ -35,6 +35,8 @@ def list_(queue: str | None, as_json: bool) -> None:
 
 
 async def _groups(manager: Manager, queue: str | None) -> list[tuple[str, str, int]]:
+    if queue is not None:
+        await known_queue(manager, queue)
     names = [queue] if queue is not None else await manager.queue_names()
     rows = []
     for name in names:

@@ -10,12 +10,12 @@ from typing import Any
 import click
 
 from queue_core.broker import JobInfo
-from queue_core.cli.common import broker_options, json_option, manage
+from queue_core.cli.common import broker_options, json_option, known_queue, manage
 from queue_core.cli.failures import EXIT_CODES
 from queue_core.cli.output import console, details, moment, plain, print_json, relative, size, span, table, yes_no
 from queue_core.cli.params import STATE
 from queue_core.job import DEFAULT_QUEUE
-from queue_core.manager import DEFAULT_PAGE_SIZE, ActiveJob
+from queue_core.manager import DEFAULT_PAGE_SIZE, ActiveJob, Manager
 from queue_core.states import JobState
 
 queue_option = click.option("-q", "--queue", default=DEFAULT_QUEUE, show_default=True, help="The job's queue.")
@@ -44,13 +44,13 @@ def list_(queue: str, state: str, group: str | None, page: int, page_size: int, 
     their attempt's deadline and whether their lease ran out (orphaned)."""
     parsed = JobState(state)
     if parsed is JobState.ACTIVE:
-        active = manage(lambda manager: manager.list_active(queue, page, page_size))
+        active = manage(lambda manager: _active_page(manager, queue, page, page_size))
         if as_json:
             print_json([active_json(item) for item in active])
         else:
             _print_active(active, queue, page)
         return
-    jobs = manage(lambda manager: manager.list_jobs(queue, parsed, page, page_size, group=group))
+    jobs = manage(lambda manager: _page(manager, queue, parsed, page, page_size, group))
     if as_json:
         print_json(jobs)
         return
@@ -64,6 +64,22 @@ def list_(queue: str, state: str, group: str | None, page: int, page_size: int, 
         grid.add_row(info.id, info.type, f"{info.retried}/{info.max_retries}", column(info, now),
                      size(info.payload_size), _short(info.last_error))  # fmt: skip
     console().print(grid)
+
+
+async def _page(
+    manager: Manager, queue: str, state: JobState, page: int, page_size: int, group: str | None
+) -> list[JobInfo]:
+    jobs = await manager.list_jobs(queue, state, page, page_size, group=group)
+    if not jobs:
+        await known_queue(manager, queue)
+    return jobs
+
+
+async def _active_page(manager: Manager, queue: str, page: int, page_size: int) -> list[ActiveJob]:
+    active = await manager.list_active(queue, page, page_size)
+    if not active:
+        await known_queue(manager, queue)
+    return active
 
 
 def _print_active(active: list[ActiveJob], queue: str, page: int) -> None:
