@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import anyio
 
 from queue_core.broker import Broker
 from queue_core.clock import Clock
-from queue_core.errors import QueueError
+from queue_core.errors import QueueError, Unsupported
 
 #: how often the forwarder looks again when nothing (or something later) is due and the
 #: broker's notifications are not reaching the worker: a job scheduled meanwhile for an
@@ -137,9 +137,7 @@ class Recoverer:
         self.max_crashes = max_crashes
 
     async def run(self) -> None:
-        while True:
-            await self.tick()
-            await self.clock.sleep_until(self.clock.now() + self.interval)
+        await every(self.clock, self.interval, self.tick)
 
     async def tick(self) -> None:
         try:
@@ -161,9 +159,9 @@ class Recoverer:
                 ", ".join(recovery.archived[:20]),
             )
 
-
 class Janitor:
-    """Deletes completed jobs past retention and archived jobs beyond the caps."""
+    """Deletes completed jobs past retention and archived jobs beyond the caps, and gives
+    members of expired aggregation staging sets back to their groups."""
 
     def __init__(
         self,
@@ -183,13 +181,13 @@ class Janitor:
         self.archive_max_size = archive_max_size
         self.archive_max_age = archive_max_age
         self.interval = interval
+        self._reclaims = True  # until the broker says it has no aggregation
 
     async def run(self) -> None:
-        while True:
-            await self.tick()
-            await self.clock.sleep_until(self.clock.now() + self.interval)
+        await every(self.clock, self.interval, self.tick)
 
     async def tick(self) -> None:
+        await self.reclaim_staging()
         try:
             deleted = await self.broker.purge_expired(
                 self.queues, self.clock.now(), self.archive_max_size, self.archive_max_age
@@ -199,6 +197,35 @@ class Janitor:
             return
         if deleted:
             self.log.debug("janitor deleted %d expired job(s)", deleted)
+
+    async def reclaim_staging(self) -> None:
+        """Staging sets of a crashed aggregator, once expired, go back to their groups (so a
+        worker that does not aggregate still frees them for one that does)."""
+        if not self._reclaims:
+            return
+        now = self.clock.now()
+        try:
+            returned = sum([await self.broker.reclaim_staged(queue, now) for queue in self.queues])
+        except Unsupported:
+            self._reclaims = False
+            return
+        except Exception as exc:
+            self.log.warning("janitor: reclaiming staged groups: %s", exc, exc_info=not _is_broker_error(exc))
+            return
+        if returned:
+            self.log.warning("gave %d aggregation member(s) of expired staging sets back to their groups", returned)
+
+
+async def every(clock: Clock, interval: float, tick: Callable[[], Awaitable[None]]) -> None:
+    """Run ``tick`` now and then every ``interval`` on ``clock``, at a fixed rate: a slow
+    tick (or the clock jumping while it ran) does not push the following ones later, so
+    "within one interval" holds; ticks missed meanwhile are not made up."""
+    next_at = clock.now()
+    while True:
+        await tick()
+        # Late (a long tick, or the clock jumped meanwhile): tick at once, but only once.
+        next_at = max(next_at + interval, clock.now())
+        await clock.sleep_until(next_at)
 
 
 def _is_broker_error(exc: BaseException) -> bool:

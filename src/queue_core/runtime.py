@@ -33,6 +33,7 @@ import anyio
 from anyio.abc import TaskGroup, TaskStatus
 
 from queue_core import errors
+from queue_core.aggregation import Aggregator
 from queue_core.broker import Broker, Lease, Settlement
 from queue_core.cancellation import CancelListener
 from queue_core.events import emit
@@ -116,6 +117,13 @@ class WorkerRun:
         self.recoverer = Recoverer(
             broker, names, clock, log, interval=worker.sweep_interval, max_crashes=worker.max_crashes
         )
+        self.aggregator = (
+            None
+            if worker.aggregation is None
+            else Aggregator.from_policy(
+                broker, names, worker.aggregation, clock=clock, serializer=worker.serializer, logger=log
+            )
+        )
         self.janitor = Janitor(
             broker, names, clock, log,
             archive_max_size=worker.archive_max_size, archive_max_age=worker.archive_max_age,
@@ -133,6 +141,8 @@ class WorkerRun:
                     loops.start_soon(self.forwarder.run, name="forwarder")
                     loops.start_soon(self.recoverer.run, name="recoverer")
                     loops.start_soon(self.janitor.run, name="janitor")
+                    if self.aggregator is not None:
+                        loops.start_soon(self.aggregator.run, name="aggregator")
                     for loop in self.extra_loops:
                         loops.start_soon(loop)
                     self.set_status(WorkerStatus.RUNNING)

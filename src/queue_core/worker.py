@@ -36,6 +36,7 @@ import anyio
 from anyio.abc import TaskStatus
 
 from queue_core import errors, validation
+from queue_core.aggregation import AggregationPolicy
 from queue_core.broker import Broker
 from queue_core.broker_clock import BrokerClock
 from queue_core.clock import Clock, SystemClock
@@ -88,6 +89,8 @@ class Worker:
     - ``heartbeat_interval``: how often the worker publishes its ``WorkerInfo``.
     - ``rate_limit``: a ``RateLimit`` on every attempt this worker starts (checked
       before the handler's own); with a ``key``, shared by every worker naming it.
+    - ``aggregation``: an ``AggregationPolicy``: this worker also turns ready groups of
+      its queues into one job each (see ``aggregation``).
     - ``max_crashes``: lease expiries a job survives before it is archived.
     - ``max_bounces``: ``TransientError``/``RateLimited`` bounces before a bounce
       counts as an ordinary failure.
@@ -115,6 +118,7 @@ class Worker:
         shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
         heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL,
         rate_limit: RateLimit | None = None,
+        aggregation: AggregationPolicy | None = None,
         clock: Clock | None = None,
         serializer: Serializer = JSON,
         id: str | None = None,
@@ -146,6 +150,9 @@ class Worker:
         self.shutdown_timeout = _seconds_option("shutdown_timeout", shutdown_timeout)
         self.heartbeat_interval = _seconds_option("heartbeat_interval", heartbeat_interval, positive=True)
         self.rate_limit = checked_rate_limit(rate_limit, "rate_limit")
+        if aggregation is not None and not isinstance(aggregation, AggregationPolicy):
+            raise errors.InvalidWorkerOption("aggregation", aggregation, "an AggregationPolicy or None")
+        self.aggregation = aggregation
         self.max_crashes = _int_option("max_crashes", max_crashes, 0)
         self.max_bounces = _int_option("max_bounces", max_bounces, 0)
         self.unknown_type_grace = _seconds_option("unknown_type_grace", unknown_type_grace)
