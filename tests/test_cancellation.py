@@ -149,3 +149,36 @@ def _noting(ran: list[str]) -> Any:
         ran.append(delivery.id)
 
     return handler
+
+
+@pytest.mark.parametrize("run_all", [False, True], ids=["run_job", "run_all"])
+async def test_a_cancelled_job_run_again_by_an_operator_is_not_cancelled_again(
+    broker: Broker, hooks: HookRecorder, run_all: bool
+) -> None:
+    clock = manual_clock()
+    worker = make_worker(broker, clock, lease_for=30)
+    first_run = anyio.Event()
+    runs: list[int] = []
+
+    @worker.handler("long")
+    async def long(delivery: Delivery) -> str:
+        runs.append(delivery.attempt)
+        if len(runs) == 1:
+            first_run.set()
+            await anyio.sleep_forever()
+        clock.advance(10)  # a lease renewal happens during the second run
+        await settle_down()
+        return "second run"
+
+    job_id = await enqueue(broker, clock, "long", retention=60)
+    async with running(worker):
+        await first_run.wait()
+        await broker.request_cancel("default", job_id, clock.now())
+        await hooks.wait_for("archived", job_id=job_id)
+        if run_all:
+            assert await broker.run_all("default", JobState.ARCHIVED, clock.now()) == 1
+        else:
+            assert await broker.run_job("default", job_id, clock.now()) is JobState.ARCHIVED
+        await hooks.wait_for("succeeded", job_id=job_id)
+    assert len(runs) == 2
+    assert (await info(broker, clock, job_id)).state is JobState.COMPLETED

@@ -409,7 +409,8 @@ class AdminBroker(Protocol):
 
     async def run_job(self, queue: str, job_id: str, now: float) -> JobState:
         """Move a scheduled/retry/archived/aggregating job to pending; returns its former
-        state (``JobNotFound``, ``OperationNotAllowed`` naming the state)."""
+        state (``JobNotFound``, ``OperationNotAllowed`` naming the state). An earlier
+        ``request_cancel`` of the job is withdrawn: it runs normally."""
 
     async def archive_job(self, queue: str, job_id: str, now: float) -> JobState:
         """Archive a pending/scheduled/retry/aggregating job; returns its former state."""
@@ -418,7 +419,8 @@ class AdminBroker(Protocol):
         """Delete a job in any state but active; releases its unique lock."""
 
     async def run_all(self, queue: str, state: JobState, now: float, group: str | None = None) -> int:
-        """Move every job of ``state`` to pending; returns how many."""
+        """Move every job of ``state`` to pending; returns how many (withdrawing earlier
+        cancel requests, as ``run_job``)."""
 
     async def archive_all(self, queue: str, state: JobState, now: float, group: str | None = None) -> int:
         """Archive every job of ``state``; returns how many."""

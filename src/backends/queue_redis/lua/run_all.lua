@@ -3,12 +3,15 @@
 -- KEYS[1] source container  KEYS[2] pending  KEYS[3] groups
 -- ARGV[1] scope  ARGV[2] now  ARGV[3] batch  ARGV[4] group name or ''  ARGV[5] notify channel
 -- Reply: { moved, notified (1/0) }. Callers repeat while moved == batch.
+-- Running a job again withdraws an earlier cancel request (its 'cancel' flag).
 
 local scope, now, batch, group = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
 local ids = redis.call('ZRANGE', KEYS[1], 0, batch - 1)
 for _, id in ipairs(ids) do
   redis.call('ZREM', KEYS[1], id)
-  redis.call('HSET', job_key(scope, id), 'state', 'pending', 'pending_since', now)
+  local key = job_key(scope, id)
+  redis.call('HSET', key, 'state', 'pending', 'pending_since', now)
+  redis.call('HDEL', key, 'cancel')
   redis.call('LPUSH', KEYS[2], id)
 end
 if group ~= '' and redis.call('ZCARD', KEYS[1]) == 0 then

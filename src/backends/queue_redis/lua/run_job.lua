@@ -4,6 +4,7 @@
 -- KEYS[6] groups
 -- ARGV[1] scope  ARGV[2] job id  ARGV[3] now  ARGV[4] notify channel
 -- Reply: { 'ok' | 'missing' | 'refused', former state or '', notified (1/0) }
+-- Running a job again withdraws an earlier cancel request (its 'cancel' flag).
 
 local scope, id, now = ARGV[1], ARGV[2], ARGV[3]
 local key = job_key(scope, id)
@@ -15,5 +16,6 @@ if state ~= 'scheduled' and state ~= 'retry' and state ~= 'archived' and state ~
 end
 detach(scope, containers(), id, state, v[2])
 redis.call('HSET', key, 'state', 'pending', 'pending_since', now)
+redis.call('HDEL', key, 'cancel')
 redis.call('LPUSH', KEYS[1], id)
 return { 'ok', state, wake(KEYS[1], 1, ARGV[4]) }
