@@ -8,8 +8,10 @@ driver: it is never registered with queue-core and implements only what the mode
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
+
+import anyio
 
 from queue_conformance.model import ReferenceBroker
 from queue_core import Capabilities
@@ -18,7 +20,7 @@ URL = "reference://"
 
 
 class AsyncReference:
-    capabilities = Capabilities(name="reference", features=frozenset({"admin"}))
+    capabilities = Capabilities(name="reference", blocking_wait=False, features=frozenset({"admin"}))
 
     def __init__(self) -> None:
         self.model = ReferenceBroker()
@@ -30,6 +32,10 @@ class AsyncReference:
             return method(*args, **kwargs)
 
         return call
+
+    async def wait_for_jobs(self, queues: Sequence[str], timeout: float) -> None:
+        """Nothing notifies the model: wait out the timeout (``blocking_wait=False``)."""
+        await anyio.sleep(timeout)
 
     async def close(self) -> None:
         """Nothing to release."""

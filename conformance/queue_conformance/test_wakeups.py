@@ -1,0 +1,70 @@
+"""wait_for_jobs: bounded by its timeout, and woken at once by new work when the driver
+declares ``Capabilities.blocking_wait``.
+
+These are the kit's only tests on the real clock: waiting is about wall time. Bounds are
+generous (seconds) so a loaded machine does not make them flaky.
+"""
+
+from __future__ import annotations
+
+import anyio
+import pytest
+
+from queue_conformance.helpers import DEFAULT, T0, enqueue, job, lease_one
+from queue_core import Broker, Settlement
+
+pytestmark = pytest.mark.anyio
+
+#: How long a waiter would sleep if nothing woke it; waking must come much sooner.
+PARKED = 30.0
+#: How long one attempt gives the waiter to wake before trying again, and how many tries.
+ATTEMPT = 0.5
+ATTEMPTS = 8
+
+
+def require_blocking_wait(broker: Broker) -> None:
+    if not broker.capabilities.blocking_wait:
+        pytest.skip(f"{broker.capabilities.name} declares blocking_wait=False (it polls)")
+
+
+async def test_wait_returns_after_its_timeout(broker: Broker) -> None:
+    with anyio.fail_after(5):
+        await broker.wait_for_jobs([DEFAULT], 0.05)
+
+
+async def _attempts_until_woken(broker: Broker) -> int | None:
+    """Park a waiter, then make work until it returns; how many attempts that took.
+
+    A waiter may miss work that arrives before it is listening, so rather than sleeping
+    a fixed time up front, each attempt empties the queue and enqueues again."""
+    woke = anyio.Event()
+
+    async def waiter() -> None:
+        await broker.wait_for_jobs([DEFAULT], PARKED)
+        woke.set()
+
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(waiter)
+        for attempt in range(1, ATTEMPTS + 1):
+            await _enqueue_to_empty_queue(broker, attempt)
+            with anyio.move_on_after(ATTEMPT):
+                await woke.wait()
+            if woke.is_set():
+                return attempt
+        tasks.cancel_scope.cancel()
+    return None
+
+
+async def _enqueue_to_empty_queue(broker: Broker, attempt: int) -> None:
+    now = T0 + attempt
+    if attempt > 1:
+        await broker.settle([Settlement.complete(await lease_one(broker, now=now))], now)
+    await enqueue(broker, job(f"job-{attempt}"), now=now)
+
+
+async def test_an_enqueue_to_an_empty_queue_wakes_a_waiter(broker: Broker) -> None:
+    """With blocking_wait, "an enqueue to an empty queue wakes waiters at once"."""
+    require_blocking_wait(broker)
+    with anyio.fail_after(PARKED - 5):
+        attempts = await _attempts_until_woken(broker)
+    assert attempts is not None, f"the waiter slept through {ATTEMPTS} enqueues to an empty queue"
