@@ -61,6 +61,11 @@ DEADLINE_EXCEEDED = "deadline exceeded before start"
 LEASE_EXPIRED = "lease expired"
 
 
+def poison_reason(crashes: int) -> str:
+    """The error of a job archived by recover_expired: it keeps losing its worker."""
+    return f"lease expired {crashes} times (the job may crash its worker)"
+
+
 def utc_day(now: float) -> str:
     """The UTC date of ``now`` as ``YYYY-MM-DD`` (the key of daily counters)."""
     return datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%d")
@@ -443,7 +448,7 @@ class ReferenceBroker:
                     break
                 job.crashes += 1
                 if job.crashes > max_crashes:
-                    self._to_archive(job, now, LEASE_EXPIRED)
+                    self._to_archive(job, now, poison_reason(job.crashes))
                     archived.append(job.id)
                 else:
                     self._to_pending(queue, job, now, head=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from queue_conformance.helpers import DEFAULT, T0, enqueue, ids, info, job, lease, lease_one, require_feature, stats
-from queue_conformance.model import DEADLINE_EXCEEDED, LEASE_EXPIRED
+from queue_conformance.model import DEADLINE_EXCEEDED, LEASE_EXPIRED, poison_reason
 from queue_core import (
     Broker,
     EnqueueStatus,
@@ -418,7 +418,7 @@ async def test_recovery_requeues_to_the_head_and_counts_a_failure(broker: Broker
 
 
 async def test_recovery_archives_once_crashes_exceed_the_limit(broker: Broker) -> None:
-    """recover_expired: "once crashes > max_crashes, to the archive"."""
+    """recover_expired: "once crashes > max_crashes, to the archive", named a poison job."""
     await enqueue(broker, job("a"))
     await lease_one(broker, lease_for=1)
     assert (await broker.recover_expired([DEFAULT], T0 + 1, max_crashes=1)).requeued == ["a"]
@@ -429,7 +429,7 @@ async def test_recovery_archives_once_crashes_exceed_the_limit(broker: Broker) -
     assert (snapshot.state, snapshot.crashes, snapshot.last_error, snapshot.archived_at) == (
         JobState.ARCHIVED,
         2,
-        LEASE_EXPIRED,
+        poison_reason(2),
         T0 + 2,
     )
 

@@ -16,7 +16,9 @@ from queue_redis.broker import RedisBroker
 from queue_redis.keys import DEFAULT_PREFIX
 from queue_redis.transport import Call, SyncCore
 
-MEMORY_CAPABILITIES = Capabilities(name="memory", blocking_wait=True)
+MEMORY_CAPABILITIES = Capabilities(
+    name="memory", blocking_wait=True, features=frozenset({"admin", "aggregation", "coordination"})
+)
 
 _FAKEREDIS_VERSION = version("fakeredis")
 

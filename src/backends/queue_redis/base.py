@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -74,11 +73,13 @@ class BrokerBase:
         if job.job_id is None:
             raise InvalidJobId("job_id", None, "an ID on every job passed to Broker.enqueue (use Job.with_id())")
         state, due_at = entry_state(job, now)
-        lock_key, lock_ttl_ms = "", 0
+        lock_key, lock_until = "", None
         if job.lock_key is not None and job.unique_for is not None:
             lock_key = keys.unique(job.lock_key)
-            lock_ttl_ms = max(1, math.ceil((due_at - now + job.unique_for) * 1000))
-        return codec.job_args(job, state, due_at, lock_key, lock_ttl_ms, now)
+            # The lock runs from the job's process time: a schedule_at in the past may
+            # leave it already free (docs/broker-protocol.md, enqueue).
+            lock_until = job.process_at(now) + job.unique_for
+        return codec.job_args(job, state, due_at, lock_key, lock_until, now)
 
     @staticmethod
     def _outcome(job: Job, now: float, code: int, holder: str) -> EnqueueOutcome:

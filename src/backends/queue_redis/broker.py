@@ -21,7 +21,13 @@ from queue_redis.transport import Transport
 
 #: Every script touches one queue's hash slot and global keys take single-key commands,
 #: so the same driver serves standalone Redis, Sentinel and Cluster.
-REDIS_CAPABILITIES = Capabilities(name="redis", blocking_wait=True, memory_usage=True, cluster_safe=True)
+REDIS_CAPABILITIES = Capabilities(
+    name="redis",
+    blocking_wait=True,
+    memory_usage=True,
+    cluster_safe=True,
+    features=frozenset({"admin", "aggregation", "coordination"}),
+)
 
 
 class RedisBroker(ProcessingOps, MaintenanceOps, InspectionOps, AdminOps, AggregationOps, CoordinationOps):

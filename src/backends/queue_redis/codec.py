@@ -72,7 +72,9 @@ def encode_headers(headers: Mapping[str, str]) -> str:
     return json.dumps(dict(headers), separators=(",", ":"), sort_keys=True) if headers else ""
 
 
-def job_args(job: Job, state: JobState, due_at: float, lock_key: str, lock_ttl_ms: int, now: float) -> list[Any]:
+def job_args(
+    job: Job, state: JobState, due_at: float, lock_key: str, lock_until: float | None, now: float
+) -> list[Any]:
     """The 15 per-job values enqueue.lua expects, in its header's order."""
     assert job.job_id is not None
     return [
@@ -88,7 +90,7 @@ def job_args(job: Job, state: JobState, due_at: float, lock_key: str, lock_ttl_m
         state.value,
         num(due_at),
         lock_key,
-        str(lock_ttl_ms),
+        num(lock_until),
         job.lock_key or "",
         num(now),
     ]

@@ -19,11 +19,23 @@ local function count(total_key, day_key, ttl)
   end
 end
 
+-- A unique lock's value is '<held until>|<holder id>': the caller's clock (ARGV now), not
+-- Redis' TTL, decides when it is free; the TTL only collects the key afterwards.
+local function lock_holder(value)
+  if not value then return nil, nil end
+  local sep = string.find(value, '|', 1, true)
+  if not sep then return nil, value end
+  return tonumber(string.sub(value, 1, sep - 1)), string.sub(value, sep + 1)
+end
+
 -- Release the job's unique lock, but only if this job still holds it.
 local function release_unique(key, id)
   local lock = redis.call('HGET', key, 'unique')
-  if lock and lock ~= '' and redis.call('GET', lock) == id then
-    redis.call('DEL', lock)
+  if lock and lock ~= '' then
+    local _, holder = lock_holder(redis.call('GET', lock))
+    if holder == id then
+      redis.call('DEL', lock)
+    end
   end
 end
 
@@ -74,8 +86,14 @@ local function store_job(scope, pending, scheduled, groups, now, b)
   if redis.call('EXISTS', key) == 1 then
     return 1, '', 0
   end
-  if lock ~= '' and not redis.call('SET', lock, id, 'NX', 'PX', ARGV[b + 13]) then
-    return 2, redis.call('GET', lock) or '', 0
+  if lock ~= '' then
+    local until_at, holder = lock_holder(redis.call('GET', lock))
+    if holder and (until_at == nil or until_at > tonumber(now)) then
+      return 2, holder, 0
+    end
+    local held_until = ARGV[b + 13]
+    local collect_ms = math.ceil((tonumber(held_until) - tonumber(now)) * 1000) + 60000
+    redis.call('SET', lock, held_until .. '|' .. id, 'PX', math.max(collect_ms, 60000))
   end
   local due_at, group = ARGV[b + 11], ARGV[b + 8]
   redis.call('HSET', key,

@@ -4,7 +4,7 @@
 -- then 15 values per job:
 --   id, type, payload, max_retries, timeout, deadline, retention, group, headers,
 --   state ('pending' | 'scheduled' | 'aggregating'), due_at, unique lock key or '',
---   unique lock ttl in ms, unique name or '', enqueued_at
+--   unique lock held until (epoch s) or '', unique name or '', enqueued_at
 -- Reply: { registered (1 when the queue's meta key was missing), notified (1/0),
 --          then per job: code (0 enqueued, 1 id conflict, 2 duplicate), holder or '' }
 -- A rejected job writes nothing (no lock is taken for an ID conflict).
