@@ -207,7 +207,7 @@ def table(rows: Sequence[Row]) -> str:
     return "\n".join(lines)
 
 
-def save(rows: Sequence[Row], settings: Settings) -> Path:
+def save(rows: Sequence[Row], settings: Settings, *, complete: bool) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     details: dict[str, Any] = {
@@ -226,7 +226,8 @@ def save(rows: Sequence[Row], settings: Settings) -> Path:
         f"Python {details['python']}, {details['cpus']} CPUs, redis-server {details['redis_server']}, "
         f"backend {settings.backend}, {settings.jobs} pickup jobs, {settings.idle_seconds:g} s idle.\n\n"
     )
-    (RESULTS / "latest.md").write_text(header + table(rows) + "\n")
+    if complete:  # a partial run (--only) does not replace the full table
+        (RESULTS / "latest.md").write_text(header + table(rows) + "\n")
     return path
 
 
@@ -247,9 +248,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--backend", choices=["asyncio", "trio"], default=Settings.backend)
     args = parser.parse_args(argv)
     settings = Settings(jobs=args.jobs, idle_seconds=args.idle_seconds, backend=args.backend)
-    rows = run(args.only or list(WORKLOADS), settings)
+    names = args.only or list(WORKLOADS)
+    rows = run(names, settings)
     print(table(rows))
-    print(f"\nwritten to {save(rows, settings).relative_to(ROOT)} and benchmarks/results/latest.md")
+    complete = set(names) == set(WORKLOADS)
+    path = save(rows, settings, complete=complete)
+    print(f"\nwritten to {path.relative_to(ROOT)}" + (" and benchmarks/results/latest.md" if complete else ""))
     return 0
 
 
