@@ -38,9 +38,8 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 sys.path.insert(0, str(ROOT / "tests"))
 
-from redis_server import RedisServer  # noqa: E402 -- the tests' throwaway server
-
 from queue_core import Client, Delivery, Worker, open_broker  # noqa: E402
+from redis_server import RedisServer  # noqa: E402 -- the tests' throwaway server
 
 
 @dataclass(frozen=True)
