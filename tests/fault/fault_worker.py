@@ -1,0 +1,146 @@
+"""A worker (or scheduler) process for the fault scenarios: ``python -m tests.fault.fault_worker CONFIG-JSON``.
+
+The config names the broker URL and prefix, the worker options (the short profile by
+default: lease 2 s, sweep 1 s) and the ledger directory. The handler ``work`` reads its
+payload ``{"ms": <duration>, "kind": <behaviour>}`` and writes ``S`` (started) and ``E``
+(effect) lines to the ledger. Behaviours:
+
+- ``ok``: sleep ``ms`` (on the event loop, cancellable), then the effect;
+- ``poison``: the process kills itself with SIGKILL (a job that crashes its worker);
+- ``block``: ``time.sleep(ms)`` inside ``async def``: the event loop is blocked;
+- ``raise``: raise the BaseException named by ``exc`` (see ``raise_named``);
+- ``swallow``: sleep ``ms`` while ignoring cancellation, then the effect.
+
+``"skew": S`` shifts this process's wall clock by S seconds (``time.time`` is patched
+before queue-core is imported, monotonic time is not: what ``faketime`` with
+``DONT_FAKE_MONOTONIC`` does). The process prints ``ready`` once the worker started.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+CONFIG = json.loads(sys.argv[1]) if __name__ == "__main__" else {}
+if CONFIG.get("skew"):
+    _real_time = time.time
+    _skew = float(CONFIG["skew"])
+    time.time = lambda: _real_time() + _skew  # before anything captures time.time
+
+import asyncio  # noqa: E402
+import logging  # noqa: E402
+import os  # noqa: E402
+import signal  # noqa: E402
+from typing import Any  # noqa: E402
+
+import anyio  # noqa: E402
+
+from queue_core import Delivery, Scheduler, Worker, hookimpl  # noqa: E402
+from queue_core.plugins import register  # noqa: E402
+from tests.fault.ledger import LedgerWriter  # noqa: E402
+
+PROFILE: dict[str, Any] = {
+    "lease_for": 2.0,
+    "sweep_interval": 1.0,
+    "shutdown_timeout": 2.0,
+    "heartbeat_interval": 1.0,
+    "max_crashes": 3,
+    "concurrency": 8,
+}
+
+
+class BadStr(Exception):
+    def __str__(self) -> str:
+        raise RuntimeError("__str__ of this exception raises")
+
+
+def raise_named(name: str) -> None:
+    if name == "SystemExit":
+        raise SystemExit(3)
+    if name == "KeyboardInterrupt":
+        raise KeyboardInterrupt
+    if name == "GeneratorExit":
+        raise GeneratorExit
+    if name == "CancelledError":
+        raise asyncio.CancelledError  # the handler's own, not the worker's cancellation
+    if name == "BaseExceptionGroup":
+        raise BaseExceptionGroup("two failures", [ValueError("a"), KeyError("b")])
+    if name == "BadStr":
+        raise BadStr
+    raise RuntimeError(f"unknown exception name {name!r}")
+
+
+class Announcer:
+    @hookimpl
+    def queue_core_worker_started(self, worker_id: str, queues: list[str]) -> None:
+        print("ready", flush=True)
+
+    @hookimpl
+    def queue_core_worker_stopping(self, worker_id: str) -> None:
+        print("stopping", flush=True)
+
+
+def make_handler(ledger: LedgerWriter) -> Any:
+    async def work(delivery: Delivery) -> str:
+        record, token = delivery.record, delivery.lease.token
+        ledger.write("S", record.id, record.retried, record.crashes, token)
+        spec = delivery.decode() or {}
+        kind, seconds = spec.get("kind", "ok"), spec.get("ms", 0) / 1000
+        if kind == "poison":
+            os.kill(os.getpid(), signal.SIGKILL)
+        elif kind == "block":
+            time.sleep(seconds)  # the point: the event loop is blocked
+        elif kind == "raise":
+            raise_named(spec["exc"])
+        elif kind == "swallow":
+            deadline = anyio.current_time() + seconds
+            while anyio.current_time() < deadline:
+                with anyio.CancelScope(shield=True):
+                    await anyio.sleep(0.05)
+        elif seconds:
+            await anyio.sleep(seconds)
+        ledger.write("E", record.id, record.retried, record.crashes, token)
+        return "done"
+
+    return work
+
+
+def main(config: dict[str, Any]) -> None:
+    logging.basicConfig(
+        level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"
+    )
+    register(Announcer())
+    backend = config.get("backend", "asyncio")
+    if config.get("role") == "scheduler":
+        run_scheduler(config, backend)
+        return
+    options = {**PROFILE, **config.get("options", {})}
+    worker = Worker(config["url"], queues=config.get("queues"), broker_options={"prefix": config["prefix"]},
+                    **options)  # fmt: skip
+    if config.get("handle", True):
+        worker.register("work", make_handler(LedgerWriter(config["ledger"])))
+    worker.run_forever(backend=backend)
+
+
+def run_scheduler(config: dict[str, Any], backend: str) -> None:
+    scheduler = Scheduler(config["url"], **config.get("options", {}))
+    # A scheduler's broker takes its prefix from the URL (?prefix=).
+    for entry in config["schedules"]:
+        scheduler.register_periodic(entry["id"], entry["every"], "work", {"ms": 0, "kind": "ok"},
+                                    retention=3600)  # fmt: skip
+
+    async def run() -> None:
+        with anyio.open_signal_receiver(signal.SIGTERM) as signals:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(scheduler.run)
+                print("ready", flush=True)
+                async for _ in signals:
+                    scheduler.stop()
+                    break
+
+    anyio.run(run, backend=backend)
+
+
+if __name__ == "__main__":
+    main(CONFIG)
