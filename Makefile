@@ -7,13 +7,14 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help demo test lint bench test-faults-long
+.PHONY: help demo test lint bench bench-peers test-faults-long
 
 help:
 	@echo "make demo              run the demo on the embedded memory:// broker"
 	@echo "make test              tests/ and the conformance kit (memory:// and a throwaway Redis)"
 	@echo "make lint              ruff, mypy (strict, src), import-linter contracts"
-	@echo "make bench             benchmarks/run.py"
+	@echo "make bench             benchmarks/run.py: queue-core alone (asyncio, trio, memory://, baselines, RSS)"
+	@echo "make bench-peers       the same workloads for saq, streaq, taskiq and dramatiq too, with the targets"
 	@echo "make test-faults-long  the long fault tests (tests/fault -m long)"
 
 $(STAMP): pyproject.toml
@@ -36,11 +37,11 @@ lint: $(STAMP)
 	exit $$status
 
 bench: $(STAMP)
-	@if [ -f benchmarks/run.py ]; then \
-		$(BIN)/python benchmarks/run.py; \
-	else \
-		echo "benchmarks/run.py is not there yet: nothing to run"; \
-	fi
+	$(BIN)/python benchmarks/run.py
+
+# Each peer is installed into benchmarks/.venvs/<peer> (git-ignored) on first use.
+bench-peers: $(STAMP)
+	$(BIN)/python benchmarks/run.py --peers
 
 test-faults-long: $(STAMP)
 	@if [ -d tests/fault ]; then \

@@ -1,20 +1,31 @@
-"""queue-core benchmarks: ``make bench`` (or ``python benchmarks/run.py``).
+"""queue-core benchmarks: ``make bench`` (queue-core alone) and ``make bench-peers`` (with peers).
 
-Each workload measures one figure on each target it applies to and returns rows; the
-runner prints them as a table and writes them to ``benchmarks/results/`` (``latest.md``,
-and a timestamped JSON file with the machine's details). The Redis target is a throwaway
-``redis-server`` started on a free port, so no figure depends on an outside server.
+Workloads (the same job body, ``peers/mark.py``, for every library; one worker process,
+concurrency 50, against one throwaway redis-server started here on a free port):
 
-Workloads so far (add one by writing an ``async def (target) -> list[Row]`` and listing it
-in ``WORKLOADS``):
+- **A enqueue**: N awaited one-by-one enqueues from one client process; **A-bulk**: the
+  library's batch API in calls of 1,000 jobs, where it has one.
+- **B drain**: the N jobs of A wait in Redis; one worker process is started; rate from the
+  first to the last job body (start-up, spawn to first job, reported apart).
+- **C pickup**: an idle worker, jobs one at a time, enqueue call to job start, p50/p99.
+- **scheduled lateness**: jobs scheduled 200 ms ahead (one sent every 20 ms), start
+  minus due time, p50/p99.
+- **Redis cost**: commands per job (``INFO commandstats`` after ``CONFIG RESETSTAT``,
+  commands inside scripts included) and Redis CPU µs per job (``used_cpu_user +
+  used_cpu_sys`` of the server over the phase, networking included); an idle worker's
+  commands per second; Redis bytes per pending job (``used_memory`` after A).
+- **queue-core only**: trio against asyncio, ``memory://`` (in-process), the bare redis-py
+  baselines (our enqueue's EVALSHA one by one and pipelined) and worker RSS across
+  repeated drains.
 
-- ``pickup``: an idle worker's pickup latency, from the ``enqueue`` call to the handler's
-  first line, one job at a time (the worker idles between jobs), p50/p99.
-- ``idle-commands``: Redis commands per second of an idle worker (``INFO commandstats``
-  after ``CONFIG RESETSTAT``), total and by command.
+Every figure is the median of ``--repeats`` runs with (min-max). The table is printed and
+written to ``benchmarks/results/`` (``latest.md`` or ``latest-peers.md``, plus a JSON file
+with every repeat). Peers are installed into ``benchmarks/.venvs/<peer>`` from
+``peers/requirements/<peer>.txt`` on first use.
 
-    python benchmarks/run.py                       # everything
-    python benchmarks/run.py --only pickup --jobs 500 --backend trio
+    python benchmarks/run.py                    # make bench
+    python benchmarks/run.py --peers            # make bench-peers
+    python benchmarks/run.py --peers --repeats 1 --jobs 5000 --libs queue-core,dramatiq
 """
 
 from __future__ import annotations
@@ -23,236 +34,286 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import sys
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import anyio
-import redis
+import harness
+from harness import PEER_NAMES, Redis, peer, queue_core, summary
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "benchmarks" / "results"
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(harness.ROOT / "tests"))
+from redis_server import RedisServer
 
-from queue_core import Client, Delivery, Worker, open_broker  # noqa: E402
-from redis_server import RedisServer  # noqa: E402 -- the tests' throwaway server
-
-
-@dataclass(frozen=True)
-class Target:
-    name: str  # "memory" or "redis"
-    url: str
+RESULTS = harness.ROOT / "benchmarks" / "results"
+MEMORY = "queue-core (memory://)"
 
 
-@dataclass(frozen=True)
-class Row:
-    workload: str
-    target: str
-    metric: str
-    value: float
-    unit: str
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    libraries = [queue_core("asyncio"), queue_core("trio")]
+    if args.peers:
+        libraries += [peer(name) for name in PEER_NAMES]
+    if args.libs:
+        wanted = set(args.libs.split(","))
+        libraries = [lib for lib in libraries if lib.lib in wanted or lib.label in wanted]
+    runs: dict[str, list[dict[str, Any]]] = {lib.label: [] for lib in libraries}
+    versions = {lib.label: lib.agent("version") for lib in libraries}
+    extras: dict[str, Any] = {MEMORY: [], "bare": []}
+    with RedisServer() as server_process, harness.workdir() as tmp:
+        server = Redis(server_process.url)
+        redis_version = server.client.info("server")["redis_version"]
+        workdir = Path(tmp)
+        for repeat in range(1, args.repeats + 1):
+            for lib in libraries:
+                say(f"[{repeat}/{args.repeats}] {lib.label}: enqueue {args.jobs}, drain")
+                result = harness.enqueue_and_drain(lib, server, args.jobs, workdir)
+                if versions[lib.label]["bulk"]:
+                    say(f"[{repeat}/{args.repeats}] {lib.label}: bulk enqueue")
+                    result.update(harness.bulk(lib, server, args.jobs, 1000))
+                say(f"[{repeat}/{args.repeats}] {lib.label}: pickup, lateness, idle")
+                result.update(
+                    harness.latency_and_idle(lib, server, args.samples, args.scheduled, args.idle_seconds, workdir)
+                )
+                runs[lib.label].append(result)
+            if not args.libs or "queue-core" in args.libs:
+                say(f"[{repeat}/{args.repeats}] memory:// and the bare redis-py baselines")
+                extras[MEMORY].append(harness.in_process(args.jobs, args.samples))
+                extras["bare"].append(harness.bare(server, args.jobs))
+        if args.rss_jobs and (not args.libs or "queue-core" in args.libs):
+            say(f"worker RSS over {args.rss_rounds} drains of {args.rss_jobs // args.rss_rounds} jobs")
+            extras["rss"] = harness.worker_rss(server, args.rss_jobs, args.rss_rounds, workdir)
+        server.close()
+    return {"runs": runs, "extras": extras, "versions": versions, "redis_version": redis_version}
 
 
-@dataclass
-class Settings:
-    jobs: int = 200
-    idle_seconds: float = 10.0
-    backend: str = "asyncio"
+def say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
 
 
-Workload = Callable[[Target, Settings], Awaitable[list[Row]]]
+# --------------------------------------------------------------------------- tables
 
 
-# --------------------------------------------------------------------------- workloads
+def cell(values: Sequence[float], digits: int = 0) -> str:
+    if not values:
+        return "-"
+    mid, low, high = summary(list(values))
+    if digits == 0:
+        return f"{mid:,.0f} ({low:,.0f}-{high:,.0f})"
+    return f"{mid:,.{digits}f} ({low:,.{digits}f}-{high:,.{digits}f})"
 
 
-async def pickup_latency(target: Target, settings: Settings) -> list[Row]:
-    """Enqueue one job, wait until its handler starts, let the worker go idle again; repeat."""
-    broker = await open_broker(target.url, prefix=f"bench{os.getpid()}")
-    started: dict[str, float] = {}
-    arrived = anyio.Event()
+def column(results: list[dict[str, Any]], key: str) -> list[float]:
+    return [r[key] for r in results if key in r]
 
-    async def handler(delivery: Delivery) -> None:
-        nonlocal arrived
-        started[delivery.id] = time.perf_counter()
-        arrived.set()
 
-    worker = Worker(broker, concurrency=1)
-    worker.register("ping", handler)
-    latencies: list[float] = []
-    try:
-        async with anyio.create_task_group() as tg, Client(broker) as client:
-            tg.start_soon(worker.run)
-            await anyio.sleep(0.5)  # the worker is up and idle
-            for _ in range(settings.jobs):
-                arrived = anyio.Event()
-                sent = time.perf_counter()
-                job = await client.enqueue("ping")
-                await arrived.wait()
-                latencies.append(started[job.job_id] - sent)
-                await anyio.sleep(0.02)  # back to idle: settled, waiting for a notification
-            tg.cancel_scope.cancel()
-    finally:
-        await broker.close()
-    ms = sorted(latency * 1000 for latency in latencies)
-    return [
-        Row("pickup", target.name, "p50", statistics.median(ms), "ms"),
-        Row("pickup", target.name, "p99", ms[max(0, round(len(ms) * 0.99) - 1)], "ms"),
-        Row("pickup", target.name, "jobs", len(ms), "jobs"),
+def median(results: list[dict[str, Any]], key: str) -> float | None:
+    values = column(results, key)
+    return summary(values)[0] if values else None
+
+
+def tables(data: dict[str, Any]) -> str:
+    runs, extras, versions = data["runs"], data["extras"], data["versions"]
+    lines = [
+        "| library | A enqueue 1-by-1 /s | A-bulk /s | B drain /s | B start-up s | C pickup p50 ms | C pickup p99 ms "
+        "| scheduled lateness p50 ms | lateness p99 ms |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-
-
-async def idle_commands(target: Target, settings: Settings) -> list[Row]:
-    """Redis commands per second while a worker (default options, one queue) has no work."""
-    if target.name != "redis":
-        return []
-    broker = _Counting(await open_broker(target.url, prefix=f"bench{os.getpid()}"))
-    worker = Worker(broker)  # type: ignore[arg-type]
-    worker.register("noop", _noop)
-    admin = redis.Redis.from_url(target.url)
-    try:
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(worker.run)
-            await anyio.sleep(1.0)  # connected, subscribed, first maintenance round done
-            admin.config_resetstat()
-            broker.calls.clear()
-            began = time.perf_counter()
-            await anyio.sleep(settings.idle_seconds)
-            stats = admin.info("commandstats")
-            elapsed = time.perf_counter() - began
-            calls = dict(broker.calls)
-            tg.cancel_scope.cancel()
-    finally:
-        admin.close()
-        await broker.close()
-    # INFO commandstats counts the commands scripts run inside, too. The measuring
-    # client's own INFO and CONFIG are left out.
-    commands = {name.removeprefix("cmdstat_"): int(stat["calls"]) for name, stat in stats.items()}
-    commands = {name: n for name, n in commands.items() if name != "info" and not name.startswith("config")}
-    scripts = commands.get("evalsha", 0) + commands.get("eval", 0)
-    requests = sum(n for name, n in calls.items() if name not in _WAITS)
-    rows = [
-        Row("idle-commands", target.name, "redis commands (incl. inside scripts)", sum(commands.values()) / elapsed,
-            "cmd/s"),
-        Row("idle-commands", target.name, "scripts (EVALSHA)", scripts / elapsed, "/s"),
-        Row("idle-commands", target.name, "broker calls (waits excluded)", requests / elapsed, "/s"),
-    ]  # fmt: skip
-    rows += [
-        Row("idle-commands", target.name, f"  command {name}", count / elapsed, "cmd/s")
-        for name, count in sorted(commands.items(), key=lambda item: -item[1])
+    for label, results in runs.items():
+        bulk = cell(column(results, "bulk")) if versions[label]["bulk"] else "no API"
+        late50, late99 = column(results, "late_p50"), column(results, "late_p99")
+        lines.append(
+            f"| {label} | {cell(column(results, 'enqueue'))} | {bulk} | {cell(column(results, 'drain'))} "
+            f"| {cell(column(results, 'startup'), 2)} | {cell(column(results, 'pickup_p50'), 1)} "
+            f"| {cell(column(results, 'pickup_p99'), 1)} | {cell(late50, 1) if late50 else 'n/a'} "
+            f"| {cell(late99, 1) if late99 else 'n/a'} |"
+        )
+    if extras.get(MEMORY):
+        mem = extras[MEMORY]
+        lines.append(
+            f"| {MEMORY}, in-process | {cell(column(mem, 'enqueue'))} | {cell(column(mem, 'bulk'))} "
+            f"| {cell(column(mem, 'drain'))} | {cell(column(mem, 'startup'), 2)} "
+            f"| {cell(column(mem, 'pickup_p50'), 1)} | {cell(column(mem, 'pickup_p99'), 1)} | - | - |"
+        )
+    lines += [
+        "",
+        "| library | Redis cmds/job A / A-bulk / B | Redis CPU µs/job A / B / A+B | idle worker cmds/s "
+        "| Redis bytes per pending job | main commands per drained job |",
+        "|---|---|---|---:|---:|---|",
     ]
-    rows += [
-        Row("idle-commands", target.name, f"  call {name}", count / elapsed, "/s")
-        for name, count in sorted(calls.items(), key=lambda item: -item[1])
-    ]
-    return rows
-
-
-#: broker calls that wait for a notification rather than ask for something.
-_WAITS = {"wait_for_jobs", "wait_for_cancel"}
-
-
-class _Counting:
-    """A broker wrapper counting calls by method name."""
-
-    def __init__(self, inner: Any) -> None:
-        self._inner = inner
-        self.calls: dict[str, int] = {}
-
-    def __getattr__(self, name: str) -> Any:
-        target = getattr(self._inner, name)
-        if not callable(target):
-            return target
-
-        async def call(*args: Any, **kwargs: Any) -> Any:
-            self.calls[name] = self.calls.get(name, 0) + 1
-            return await target(*args, **kwargs)
-
-        return call
-
-
-async def _noop(delivery: Delivery) -> None:
-    pass
-
-
-WORKLOADS: dict[str, Workload] = {
-    "pickup": pickup_latency,
-    "idle-commands": idle_commands,
-}
-
-
-# --------------------------------------------------------------------------- runner
-
-
-def run(names: Sequence[str], settings: Settings) -> list[Row]:
-    rows: list[Row] = []
-    with RedisServer() as server:
-        targets = [Target("memory", "memory://"), Target("redis", server.url)]
-        for name in names:
-            for target in targets:
-                print(f"running {name} on {target.name} ...", file=sys.stderr, flush=True)
-                rows += anyio.run(WORKLOADS[name], target, settings, backend=settings.backend)
-    return rows
-
-
-def table(rows: Sequence[Row]) -> str:
-    lines = ["| workload | target | metric | value |", "|---|---|---|---|"]
-    for row in rows:
-        lines.append(f"| {row.workload} | {row.target} | {row.metric} | {row.value:.2f} {row.unit} |")
+    for label, results in runs.items():
+        cmds = " / ".join(
+            f"{v:.1f}" if (v := median(results, key)) is not None else "-"
+            for key in ("enqueue_cmds", "bulk_cmds", "drain_cmds")
+        )
+        cpu_a, cpu_b = median(results, "enqueue_cpu_us") or 0.0, median(results, "drain_cpu_us") or 0.0
+        main = top_commands(results[0].get("drain_commands", {}), harness_jobs(results))
+        lines.append(
+            f"| {label} | {cmds} | {cpu_a:.0f} / {cpu_b:.0f} / {cpu_a + cpu_b:.0f} "
+            f"| {cell(column(results, 'idle_cmds'), 1)} | {cell(column(results, 'bytes_per_job'))} | {main} |"
+        )
+    if extras.get("bare"):
+        bare = extras["bare"]
+        ours = runs.get("queue-core", [])
+        lines += [
+            "",
+            "| bare redis-py asyncio (our enqueue's EVALSHA) | jobs/s | queue-core | ratio |",
+            "|---|---:|---:|---:|",
+            f"| one by one | {cell(column(bare, 'bare'))} | {cell(column(ours, 'enqueue'))} "
+            f"| {ratio(median(ours, 'enqueue'), median(bare, 'bare'))} |",
+            f"| pipelined, 1,000 per round trip | {cell(column(bare, 'bare_pipelined'))} "
+            f"| {cell(column(ours, 'bulk'))} | {ratio(median(ours, 'bulk'), median(bare, 'bare_pipelined'))} |",
+        ]
+    if extras.get("rss"):
+        rss = extras["rss"]
+        mib = " → ".join(f"{value / 2**20:.1f}" for value in rss["rss"])
+        lines += [
+            "",
+            f"Worker RSS (MiB) after each drain of {rss['per_round']:,} jobs (one worker process, "
+            f"{len(rss['rss']) * rss['per_round']:,} jobs in all): {mib}",
+        ]
     return "\n".join(lines)
 
 
-def save(rows: Sequence[Row], settings: Settings, *, complete: bool) -> Path:
+def harness_jobs(results: list[dict[str, Any]]) -> int:
+    return int(results[0].get("jobs", 0)) or 1
+
+
+def top_commands(commands: dict[str, int], jobs: int, count: int = 6) -> str:
+    if not commands:
+        return ""
+    ranked = sorted(commands.items(), key=lambda item: -item[1])[:count]
+    return ", ".join(f"{name} {n / jobs:.2f}" for name, n in ranked)
+
+
+def ratio(ours: float | None, theirs: float | None) -> str:
+    if not ours or not theirs:
+        return "-"
+    return f"{ours / theirs:.2f}x"
+
+
+# --------------------------------------------------------------------------- targets
+
+
+def targets(data: dict[str, Any]) -> str:
+    """Each target of issue 8 as a ratio from this run: met or not."""
+    runs, extras = data["runs"], data["extras"]
+    ours = runs.get("queue-core")
+    peers = {label: results for label, results in runs.items() if not label.startswith("queue-core")}
+    if not ours or not peers:
+        return ""
+
+    def best(key: str, pick: Callable[..., Any] = max) -> tuple[str, float] | None:
+        found = [(label, v) for label, results in peers.items() if (v := median(results, key)) is not None]
+        return pick(found, key=lambda item: item[1]) if found else None
+
+    rows: list[tuple[str, str, str, bool]] = []
+
+    def at_least(name: str, key: str, factor: float) -> None:
+        top = best(key)
+        mine = median(ours, key)
+        if top is None or mine is None:
+            return
+        got = mine / top[1]
+        rows.append((name, f"{mine:,.0f} vs {top[0]} {top[1]:,.0f}", f"{got:.2f}x (target {factor:g}x)",
+                     got >= factor))  # fmt: skip
+
+    at_least("enqueue 1-by-1 vs fastest peer", "enqueue", 1.5)
+    if extras.get("bare"):
+        bare = median(extras["bare"], "bare")
+        mine = median(ours, "enqueue")
+        if bare and mine:
+            rows.append(("enqueue 1-by-1 vs bare redis-py loop", f"{mine:,.0f} vs {bare:,.0f}",
+                         f"{mine / bare:.0%} (target 75%)", mine / bare >= 0.75))  # fmt: skip
+    at_least("bulk enqueue vs fastest peer bulk", "bulk", 2.0)
+    at_least("drain vs fastest peer", "drain", 2.0)
+    for key, name in (("pickup_p50", "pickup p50"), ("pickup_p99", "pickup p99")):
+        top = best(key, min)
+        mine = median(ours, key)
+        if top and mine is not None:
+            rows.append((f"{name} vs best peer", f"{mine:.1f} ms vs {top[0]} {top[1]:.1f} ms",
+                         f"{mine / top[1]:.2f}x (target <= 1x)", mine <= top[1]))  # fmt: skip
+    late = median(ours, "late_p99")
+    if late is not None:
+        rows.append(("scheduled lateness p99", f"{late:.1f} ms", "target <= 20 ms", late <= 20))
+    mine_cpu = (median(ours, "enqueue_cpu_us") or 0) + (median(ours, "drain_cpu_us") or 0)
+    for name in ("saq", "dramatiq"):
+        if name in peers:
+            theirs = (median(peers[name], "enqueue_cpu_us") or 0) + (median(peers[name], "drain_cpu_us") or 0)
+            rows.append((f"Redis CPU/job (A+B) vs {name}", f"{mine_cpu:.0f} µs vs {theirs:.0f} µs",
+                         f"{mine_cpu / theirs:.2f}x (target <= 0.5x)", mine_cpu <= theirs / 2))  # fmt: skip
+    idle = median(ours, "idle_cmds")
+    if idle is not None:
+        rows.append(("idle worker commands/s", f"{idle:.1f}/s", "target <= 2/s", idle <= 2))
+    trio = runs.get("queue-core (trio)")
+    if trio:
+        t, a = median(trio, "drain"), median(ours, "drain")
+        if t and a:
+            rows.append(("trio drain vs asyncio drain", f"{t:,.0f} vs {a:,.0f}", f"{t / a:.0%} (target 70%)",
+                         t / a >= 0.7))  # fmt: skip
+    lines = ["| target | measured | ratio | met |", "|---|---|---|---|"]
+    lines += [f"| {name} | {measured} | {got} | {'yes' if ok else '**no**'} |" for name, measured, got, ok in rows]
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- main
+
+
+def save(data: dict[str, Any], text: str, args: argparse.Namespace, started: float) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    details: dict[str, Any] = {
+    load = os.getloadavg()
+    details = {
         "when": stamp,
         "python": platform.python_version(),
         "platform": platform.platform(),
         "cpus": os.cpu_count(),
-        "redis_server": _redis_version(),
-        "settings": asdict(settings),
-        "rows": [asdict(row) for row in rows],
+        "load_at_end": load,
+        "minutes": (time.monotonic() - started) / 60,
+        "settings": {k: v for k, v in vars(args).items()},
+        **data,
     }
-    path = RESULTS / f"{stamp}.json"
-    path.write_text(json.dumps(details, indent=2) + "\n")
-    header = (
-        f"# queue-core benchmarks ({stamp})\n\n"
-        f"Python {details['python']}, {details['cpus']} CPUs, redis-server {details['redis_server']}, "
-        f"backend {settings.backend}, {settings.jobs} pickup jobs, {settings.idle_seconds:g} s idle.\n\n"
-    )
-    if complete:  # a partial run (--only) does not replace the full table
-        (RESULTS / "latest.md").write_text(header + table(rows) + "\n")
+    path = RESULTS / f"{stamp}{'-peers' if args.peers else ''}.json"
+    path.write_text(json.dumps(details, indent=1) + "\n")
+    if not args.libs:  # a partial run does not replace the full table
+        (RESULTS / ("latest-peers.md" if args.peers else "latest.md")).write_text(text + "\n")
     return path
 
 
-def _redis_version() -> str:
-    with RedisServer() as server:
-        client = redis.Redis.from_url(server.url)
-        try:
-            return str(client.info("server")["redis_version"])
-        finally:
-            client.close()
+def header(data: dict[str, Any], args: argparse.Namespace, started: float) -> str:
+    versions = "; ".join(f"{label}: {v['version']}" for label, v in data["versions"].items())
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    return (
+        f"# queue-core benchmarks{' against peers' if args.peers else ''} ({time.strftime('%Y-%m-%d %H:%M')})\n\n"
+        f"Python {platform.python_version()}, {os.cpu_count()} CPUs, redis-server {data['redis_version']} "
+        f"(throwaway, no persistence), load average at the end {load}, {(time.monotonic() - started) / 60:.1f} "
+        f"minutes. N = {args.jobs:,} jobs, one worker process with concurrency {harness.CONCURRENCY}, "
+        f"{args.samples} pickup samples, {args.scheduled} scheduled jobs, {args.idle_seconds:g} s idle window; "
+        f"median of {args.repeats} repeat(s) with (min-max).\n\nVersions: {versions}.\n"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--only", action="append", choices=sorted(WORKLOADS), help="run only these workloads")
-    parser.add_argument("--jobs", type=int, default=Settings.jobs, help="jobs for the pickup latency")
-    parser.add_argument("--idle-seconds", type=float, default=Settings.idle_seconds, help="idle measuring window")
-    parser.add_argument("--backend", choices=["asyncio", "trio"], default=Settings.backend)
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--peers", action="store_true", help="also run saq, streaq, taskiq and dramatiq")
+    parser.add_argument("--libs", help="comma-separated subset (queue-core, saq, ...); the table is not saved")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--jobs", type=int, default=20_000, help="jobs for A, A-bulk and B")
+    parser.add_argument("--samples", type=int, default=200, help="pickup latency samples")
+    parser.add_argument("--scheduled", type=int, default=100, help="scheduled-lateness jobs")
+    parser.add_argument("--idle-seconds", type=float, default=10.0)
+    parser.add_argument("--rss-jobs", type=int, default=200_000, help="jobs drained for the RSS figure (0: skip)")
+    parser.add_argument("--rss-rounds", type=int, default=4)
     args = parser.parse_args(argv)
-    settings = Settings(jobs=args.jobs, idle_seconds=args.idle_seconds, backend=args.backend)
-    names = args.only or list(WORKLOADS)
-    rows = run(names, settings)
-    print(table(rows))
-    complete = set(names) == set(WORKLOADS)
-    path = save(rows, settings, complete=complete)
-    print(f"\nwritten to {path.relative_to(ROOT)}" + (" and benchmarks/results/latest.md" if complete else ""))
+    started = time.monotonic()
+    data = run(args)
+    text = header(data, args, started) + "\n" + tables(data)
+    goals = targets(data)
+    if goals:
+        text += "\n\n## Targets (issue 8)\n\n" + goals
+    print(text)
+    path = save(data, text, args, started)
+    print(f"\nwritten to {path.relative_to(harness.ROOT)}", file=sys.stderr)
     return 0
 
 
