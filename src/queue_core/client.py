@@ -22,7 +22,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from datetime import timedelta
-from types import TracebackType
 from typing import Any
 
 from queue_core import errors, validation
@@ -30,7 +29,7 @@ from queue_core.broker import Broker, EnqueueOutcome, EnqueueStatus, JobInfo
 from queue_core.clock import Clock, SystemClock
 from queue_core.events import LOGGER_NAME, emit
 from queue_core.job import Job
-from queue_core.registry import DEFAULT_URL, open_broker, scheme_of
+from queue_core.registry import DEFAULT_URL, BrokerHolder
 from queue_core.serialization import JSON, Serializer
 from queue_core.states import JobState
 
@@ -41,7 +40,7 @@ ClientErrorHandler = Callable[[BaseException, Job | None], None]
 DEFAULT_CHUNK_SIZE = 500
 
 
-class Client:
+class Client(BrokerHolder):
     """Enqueue jobs. Use as ``async with Client(url_or_broker) as client``.
 
     - ``clock`` supplies ``now`` for every broker call (default ``SystemClock``).
@@ -64,57 +63,14 @@ class Client:
         error_handler: ClientErrorHandler | None = None,
         broker_options: Mapping[str, Any] | None = None,
     ) -> None:
-        if isinstance(broker_or_url, str):
-            scheme_of(broker_or_url)  # a malformed URL fails here, not at the first enqueue
-            self._url: str | None = broker_or_url
-            self._broker: Broker | None = None
-        else:
-            self._url = None
-            self._broker = broker_or_url
-        self._owns_broker = False
-        self._broker_options = dict(broker_options or {})
+        super().__init__(broker_or_url, broker_options)
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.serializer = serializer
         self.default_retention = validation.seconds(default_retention, "default_retention", errors.InvalidRetention)
         self.log = logger if logger is not None else logging.getLogger(LOGGER_NAME)
         self.error_handler = error_handler
 
-    # ----------------------------------------------------------------- lifecycle
-
-    async def __aenter__(self) -> Client:
-        await self.open()
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()
-
-    async def open(self) -> None:
-        """Open the broker from the URL given at construction (no-op for a given broker)."""
-        if self._broker is None and self._url is not None:
-            self._broker = await open_broker(self._url, **self._broker_options)
-            self._owns_broker = True
-
-    async def aclose(self) -> None:
-        """Close the broker if this client opened it. Idempotent."""
-        if self._owns_broker and self._broker is not None:
-            broker, self._broker, self._owns_broker = self._broker, None, False
-            await broker.close()
-
-    @property
-    def broker(self) -> Broker:
-        if self._broker is None:
-            raise RuntimeError(
-                f"Client({self._url!r}) is not open; use `async with Client(...) as client` or `await client.open()`"
-            )
-        return self._broker
-
     # ----------------------------------------------------------------- enqueue
-
-    async def ping(self) -> None:
-        """Raise ``BrokerUnavailable`` unless the broker answers."""
-        await self.broker.ping()
 
     async def enqueue(self, type: str, payload: Any = None, **job_options: Any) -> JobInfo:
         """Encode ``payload`` with the client's serializer and enqueue one job; returns

@@ -23,7 +23,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, fields
-from types import TracebackType
 from typing import Any
 
 from queue_core import errors, validation
@@ -32,7 +31,7 @@ from queue_core.clock import Clock, SystemClock
 from queue_core.deadlines import DEFAULT_TIMEOUT
 from queue_core.events import LOGGER_NAME
 from queue_core.info import WORKER_HEARTBEAT, ActiveJobInfo, WorkerInfo
-from queue_core.registry import DEFAULT_URL, open_broker, scheme_of
+from queue_core.registry import DEFAULT_URL, BrokerHolder
 from queue_core.scheduler import FireRecord, ScheduleInfo, list_schedules, schedule_history
 from queue_core.states import JobState
 
@@ -158,7 +157,7 @@ class ServerInfo:
 # --------------------------------------------------------------------------- the manager
 
 
-class Manager:
+class Manager(BrokerHolder):
     """Inspect and operate queues. Use as ``async with Manager(url_or_broker) as m``.
 
     A Manager opens its broker from a URL (and closes it on exit), or uses a ``Broker``
@@ -174,52 +173,9 @@ class Manager:
         clock: Clock | None = None,
         logger: logging.Logger | None = None,
     ) -> None:
-        if isinstance(broker_or_url, str):
-            scheme_of(broker_or_url)  # a malformed URL fails here, not at the first call
-            self._url: str | None = broker_or_url
-            self._broker: Broker | None = None
-        else:
-            self._url = None
-            self._broker = broker_or_url
-        self._owns_broker = False
+        super().__init__(broker_or_url)
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.log = logger if logger is not None else logging.getLogger(LOGGER_NAME)
-
-    # ----------------------------------------------------------------- lifecycle
-
-    async def __aenter__(self) -> Manager:
-        await self.open()
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()
-
-    async def open(self) -> None:
-        """Open the broker from the URL given at construction (no-op for a given broker)."""
-        if self._broker is None and self._url is not None:
-            self._broker = await open_broker(self._url)
-            self._owns_broker = True
-
-    async def aclose(self) -> None:
-        """Close the broker if this manager opened it. Idempotent."""
-        if self._owns_broker and self._broker is not None:
-            broker, self._broker, self._owns_broker = self._broker, None, False
-            await broker.close()
-
-    @property
-    def broker(self) -> Broker:
-        if self._broker is None:
-            raise RuntimeError(
-                f"Manager({self._url!r}) is not open; "
-                "use `async with Manager(...) as manager` or `await manager.open()`"
-            )
-        return self._broker
-
-    async def ping(self) -> None:
-        """Raise ``BrokerUnavailable`` unless the broker answers."""
-        await self.broker.ping()
 
     # ----------------------------------------------------------------- queues
 
