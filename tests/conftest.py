@@ -5,17 +5,20 @@
 - ``redis_url``: the session's Redis, ``$REDIS_URL`` or a throwaway ``redis-server``.
 - ``broker_url``: each test that takes it runs against ``memory://`` and against Redis.
 - ``redis_server``: a private server for fault tests to kill, pause and restart.
+- ``broker``: a fresh broker per driver; ``hooks``: the lifecycle hooks a test caused.
 """
 
 from __future__ import annotations
 
 import inspect
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
+from queue_core import Broker
 from tests.redis_server import RedisServer
+from tests.worker_kit import HookRecorder, fresh_broker, recording_hooks
 
 BACKENDS = ["asyncio", "trio"]
 
@@ -72,3 +75,17 @@ def redis_server() -> Iterator[RedisServer]:
     """A private, running Redis on its own port: kill it, pause it, restart it at will."""
     with RedisServer() as server:
         yield server
+
+
+@pytest.fixture
+async def broker(broker_url: str) -> AsyncIterator[Broker]:
+    """A broker per driver (see ``broker_url``) under a key prefix no other test uses."""
+    async with fresh_broker(broker_url) as opened:
+        yield opened
+
+
+@pytest.fixture
+async def hooks() -> AsyncIterator[HookRecorder]:
+    """Every pluggy lifecycle hook call made during the test, in order."""
+    async with recording_hooks() as recorder:
+        yield recorder

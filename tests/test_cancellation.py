@@ -3,7 +3,6 @@ latest through the persisted flag at the next lease renewal; the job is archived
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
@@ -16,29 +15,15 @@ from tests.worker_kit import (
     CountingBroker,
     HookRecorder,
     enqueue,
-    fresh_broker,
     info,
     make_worker,
     manual_clock,
     raising,
-    recording_hooks,
     running,
     settle_down,
     state_is,
     wait_until,
 )
-
-
-@pytest.fixture
-async def broker(broker_url: str) -> AsyncIterator[Broker]:
-    async with fresh_broker(broker_url) as opened:
-        yield opened
-
-
-@pytest.fixture
-async def hooks() -> AsyncIterator[HookRecorder]:
-    async with recording_hooks() as recorder:
-        yield recorder
 
 
 class DeafBroker(CountingBroker):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -19,19 +18,7 @@ from queue_core import (
     ValidationError,
 )
 from queue_core.errors import InvalidBrokerURL, InvalidMaxRetries, InvalidQueueName
-from tests.worker_kit import NOW, CountingBroker, HookRecorder, fresh_broker, manual_clock, recording_hooks
-
-
-@pytest.fixture
-async def broker(broker_url: str) -> AsyncIterator[Broker]:
-    async with fresh_broker(broker_url) as opened:
-        yield opened
-
-
-@pytest.fixture
-async def hooks() -> AsyncIterator[HookRecorder]:
-    async with recording_hooks() as recorder:
-        yield recorder
+from tests.worker_kit import NOW, CountingBroker, HookRecorder, manual_clock
 
 
 async def test_enqueue_stores_a_pending_job_with_a_fresh_id(broker: Broker, hooks: HookRecorder) -> None:

@@ -4,7 +4,6 @@ reach the broker, broker options, failures that are logged then handed to the ha
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,13 +12,6 @@ import pytest
 from queue_core import Broker, Client, Job, JobIdConflict, JobInfo, JobState, ValidationError, open_broker
 from queue_core.errors import InvalidDeadline
 from tests.worker_kit import NOW, fresh_broker, manual_clock
-
-
-@pytest.fixture
-async def broker(broker_url: str) -> AsyncIterator[Broker]:
-    async with fresh_broker(broker_url) as opened:
-        yield opened
-
 
 OPTION_SETS: list[tuple[str, dict[str, Any], JobState]] = [
     ("plain", {}, JobState.PENDING),

@@ -36,7 +36,7 @@ from queue_core.info import WORKER_HEARTBEAT
 from queue_core.scheduler import Scheduler
 from tests.manager_kit import LEASE, QUEUE, active_lease, job_in, populate
 from tests.scheduler_kit import running
-from tests.worker_kit import NOW, fresh_broker, manual_clock, wait_until
+from tests.worker_kit import NOW, manual_clock, wait_until
 
 
 def raw_redis(url: str) -> Any:
@@ -44,12 +44,6 @@ def raw_redis(url: str) -> Any:
     if url.startswith("redis+cluster://"):
         return redis.RedisCluster.from_url(url.replace("redis+cluster://", "redis://"))
     return redis.Redis.from_url(url)
-
-
-@pytest.fixture
-async def broker(broker_url: str) -> AsyncIterator[Broker]:
-    async with fresh_broker(broker_url) as opened:
-        yield opened
 
 
 @pytest.fixture

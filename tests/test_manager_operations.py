@@ -44,12 +44,6 @@ BULK_METHODS = {"run": "run_all", "archive": "archive_all", "delete": "delete_al
 
 
 @pytest.fixture
-async def broker(broker_url: str) -> AsyncIterator[Broker]:
-    async with fresh_broker(broker_url) as opened:
-        yield opened
-
-
-@pytest.fixture
 def clock() -> ManualClock:
     return manual_clock()
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
@@ -14,28 +13,14 @@ from queue_core.middleware import compose
 from tests.worker_kit import (
     HookRecorder,
     enqueue,
-    fresh_broker,
     info,
     lambda_async,
     make_worker,
     manual_clock,
-    recording_hooks,
     running,
     state_is,
     wait_until,
 )
-
-
-@pytest.fixture
-async def broker(broker_url: str) -> AsyncIterator[Broker]:
-    async with fresh_broker(broker_url) as opened:
-        yield opened
-
-
-@pytest.fixture
-async def hooks() -> AsyncIterator[HookRecorder]:
-    async with recording_hooks() as recorder:
-        yield recorder
 
 
 def tracing(name: str, trail: list[str]) -> Any:

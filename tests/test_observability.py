@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
@@ -32,28 +31,14 @@ from tests.worker_kit import (
     CountingBroker,
     HookRecorder,
     enqueue,
-    fresh_broker,
     lambda_async,
     make_worker,
     manual_clock,
     raising,
-    recording_hooks,
     running,
     state_is,
     wait_until,
 )
-
-
-@pytest.fixture
-async def broker(broker_url: str) -> AsyncIterator[Broker]:
-    async with fresh_broker(broker_url) as opened:
-        yield opened
-
-
-@pytest.fixture
-async def hooks() -> AsyncIterator[HookRecorder]:
-    async with recording_hooks() as recorder:
-        yield recorder
 
 
 def job_records(caplog: pytest.LogCaptureFixture, job_id: str) -> list[logging.LogRecord]:

@@ -3,27 +3,14 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import AsyncIterator
 
 import pytest
 
 from queue_core import Broker, Client, Delivery, Job
-from tests.worker_kit import HookRecorder, fresh_broker, make_worker, manual_clock, recording_hooks, running
+from tests.worker_kit import HookRecorder, make_worker, manual_clock, running
 
 WEIGHTS = {"critical": 6, "default": 3, "low": 1}
 DEQUEUES = 2000
-
-
-@pytest.fixture
-async def broker(broker_url: str) -> AsyncIterator[Broker]:
-    async with fresh_broker(broker_url) as opened:
-        yield opened
-
-
-@pytest.fixture
-async def hooks() -> AsyncIterator[HookRecorder]:
-    async with recording_hooks() as recorder:
-        yield recorder
 
 
 async def test_weighted_queues_share_dequeues_by_their_weights(broker: Broker) -> None:

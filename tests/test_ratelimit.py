@@ -7,7 +7,6 @@ count attempt starts against the clock, never against the wall.
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -19,28 +18,13 @@ from tests.worker_kit import (
     NOW,
     HookRecorder,
     enqueue,
-    fresh_broker,
     info,
     lambda_async,
     make_worker,
     manual_clock,
-    recording_hooks,
     running,
     wait_until,
 )
-
-
-@pytest.fixture
-async def broker(broker_url: str) -> AsyncIterator[Broker]:
-    async with fresh_broker(broker_url) as opened:
-        yield opened
-
-
-@pytest.fixture
-async def hooks() -> AsyncIterator[HookRecorder]:
-    async with recording_hooks() as recorder:
-        yield recorder
-
 
 # --------------------------------------------------------------------------- buckets
 

@@ -3,23 +3,16 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import anyio
-import pytest
 
 from queue_core import Broker, BrokerUnavailable, Job, JobState, Settlement
 from queue_core.settler import Settler
-from tests.worker_kit import NOW, CountingBroker, fresh_broker, manual_clock
+from tests.worker_kit import NOW, CountingBroker, manual_clock
 
 LOG = logging.getLogger("queue_core")
-
-
-@pytest.fixture
-async def broker(broker_url: str) -> AsyncIterator[Broker]:
-    async with fresh_broker(broker_url) as opened:
-        yield opened
 
 
 class GatedBroker(CountingBroker):

@@ -4,7 +4,6 @@ an attempt, on the worker's clock; a deadline already passed at dequeue archives
 from __future__ import annotations
 
 import threading
-from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
@@ -16,28 +15,14 @@ from tests.worker_kit import (
     NOW,
     HookRecorder,
     enqueue,
-    fresh_broker,
     info,
     make_worker,
     manual_clock,
-    recording_hooks,
     running,
     settle_down,
     state_is,
     wait_until,
 )
-
-
-@pytest.fixture
-async def broker(broker_url: str) -> AsyncIterator[Broker]:
-    async with fresh_broker(broker_url) as opened:
-        yield opened
-
-
-@pytest.fixture
-async def hooks() -> AsyncIterator[HookRecorder]:
-    async with recording_hooks() as recorder:
-        yield recorder
 
 
 def record(**fields: Any) -> JobRecord:

@@ -3,21 +3,16 @@ jobs wake it, and forwarding happens when a job is due, not on a fixed tick."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import anyio
-import pytest
 
 from queue_core import Broker, Client, Delivery, ManualClock
 from tests.worker_kit import (
     CountingBroker,
     HookRecorder,
     enqueue,
-    fresh_broker,
     lambda_async,
     make_worker,
     manual_clock,
-    recording_hooks,
     running,
     settle_down,
     wait_until,
@@ -25,18 +20,6 @@ from tests.worker_kit import (
 
 #: broker calls that are waits for a notification, not requests.
 WAITS = {"wait_for_jobs", "wait_for_cancel"}
-
-
-@pytest.fixture
-async def broker(broker_url: str) -> AsyncIterator[Broker]:
-    async with fresh_broker(broker_url) as opened:
-        yield opened
-
-
-@pytest.fixture
-async def hooks() -> AsyncIterator[HookRecorder]:
-    async with recording_hooks() as recorder:
-        yield recorder
 
 
 def requests(counting: CountingBroker) -> int:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
@@ -41,32 +40,17 @@ from tests.worker_kit import (
     CountingBroker,
     HookRecorder,
     enqueue,
-    fresh_broker,
     gone,
     info,
     lambda_async,
     make_worker,
     manual_clock,
     raising,
-    recording_hooks,
     running,
     settle_down,
     state_is,
     wait_until,
 )
-
-
-@pytest.fixture
-async def broker(broker_url: str) -> AsyncIterator[Broker]:
-    async with fresh_broker(broker_url) as opened:
-        yield opened
-
-
-@pytest.fixture
-async def hooks() -> AsyncIterator[HookRecorder]:
-    async with recording_hooks() as recorder:
-        yield recorder
-
 
 # --------------------------------------------------------------------------- processing order and results
 

@@ -3,7 +3,6 @@ janitor gives members of an expired staging set back to their group."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -13,25 +12,11 @@ from queue_core.errors import InvalidWorkerOption
 from tests.worker_kit import (
     CountingBroker,
     HookRecorder,
-    fresh_broker,
     make_worker,
     manual_clock,
-    recording_hooks,
     running,
     wait_until,
 )
-
-
-@pytest.fixture
-async def broker(broker_url: str) -> AsyncIterator[Broker]:
-    async with fresh_broker(broker_url) as opened:
-        yield opened
-
-
-@pytest.fixture
-async def hooks() -> AsyncIterator[HookRecorder]:
-    async with recording_hooks() as recorder:
-        yield recorder
 
 
 def digest(group: str, members: list[GroupMember]) -> Job:

@@ -23,7 +23,7 @@ import pytest
 from anyio.streams.text import TextReceiveStream
 
 from queue_core import Broker, Client, Delivery, JobState, ManualClock, SystemClock, Worker, open_broker
-from tests.worker_kit import CountingBroker, HookRecorder, recording_hooks, running, wait_until
+from tests.worker_kit import CountingBroker, HookRecorder, running, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = 1_750_000_000.0  # the child's ManualClock starts here too
@@ -79,12 +79,6 @@ async def shared(redis_url: str) -> AsyncIterator[tuple[Broker, str]]:
         yield broker, prefix
     finally:
         await broker.close()
-
-
-@pytest.fixture
-async def hooks() -> AsyncIterator[HookRecorder]:
-    async with recording_hooks() as recorder:
-        yield recorder
 
 
 async def test_a_killed_workers_job_is_recovered_by_a_survivor_within_lease_plus_one_sweep(
