@@ -18,6 +18,7 @@ nothing more, and a newly scheduled job is forwarded when due, not at a periodic
 from __future__ import annotations
 
 import logging
+import random
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -31,7 +32,15 @@ from queue_core.leases import Attempt, InFlight
 from queue_core.queues import QueueOrder
 
 ERROR_BACKOFF_MIN = 0.1
-ERROR_BACKOFF_MAX = 5.0
+#: The longest wait between two tries while the broker is unreachable: it bounds how long
+#: after the broker is back the worker takes jobs again (the fault plan promises 2 s).
+ERROR_BACKOFF_MAX = 1.0
+
+
+def jittered(backoff: float) -> float:
+    """Somewhere in the upper half of ``backoff``, so that workers that lost the broker
+    together do not all come back in the same instant."""
+    return backoff * random.uniform(0.5, 1.0)
 
 
 class Fetcher:
@@ -88,9 +97,9 @@ class Fetcher:
                 await self.broker.wait_for_jobs(self.order.names, self.idle_timeout)
             except QueueError as exc:
                 self.listening = self._subscribed = False
-                self.log.warning("fetcher: wait_for_jobs failed: %s; listening again in %.1fs", exc,
-                                 self._listen_backoff)  # fmt: skip
-                await anyio.sleep(self._listen_backoff)
+                delay = jittered(self._listen_backoff)
+                self.log.warning("fetcher: wait_for_jobs failed: %s; listening again in %.1fs", exc, delay)
+                await anyio.sleep(delay)
                 self._listen_backoff = min(self._listen_backoff * 2, ERROR_BACKOFF_MAX)
             else:
                 self._subscribed = True
@@ -170,6 +179,7 @@ class Fetcher:
             self.idle = False
 
     async def _broker_trouble(self, what: str, exc: QueueError) -> None:
-        self.log.warning("fetcher: %s failed: %s; retrying in %.1fs", what, exc, self._backoff)
-        await anyio.sleep(self._backoff)
+        delay = jittered(self._backoff)
+        self.log.warning("fetcher: %s failed: %s; retrying in %.1fs", what, exc, delay)
+        await anyio.sleep(delay)
         self._backoff = min(self._backoff * 2, ERROR_BACKOFF_MAX)

@@ -11,6 +11,8 @@ payload ``{"ms": <duration>, "kind": <behaviour>}`` and writes ``S`` (started) a
 - ``raise``: raise the BaseException named by ``exc`` (see ``raise_named``);
 - ``swallow``: sleep ``ms`` while ignoring cancellation, then the effect.
 
+A ``C`` line is written when the broker applied this process's completion of a job.
+
 ``"skew": S`` shifts this process's wall clock by S seconds (``time.time`` is patched
 before queue-core is imported, monotonic time is not: what ``faketime`` with
 ``DONT_FAKE_MONOTONIC`` does). The process prints ``ready`` once the worker started.
@@ -72,9 +74,19 @@ def raise_named(name: str) -> None:
 
 
 class Announcer:
+    def __init__(self, ledger: LedgerWriter | None) -> None:
+        self.ledger = ledger
+
     @hookimpl
     def queue_core_worker_started(self, worker_id: str, queues: list[str]) -> None:
         print("ready", flush=True)
+
+    @hookimpl
+    def queue_core_job_succeeded(self, queue: str, job_id: str, job_type: str, duration: float) -> None:
+        # The broker applied this process's completion (hooks fire only then): two such
+        # lines for one job would be a double transition, a stale write let through.
+        if self.ledger is not None:
+            self.ledger.write("C", job_id, 0, 0, "-")
 
     @hookimpl
     def queue_core_worker_stopping(self, worker_id: str) -> None:
@@ -110,7 +122,8 @@ def main(config: dict[str, Any]) -> None:
     logging.basicConfig(
         level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"
     )
-    register(Announcer())
+    ledger = LedgerWriter(config["ledger"]) if "ledger" in config else None
+    register(Announcer(ledger))
     backend = config.get("backend", "asyncio")
     if config.get("role") == "scheduler":
         run_scheduler(config, backend)
@@ -118,8 +131,8 @@ def main(config: dict[str, Any]) -> None:
     options = {**PROFILE, **config.get("options", {})}
     worker = Worker(config["url"], queues=config.get("queues"), broker_options={"prefix": config["prefix"]},
                     **options)  # fmt: skip
-    if config.get("handle", True):
-        worker.register("work", make_handler(LedgerWriter(config["ledger"])))
+    if config.get("handle", True) and ledger is not None:
+        worker.register("work", make_handler(ledger))
     worker.run_forever(backend=backend)
 
 

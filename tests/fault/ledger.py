@@ -6,6 +6,7 @@ any instant leaves whole lines behind (or none)::
 
     S <job id> <retried> <crashes> <token> <pid> <time>     the handler started
     E <job id> <retried> <crashes> <token> <pid> <time>     its side effect happened
+    C <job id> 0 0 - <pid> <time>                             the broker applied its completion
 
 The effect line is the handler's single "effect point": the moment a real handler would
 have charged the card or sent the e-mail. The checker counts effect lines per job:
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Entry:
-    kind: str  # "S" started, "E" effect
+    kind: str  # "S" started, "E" effect, "C" completion applied
     job_id: str
     retried: int
     crashes: int
@@ -61,16 +62,12 @@ def read(directory: str) -> list[Entry]:
 
 
 def effects(entries: list[Entry]) -> dict[str, list[Entry]]:
-    by_job: dict[str, list[Entry]] = defaultdict(list)
-    for entry in entries:
-        if entry.kind == "E":
-            by_job[entry.job_id].append(entry)
-    return by_job
+    return of_kind(entries, "E")
 
 
-def starts(entries: list[Entry]) -> dict[str, list[Entry]]:
+def of_kind(entries: list[Entry], kind: str) -> dict[str, list[Entry]]:
     by_job: dict[str, list[Entry]] = defaultdict(list)
     for entry in entries:
-        if entry.kind == "S":
+        if entry.kind == kind:
             by_job[entry.job_id].append(entry)
     return by_job

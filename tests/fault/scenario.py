@@ -277,6 +277,7 @@ class Scenario:
         lost = [j for j in completed_expected if not effects.get(j) or states[j][0] != "completed"]
         wrongly = [j for j in archived_expected if states.get(j, (None, 0))[0] != "archived"]
         duplicates = {j: len(e) - 1 for j, e in effects.items() if len(e) > 1}
+        double_completions = [j for j, c in ledger.of_kind(self.entries(), "C").items() if len(c) > 1]
         unexplained = [j for j, extra_runs in duplicates.items() if extra_runs > states.get(j, (None, 0))[1]]
         problems = fsck_module.fsck(self.admin, self.prefix, QUEUE) if check_fsck else []
         counts = self.counts()
@@ -293,6 +294,7 @@ class Scenario:
             "duplicates": sum(duplicates.values()),
             "unexplained_duplicates": len(unexplained),
             "stuck_active": counts["active"],
+            "double_transitions": len(double_completions),
             "fsck_violations": len(problems),
             "faults": [what for _, what in self.events],
         }
@@ -317,6 +319,7 @@ class Scenario:
         assert row["unexplained_duplicates"] == 0, f"{self.name}: unexplained duplicates {details['unexplained']}"
         assert row["fsck_violations"] == 0, f"{self.name}: fsck {details['fsck']}"
         assert row["stuck_active"] == 0, f"{self.name}: jobs stuck active; row {row}"
+        assert row["double_transitions"] == 0, f"{self.name}: a job completed twice (a stale write); row {row}"
         assert not details["wrongly_archived"], f"{self.name}: not archived {details['wrongly_archived']}"
 
 
