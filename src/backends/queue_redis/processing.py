@@ -116,8 +116,10 @@ class ProcessingOps(BrokerBase):
             for s in items:
                 retention = s.lease.record.retention
                 expires = codec.num(now + retention) if retention > 0 else ""
-                has_result = "1" if s.result is not None else "0"
-                args += [s.lease.job_id, s.lease.token, expires, has_result, s.result or b""]
+                if s.result is None:
+                    args += [s.lease.job_id, s.lease.token, expires, "0"]
+                else:
+                    args += [s.lease.job_id, s.lease.token, expires, "1", s.result]
             return Call(
                 script("complete"), [keys.active, keys.lease, keys.completed, keys.processed, processed], head + args
             )

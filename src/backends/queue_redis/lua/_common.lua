@@ -28,14 +28,37 @@ local function lock_holder(value)
   return tonumber(string.sub(value, 1, sep - 1)), string.sub(value, sep + 1)
 end
 
--- Release the job's unique lock, but only if this job still holds it.
-local function release_unique(key, id)
-  local lock = redis.call('HGET', key, 'unique')
+-- Release the unique lock `lock` (a job's 'unique' field, false or '' for none), but only
+-- if job `id` still holds it.
+local function release_lock(lock, id)
   if lock and lock ~= '' then
     local _, holder = lock_holder(redis.call('GET', lock))
     if holder == id then
       redis.call('DEL', lock)
     end
+  end
+end
+
+-- Release the job's unique lock, but only if this job still holds it.
+local function release_unique(key, id)
+  release_lock(redis.call('HGET', key, 'unique'), id)
+end
+
+-- Count n events at once (see count).
+local function count_n(total_key, day_key, ttl, n)
+  if n == 0 then return end
+  redis.call('INCRBY', total_key, n)
+  if redis.call('INCRBY', day_key, n) == n then
+    redis.call('EXPIRE', day_key, ttl)
+  end
+end
+
+-- Call a variadic command with a long list of arguments in chunks, so no call passes
+-- more values than Lua's unpack() can take: ZADD key score member ..., ZREM key member ...
+local function chunked(command, key, values, step)
+  for start = 1, #values, 1000 * step do
+    local stop = math.min(start + 1000 * step - 1, #values)
+    redis.call(command, key, unpack(values, start, stop))
   end
 end
 
@@ -77,42 +100,54 @@ local function containers()
     completed = KEYS[5], groups = KEYS[6] }
 end
 
--- Store one job whose 15 enqueue values start after ARGV[b] (see enqueue.lua's header).
--- Returns code (0 stored, 1 id conflict, 2 duplicate), the lock holder or '', and 1 when
--- the job was pushed to pending.
+-- Store one job whose enqueue values start after ARGV[b] (see enqueue.lua's header): 7
+-- fixed values, then k optional field/value pairs (empty fields are not sent, not stored).
+-- Returns code (0 stored, 1 id conflict, 2 duplicate), the lock holder or '', the length
+-- of pending after the job was pushed there (0 when it was not), and the b of the next job.
 local function store_job(scope, pending, scheduled, groups, now, b)
-  local id, state, lock = ARGV[b + 1], ARGV[b + 10], ARGV[b + 12]
+  local id, state, k = ARGV[b + 1], ARGV[b + 5], tonumber(ARGV[b + 7])
   local key = job_key(scope, id)
+  local next_b = b + 7 + 2 * k
   if redis.call('EXISTS', key) == 1 then
-    return 1, '', 0
+    return 1, '', 0, next_b
+  end
+  local due_at = ARGV[b + 6]
+  if due_at == '' then due_at = now end
+  local fields = { 'type', ARGV[b + 2], 'payload', ARGV[b + 3], 'max_retries', ARGV[b + 4],
+    'enqueued_at', now, 'retried', 0, 'crashes', 0, 'bounces', 0, 'state', state, 'due_at', due_at }
+  local lock, held_until, group = '', nil, nil
+  for i = b + 8, next_b, 2 do
+    local name, value = ARGV[i], ARGV[i + 1]
+    if name == 'unique_until' then
+      held_until = value
+    else
+      if name == 'unique' then lock = value elseif name == 'group' then group = value end
+      table.insert(fields, name)
+      table.insert(fields, value)
+    end
   end
   if lock ~= '' then
     local until_at, holder = lock_holder(redis.call('GET', lock))
     if holder and (until_at == nil or until_at > tonumber(now)) then
-      return 2, holder, 0
+      return 2, holder, 0, next_b
     end
-    local held_until = ARGV[b + 13]
     local collect_ms = math.ceil((tonumber(held_until) - tonumber(now)) * 1000) + 60000
     redis.call('SET', lock, held_until .. '|' .. id, 'PX', math.max(collect_ms, 60000))
   end
-  local due_at, group = ARGV[b + 11], ARGV[b + 8]
-  redis.call('HSET', key,
-    'type', ARGV[b + 2], 'payload', ARGV[b + 3], 'max_retries', ARGV[b + 4],
-    'timeout', ARGV[b + 5], 'deadline', ARGV[b + 6], 'retention', ARGV[b + 7],
-    'group', group, 'headers', ARGV[b + 9], 'unique', lock, 'unique_name', ARGV[b + 14],
-    'enqueued_at', ARGV[b + 15], 'retried', 0, 'crashes', 0, 'bounces', 0,
-    'state', state, 'due_at', due_at)
   if state == 'scheduled' then
+    redis.call('HSET', key, unpack(fields))
     redis.call('ZADD', scheduled, due_at, id)
   elseif state == 'aggregating' then
+    redis.call('HSET', key, unpack(fields))
     redis.call('ZADD', scope .. 'g:' .. group, now, id)
     redis.call('SADD', groups, group)
   else
-    redis.call('HSET', key, 'pending_since', now)
-    redis.call('LPUSH', pending, id)
-    return 0, '', 1
+    table.insert(fields, 'pending_since')
+    table.insert(fields, now)
+    redis.call('HSET', key, unpack(fields))
+    return 0, '', redis.call('LPUSH', pending, id), next_b
   end
-  return 0, '', 0
+  return 0, '', 0, next_b
 end
 
 -- Publish on the notify channel when the `pushed` newest jobs are all of pending: the

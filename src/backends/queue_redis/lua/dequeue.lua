@@ -17,32 +17,40 @@ local scope, now, expiry, prefix = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local limit, ttl = tonumber(ARGV[5]), ARGV[6]
 local tnow = tonumber(now)
 local reply = {}
+-- score/member pairs for the active and lease sets, written once for the whole batch
+local active, lease = {}, {}
 local taken = 0
 while taken < limit do
-  local id = redis.call('RPOP', KEYS[1])
-  if not id then break end
-  local key = job_key(scope, id)
-  local values = redis.call('HMGET', key, unpack(FIELDS))
-  if values[1] then
-    local deadline = tonumber(values[6])
-    if deadline and deadline <= tnow then
-      redis.call('HSET', key, 'state', 'archived', 'archived_at', now,
-        'last_error', 'deadline exceeded before start', 'last_failed_at', now)
-      redis.call('ZADD', KEYS[5], now, id)
-      count(KEYS[6], KEYS[8], ttl)
-      count(KEYS[7], KEYS[9], ttl)
-    else
-      local token = prefix .. ':' .. id
-      redis.call('HSET', key, 'state', 'active', 'lease', token, 'started_at', now)
-      redis.call('ZADD', KEYS[2], now, id)
-      redis.call('ZADD', KEYS[3], expiry, id)
-      table.insert(reply, id)
-      table.insert(reply, token)
-      for i = 1, #FIELDS do
-        table.insert(reply, values[i] or '')
+  local ids = redis.call('RPOP', KEYS[1], limit - taken)
+  if not ids then break end
+  for _, id in ipairs(ids) do
+    local key = job_key(scope, id)
+    local values = redis.call('HMGET', key, unpack(FIELDS))
+    if values[1] then
+      local deadline = tonumber(values[6])
+      if deadline and deadline <= tnow then
+        redis.call('HSET', key, 'state', 'archived', 'archived_at', now,
+          'last_error', 'deadline exceeded before start', 'last_failed_at', now)
+        redis.call('ZADD', KEYS[5], now, id)
+        count(KEYS[6], KEYS[8], ttl)
+        count(KEYS[7], KEYS[9], ttl)
+      else
+        local token = prefix .. ':' .. id
+        redis.call('HSET', key, 'state', 'active', 'lease', token, 'started_at', now)
+        table.insert(active, now)
+        table.insert(active, id)
+        table.insert(lease, expiry)
+        table.insert(lease, id)
+        table.insert(reply, id)
+        table.insert(reply, token)
+        for i = 1, #FIELDS do
+          table.insert(reply, values[i] or '')
+        end
+        taken = taken + 1
       end
-      taken = taken + 1
     end
   end
 end
+chunked('ZADD', KEYS[2], active, 2)
+chunked('ZADD', KEYS[3], lease, 2)
 return reply

@@ -12,8 +12,9 @@ for z = 1, 2 do
   for _, id in ipairs(ids) do
     redis.call('ZREM', KEYS[z], id)
     local key = job_key(scope, id)
-    local group = redis.call('HGET', key, 'group')
-    if group == false then
+    local v = redis.call('HMGET', key, 'state', 'group')
+    local group = v[2] or ''  -- not stored when the job has none
+    if not v[1] then
       -- a due entry without a record: nothing to move
     elseif group ~= '' then
       redis.call('ZADD', scope .. 'g:' .. group, now, id)
