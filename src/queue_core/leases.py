@@ -54,6 +54,8 @@ class Attempt:
     def stop(self, reason: StopReason) -> None:
         """Interrupt the handler. The first reason wins, except that a lost lease
         overrides any other: an attempt that lost its lease must write nothing."""
+        if self.stop_reason is None and self.scope.cancel_called:
+            self.stop_reason = StopReason.TIMEOUT  # the scope's deadline came first
         if self.stop_reason is None or reason is StopReason.LEASE_LOST:
             self.stop_reason = reason
         self.scope.cancel()
@@ -105,8 +107,11 @@ class InFlight:
             await self._changed.wait()
 
     def _notify(self) -> None:
-        changed, self._changed = self._changed, anyio.Event()
-        changed.set()
+        # Every waiter re-checks its condition before waiting, so with none waiting there
+        # is nobody to wake (and no Event to make, twice per job).
+        if self._changed.statistics().tasks_waiting:
+            changed, self._changed = self._changed, anyio.Event()
+            changed.set()
 
 
 class LeaseKeeper:

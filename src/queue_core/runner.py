@@ -30,7 +30,8 @@ import anyio
 
 from queue_core import outcomes
 from queue_core.broker import Broker, JobRecord, SettleKind, Settlement
-from queue_core.clock import Clock
+from queue_core.broker_clock import BrokerClock
+from queue_core.clock import Clock, SystemClock
 from queue_core.deadlines import attempt_deadline
 from queue_core.delivery import Delivery, Progress
 from queue_core.errors import (
@@ -106,6 +107,9 @@ class Runner:
         self.error_handler = error_handler
         self.on_retry = on_retry
         self.on_fatal = on_fatal
+        #: whether ``clock`` runs with the event loop's time, so an attempt's deadline can
+        #: be its cancel scope's (a ManualClock needs a task that waits on it instead).
+        self._runtime_clock = isinstance(clock, SystemClock | BrokerClock)
 
     async def run(self, attempt: Attempt) -> None:
         try:
@@ -146,18 +150,19 @@ class Runner:
         error: BaseException | None = None
         fatal: BaseException | None = None
         with attempt.scope:
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(self._expire, attempt, deadline.at, name=f"deadline of {record.id}")
-                try:
-                    value = await route.call(delivery)
-                except Exception as exc:
-                    error = exc
-                except (KeyboardInterrupt, SystemExit) as exc:
-                    fatal = exc
-                except GeneratorExit as exc:
-                    error = exc
-                tg.cancel_scope.cancel()
+            if self._runtime_clock:
+                # The clock runs with the event loop's: the scope's own deadline ends the
+                # attempt, no watcher task per job (Attempt.stop records it as TIMEOUT).
+                attempt.scope.deadline = started + (deadline.at - self.clock.now())
+                value, error, fatal = await self._call(route, delivery)
+            else:
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(self._expire, attempt, deadline.at, name=f"deadline of {record.id}")
+                    value, error, fatal = await self._call(route, delivery)
+                    tg.cancel_scope.cancel()
         duration = anyio.current_time() - started
+        if attempt.stop_reason is None and attempt.scope.cancel_called:
+            attempt.stop_reason = StopReason.TIMEOUT  # the scope's deadline passed
 
         reason = attempt.stop_reason
         if reason is StopReason.LEASE_LOST or isinstance(error, LeaseLost):
@@ -193,6 +198,18 @@ class Runner:
                 await self._succeed(attempt, result, duration)
                 return
         await self._fail(attempt, route, delivery, error)
+
+    @staticmethod
+    async def _call(route: Route, delivery: Delivery) -> tuple[Any, BaseException | None, BaseException | None]:
+        """Run the handler chain: (value, error, fatal)."""
+        try:
+            return await route.call(delivery), None, None
+        except Exception as exc:
+            return None, exc, None
+        except (KeyboardInterrupt, SystemExit) as exc:
+            return None, None, exc
+        except GeneratorExit as exc:
+            return None, exc, None
 
     async def _expire(self, attempt: Attempt, at: float) -> None:
         await self.clock.sleep_until(at)
@@ -253,8 +270,9 @@ class Runner:
     async def _succeed(self, attempt: Attempt, result: bytes | None, duration: float) -> None:
         record = attempt.lease.record
         if await self._settle(outcomes.success(attempt.lease, result), attempt):
-            self.log.debug("job %s (%s) in %s succeeded in %.3fs", record.id, record.type, record.queue, duration,
-                           extra=job_fields(record))  # fmt: skip
+            if self.log.isEnabledFor(logging.DEBUG):
+                self.log.debug("job %s (%s) in %s succeeded in %.3fs", record.id, record.type, record.queue,
+                               duration, extra=job_fields(record))  # fmt: skip
             emit("job_succeeded", self.log, queue=record.queue, job_id=record.id, job_type=record.type,
                  duration=duration)  # fmt: skip
 
