@@ -51,7 +51,7 @@ if TYPE_CHECKING:
     from queue_core.worker import Worker
 
 #: how long one idle wait on the broker lasts before the fetcher asks again anyway.
-IDLE_WAIT_BLOCKING = 5.0
+IDLE_WAIT_BLOCKING = 10.0
 IDLE_WAIT_POLLING = 1.0
 
 
