@@ -22,7 +22,13 @@ import redis.sentinel
 import sniffio
 
 from queue_core import InvalidBrokerURL
-from queue_redis.transport import AsyncioTransport, ThreadTransport, Transport
+from queue_redis.transport import (
+    AsyncioTransport,
+    PipelinedThreadTransport,
+    PipelinedTransport,
+    ThreadTransport,
+    Transport,
+)
 
 URL_FORM = (
     "redis://[user:password@]host:port[/db], rediss://..., unix:///path.sock, "
@@ -69,10 +75,46 @@ def open_transport(target: Target, options: dict[str, Any]) -> tuple[Transport, 
         if target.kind == "sentinel":
             return _sentinel(target, options, asyncio), False
         if asyncio:
-            return AsyncioTransport(redis.asyncio.from_url(target.url, **options)), False
-        return ThreadTransport(redis.from_url(target.url, **options)), False
+            plain = redis.asyncio.from_url(target.url, **options)
+            connection = _pipelined(target, plain, options, anyio_streams=False)
+            if connection is not None:
+                return PipelinedTransport(plain, connection), False
+            return AsyncioTransport(plain), False
+        sync = redis.from_url(target.url, **options)
+        connection = _pipelined(target, sync, options, anyio_streams=True)
+        if connection is not None:
+            return PipelinedThreadTransport(sync, connection), False
+        return ThreadTransport(sync), False
     except (ValueError, redis.RedisError) as exc:
         raise InvalidBrokerURL("url", target.url, f"{URL_FORM} ({exc})") from exc
+
+
+#: client options the pipelined connection honours; any other sends every call through redis-py.
+_PIPELINED_OPTIONS = {"socket_connect_timeout", "socket_timeout"}
+
+
+def _pipelined(target: Target, client: Any, options: dict[str, Any], *, anyio_streams: bool) -> Any:
+    """A pipelined hiredis connection for script calls (``queue_redis.resp``: asyncio's
+    protocol, or anyio streams for trio), or None when hiredis is missing or the URL or
+    options need redis-py (TLS, extra options)."""
+    if target.tls or urlsplit(target.url).query or not set(options) <= _PIPELINED_OPTIONS:
+        return None
+    try:
+        from queue_redis.resp import AnyioRespConnection, RespConnection
+    except ImportError:  # hiredis is not installed
+        return None
+    kwargs = client.connection_pool.connection_kwargs
+    kind = AnyioRespConnection if anyio_streams else RespConnection
+    return kind(
+        host=kwargs.get("host", "localhost"),
+        port=int(kwargs.get("port", 6379)),
+        path=kwargs.get("path"),
+        db=int(kwargs.get("db") or 0),
+        username=kwargs.get("username"),
+        password=kwargs.get("password"),
+        connect_timeout=kwargs.get("socket_connect_timeout"),
+        timeout=kwargs.get("socket_timeout"),
+    )
 
 
 def _sentinel(target: Target, options: dict[str, Any], asyncio: bool) -> Transport:
