@@ -68,9 +68,13 @@ class Library:
         return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def queue_core(backend: str = "asyncio") -> Library:
+def queue_core(backend: str = "asyncio", transport: str = "pipelined") -> Library:
+    """queue-core on ``backend``; ``transport`` "redis-py" sends script calls through
+    redis-py (threads under trio) instead of the pipelined hiredis connection."""
     label = "queue-core" if backend == "asyncio" else f"queue-core ({backend})"
-    return Library(label, "queue-core", sys.executable, {"BENCH_BACKEND": backend})
+    if transport != "pipelined":
+        label = f"queue-core ({backend}, {transport})"
+    return Library(label, "queue-core", sys.executable, {"BENCH_BACKEND": backend, "BENCH_TRANSPORT": transport})
 
 
 def peer(name: str) -> Library:

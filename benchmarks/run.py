@@ -51,7 +51,7 @@ MEMORY = "queue-core (memory://)"
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    libraries = [queue_core("asyncio"), queue_core("trio")]
+    libraries = [queue_core("asyncio"), queue_core("trio"), queue_core("trio", "redis-py")]
     if args.peers:
         libraries += [peer(name) for name in PEER_NAMES]
     if args.libs:
@@ -301,7 +301,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=20_000, help="jobs for A, A-bulk and B")
     parser.add_argument("--samples", type=int, default=200, help="pickup latency samples")
     parser.add_argument("--scheduled", type=int, default=100, help="scheduled-lateness jobs")
-    parser.add_argument("--idle-seconds", type=float, default=10.0)
+    parser.add_argument("--idle-seconds", type=float, default=20.0, help="idle window (two idle look periods)")
     parser.add_argument("--rss-jobs", type=int, default=200_000, help="jobs drained for the RSS figure (0: skip)")
     parser.add_argument("--rss-rounds", type=int, default=4)
     args = parser.parse_args(argv)

@@ -28,6 +28,14 @@ def backend() -> str:
     return os.environ.get("BENCH_BACKEND", "asyncio")
 
 
+if os.environ.get("BENCH_TRANSPORT") == "redis-py":
+    # The transport queue-core had before its pipelined connection: every script call
+    # through redis-py (redis.asyncio, or the sync client on threads under trio).
+    from queue_redis import connect
+
+    connect._pipelined = lambda *args, **kwargs: None
+
+
 async def noop(delivery: Delivery) -> None:
     mark()
 
