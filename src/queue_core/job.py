@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Any
@@ -145,10 +145,21 @@ class Job:
 
     def with_id(self) -> Job:
         """This job with an ID: itself if it has one, else a copy with a fresh one."""
-        return self if self.job_id is not None else replace(self, job_id=new_job_id())
+        if self.job_id is not None:
+            return self
+        # Every field is already validated and a fresh ID is valid by construction, so
+        # the copy skips __post_init__ (replace() would run it all again, per enqueue).
+        clone = object.__new__(Job)
+        for name in _FIELDS:
+            object.__setattr__(clone, name, getattr(self, name))
+        object.__setattr__(clone, "job_id", new_job_id())
+        return clone
 
     def with_options(self, **changes: Any) -> Job:
         return replace(self, **changes)
+
+
+_FIELDS = tuple(f.name for f in fields(Job))
 
 
 def _frozen_headers(headers: Any) -> Mapping[str, str]:

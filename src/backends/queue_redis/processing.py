@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import secrets
 from collections.abc import Sequence
 from typing import Any
@@ -24,18 +25,26 @@ from queue_redis.transport import Call
 ENQUEUE_CHUNK = 500
 
 
+@functools.lru_cache(maxsize=1024)
+def _enqueue_keys(prefix: str, queue: str) -> tuple[QueueKeys, tuple[str, ...]]:
+    """A queue's keys and enqueue.lua's KEYS, built once per queue (not per enqueue)."""
+    keys = QueueKeys(prefix, queue)
+    return keys, (keys.pending, keys.scheduled, keys.groups, keys.meta)
+
+
 class ProcessingOps(BrokerBase):
     async def enqueue(self, jobs: Sequence[Job], now: float) -> list[EnqueueOutcome]:
         calls: list[Call] = []
         plan: list[tuple[str, list[tuple[int, Job]]]] = []
+        enqueue = script("enqueue")
         for queue, members in grouped(jobs, lambda job: job.queue).items():
-            keys = self._queue(queue)
+            keys, script_keys = _enqueue_keys(self._keys.prefix, queue)
             for start in range(0, len(members), ENQUEUE_CHUNK):
                 chunk = members[start : start + ENQUEUE_CHUNK]
                 args: list[Any] = [keys.scope, codec.num(now), keys.notify_channel, len(chunk)]
                 for _, job in chunk:
                     args.extend(self._job_args(keys, job, now))
-                calls.append(Call(script("enqueue"), [keys.pending, keys.scheduled, keys.groups, keys.meta], args))
+                calls.append(Call(enqueue, script_keys, args))
                 plan.append((queue, chunk))
         replies = await self._transport.run(calls) if calls else []
 
