@@ -38,6 +38,9 @@ from queue_core.states import JobState
 ClientErrorHandler = Callable[[BaseException, Job | None], None]
 
 DEFAULT_CHUNK_SIZE = 500
+#: the largest encoded payload a client enqueues unless told otherwise (1 MiB): Redis keeps
+#: every job in memory, and a few huge payloads crowd out everything else.
+DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024
 
 
 class Client(BrokerHolder):
@@ -46,6 +49,8 @@ class Client(BrokerHolder):
     - ``clock`` supplies ``now`` for every broker call (default ``SystemClock``).
     - ``serializer`` encodes payloads given to ``enqueue`` (default JSON).
     - ``default_retention``: seconds to keep completed jobs whose own ``retention`` is 0.
+    - ``max_payload_bytes``: a job whose encoded payload is larger is refused with
+      ``PayloadTooLarge`` before the broker is called (default 1 MiB; None: no limit).
     - ``logger``: where failures are logged (default the ``queue_core`` logger).
     - ``error_handler(error, job)``: called after logging, for every failed enqueue.
     - ``broker_options``: passed to the driver when the client opens its broker from a
@@ -59,10 +64,16 @@ class Client(BrokerHolder):
         clock: Clock | None = None,
         serializer: Serializer = JSON,
         default_retention: float | timedelta = 0,
+        max_payload_bytes: int | None = DEFAULT_MAX_PAYLOAD_BYTES,
         logger: logging.Logger | None = None,
         error_handler: ClientErrorHandler | None = None,
         broker_options: Mapping[str, Any] | None = None,
     ) -> None:
+        if max_payload_bytes is not None and (
+            isinstance(max_payload_bytes, bool) or not isinstance(max_payload_bytes, int) or max_payload_bytes < 1
+        ):
+            raise errors.ValidationError("max_payload_bytes", max_payload_bytes, "an integer >= 1 or None")
+        self.max_payload_bytes = max_payload_bytes
         super().__init__(broker_or_url, broker_options)
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.serializer = serializer
@@ -79,7 +90,8 @@ class Client(BrokerHolder):
         ``job_options`` are ``Job`` fields (``queue``, ``max_retries``, ``delay``,
         ``schedule_at``, ``deadline``, ``timeout``, ``retention``, ``unique_for``,
         ``unique_key``, ``job_id``, ``group``, ``headers``). Bad options raise a
-        ``ValidationError`` before anything is written.
+        ``ValidationError`` before anything is written (``PayloadTooLarge`` for an
+        encoded payload over ``max_payload_bytes``).
         """
         try:
             job = Job.create(type, payload, serializer=self.serializer, **job_options)
@@ -157,6 +169,10 @@ class Client(BrokerHolder):
             if not isinstance(job, Job):
                 error = errors.ValidationError("jobs", job, "queue_core.Job instances (build them with Job.create)")
                 self._report(error, None, "cannot enqueue: %s", error)
+                raise error
+            if self.max_payload_bytes is not None and len(job.payload) > self.max_payload_bytes:
+                error = errors.PayloadTooLarge(len(job.payload), self.max_payload_bytes)
+                self._report(error, job, "cannot enqueue job of type %r: %s", job.type, error)
                 raise error
             job = job.with_id()
             if job.retention == 0 and self.default_retention:

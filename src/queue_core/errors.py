@@ -13,6 +13,7 @@ exception: drivers map those at their edge (``redis.ConnectionError`` becomes
     │   ├── InvalidJobId
     │   ├── InvalidGroupName
     │   ├── InvalidPayload
+    │   │   └── PayloadTooLarge         an encoded payload over the client's ``max_payload_bytes``
     │   ├── InvalidHeaders
     │   ├── InvalidMaxRetries
     │   ├── InvalidSchedule             delay / schedule_at
@@ -113,6 +114,16 @@ class InvalidGroupName(ValidationError):
 
 class InvalidPayload(ValidationError):
     pass
+
+
+class PayloadTooLarge(InvalidPayload):
+    """An encoded payload is larger than the client's ``max_payload_bytes``; nothing was
+    written. ``size`` and ``limit`` are in bytes."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        self.size = size
+        self.limit = limit
+        super().__init__("payload size", size, f"at most {limit} bytes (Client max_payload_bytes)")
 
 
 class InvalidHeaders(ValidationError):

@@ -35,7 +35,7 @@ from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from queue_core import errors
 from queue_core.broker import EnqueueOutcome, JobInfo
-from queue_core.client import DEFAULT_CHUNK_SIZE, Client, ClientErrorHandler
+from queue_core.client import DEFAULT_CHUNK_SIZE, DEFAULT_MAX_PAYLOAD_BYTES, Client, ClientErrorHandler
 from queue_core.clock import Clock
 from queue_core.job import Job
 from queue_core.registry import DEFAULT_URL
@@ -61,6 +61,7 @@ class SyncClient:
         clock: Clock | None = None,
         serializer: Serializer = JSON,
         default_retention: float | timedelta = 0,
+        max_payload_bytes: int | None = DEFAULT_MAX_PAYLOAD_BYTES,
         logger: logging.Logger | None = None,
         error_handler: ClientErrorHandler | None = None,
         broker_options: Mapping[str, Any] | None = None,
@@ -75,6 +76,7 @@ class SyncClient:
             clock=clock,
             serializer=serializer,
             default_retention=default_retention,
+            max_payload_bytes=max_payload_bytes,
             logger=logger,
             error_handler=error_handler,
             broker_options=broker_options,

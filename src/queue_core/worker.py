@@ -21,6 +21,7 @@ a retry.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
@@ -264,7 +265,9 @@ class Worker:
         if self._stop_now_requested:
             self._stop_now.set()
         async with self._broker() as broker:
-            extra: list[Callable[[], Coroutine[Any, Any, None]]] = []
+            # A look at the broker's settings, beside the loops: it must not delay the start.
+            check = functools.partial(self._check_broker_settings, broker)
+            extra: list[Callable[[], Coroutine[Any, Any, None]]] = [check]
             if self._own_clock:
                 self.clock = await self._broker_clock(broker)
                 if isinstance(self.clock, BrokerClock):
@@ -312,6 +315,24 @@ class Worker:
             self.log.warning("worker %s: this machine's clock is %+.3fs off the broker's; the worker uses the "
                              "broker's", self.id, -offset)  # fmt: skip
         return clock
+
+    async def _check_broker_settings(self, broker: Broker) -> None:
+        """Warn about broker settings that break the worker's promises: a Redis that may
+        evict keys (``maxmemory-policy`` other than ``noeviction``) can drop jobs, leases
+        and locks silently. Read from the broker's own report (Redis: ``INFO``, which a
+        least-privilege user may run where ``CONFIG`` is denied); a driver or user that
+        cannot report is not checked."""
+        try:
+            info = await broker.server_info()
+        except Exception as exc:  # a look only: nothing here may take the worker down
+            self.log.debug("worker %s: cannot read the broker's settings (%s); not checked", self.id, exc)
+            return
+        policy = info.get("maxmemory_policy")
+        if policy is not None and policy != "noeviction":
+            self.log.warning(
+                "worker %s: the broker's maxmemory-policy is %r: under memory pressure Redis evicts keys and "
+                "jobs, leases and unique locks can vanish; set maxmemory-policy noeviction", self.id, policy
+            )  # fmt: skip
 
     @asynccontextmanager
     async def _broker(self) -> AsyncIterator[Broker]:
