@@ -28,7 +28,7 @@ import math
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta, tzinfo
@@ -39,6 +39,7 @@ from anyio.abc import TaskGroup, TaskStatus
 
 from queue_core import errors, validation
 from queue_core.broker import Broker
+from queue_core.broker_clock import BrokerClock
 from queue_core.clock import Clock, SystemClock
 from queue_core.events import LOGGER_NAME
 from queue_core.registry import DEFAULT_URL, open_broker, scheme_of
@@ -79,6 +80,8 @@ __all__ = [
 DEFAULT_SYNC_INTERVAL = 60.0
 DEFAULT_HEARTBEAT_INTERVAL = 10.0
 DEFAULT_RESCUE_AFTER = 30.0
+#: a clock this far off the broker's is worth a warning.
+CLOCK_SKEW_WARNING = 1.0
 #: how many of the newest history events catch-up reads to find the last fire.
 _CATCH_UP_PROBE = 32
 
@@ -106,7 +109,9 @@ class _Slot:
 class Scheduler:
     """Enqueues jobs on schedules; one job per tick across any number of processes.
 
-    - ``clock`` supplies ``now`` (default ``SystemClock``); a ``ManualClock`` drives tests.
+    - ``clock`` supplies ``now``; a ``ManualClock`` drives tests. Default: a
+      ``BrokerClock`` (the local clock corrected to the broker's, measured when ``run()``
+      starts and refreshed), so schedulers on machines whose clocks disagree fire alike.
     - ``timezone``: the IANA zone cron specs are read in, unless an entry names its own.
     - ``sync_interval``: seconds between two reads of the ``provider``.
     - ``provider``: a ``ConfigProvider`` (default: an empty ``MemoryConfigProvider``,
@@ -146,6 +151,7 @@ class Scheduler:
             self._url = None
             self._given_broker = broker_or_url
         self.clock: Clock = clock if clock is not None else SystemClock()
+        self._own_clock = clock is None
         self.timezone = zone(timezone)
         self.sync_interval = _seconds("sync_interval", sync_interval)
         if provider is not None and not isinstance(provider, ConfigProvider):
@@ -319,6 +325,7 @@ class Scheduler:
             slot.next, slot.prev, slot.fresh, slot.catch_up_before = None, None, True, None
         try:
             async with self._broker() as broker:
+                clock_refresh = await self._use_broker_clock(broker) if self._own_clock else None
                 firer = Firer(
                     broker, self.clock, self.id, self.log,
                     rescue_after=self.rescue_after, claim_ttl=self.claim_ttl, current=self._entry,
@@ -332,6 +339,8 @@ class Scheduler:
                     await self._beat(broker)
                     self._beat_now.clear()
                     async with anyio.create_task_group() as tg:
+                        if clock_refresh is not None:
+                            tg.start_soon(clock_refresh, name=f"scheduler {self.id} clock")
                         tg.start_soon(self._ticker, tg, firer, broker, name=f"scheduler {self.id} ticker")
                         tg.start_soon(self._sync_loop, started + self.sync_interval, name=f"scheduler {self.id} sync")
                         tg.start_soon(self._heartbeat_loop, broker, started + self.heartbeat_interval,
@@ -346,6 +355,22 @@ class Scheduler:
         finally:
             self._running = False
             self._stop_requested = False
+
+    async def _use_broker_clock(self, broker: Broker) -> Callable[[], Coroutine[Any, Any, None]] | None:
+        """Switch to a ``BrokerClock`` synced now; returns its refresh loop (None when the
+        broker's clock cannot be read: the local clock is kept)."""
+        clock = BrokerClock(broker)
+        try:
+            offset = await clock.sync()
+        except errors.QueueError as exc:
+            self.log.warning("scheduler %s: cannot read the broker's clock (%s); using the local clock", self.id, exc)
+            self.clock = SystemClock()
+            return None
+        if abs(offset) > CLOCK_SKEW_WARNING:
+            self.log.warning("scheduler %s: this machine's clock is %+.3fs off the broker's; the scheduler uses the "
+                             "broker's", self.id, -offset)  # fmt: skip
+        self.clock = clock
+        return clock.run
 
     @asynccontextmanager
     async def _broker(self) -> AsyncIterator[Broker]:

@@ -25,6 +25,7 @@ import sys
 import time
 
 CONFIG = json.loads(sys.argv[1]) if __name__ == "__main__" else {}
+TRUE_TIME = time.time
 if CONFIG.get("skew"):
     _real_time = time.time
     _skew = float(CONFIG["skew"])
@@ -38,7 +39,7 @@ from typing import Any  # noqa: E402
 
 import anyio  # noqa: E402
 
-from queue_core import Delivery, Scheduler, Worker, hookimpl  # noqa: E402
+from queue_core import Delivery, Scheduler, SystemClock, Worker, hookimpl  # noqa: E402
 from queue_core.plugins import register  # noqa: E402
 from tests.fault.ledger import LedgerWriter  # noqa: E402
 
@@ -122,17 +123,20 @@ def main(config: dict[str, Any]) -> None:
     logging.basicConfig(
         level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"
     )
-    ledger = LedgerWriter(config["ledger"]) if "ledger" in config else None
+    ledger = LedgerWriter(config["ledger"], TRUE_TIME) if "ledger" in config else None
     register(Announcer(ledger))
     backend = config.get("backend", "asyncio")
     if config.get("role") == "scheduler":
         run_scheduler(config, backend)
         return
     options = {**PROFILE, **config.get("options", {})}
+    if config.get("clock") == "system":  # a negative control: the machine's own clock
+        options["clock"] = SystemClock()
     worker = Worker(config["url"], queues=config.get("queues"), broker_options={"prefix": config["prefix"]},
                     **options)  # fmt: skip
-    if config.get("handle", True) and ledger is not None:
-        worker.register("work", make_handler(ledger))
+    if ledger is not None:
+        for job_type in config.get("types", ["work"]):
+            worker.register(job_type, make_handler(ledger))
     worker.run_forever(backend=backend)
 
 

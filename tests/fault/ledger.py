@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -35,12 +36,14 @@ class Entry:
 class LedgerWriter:
     """The worker process's side: append-only, one write per line."""
 
-    def __init__(self, directory: str) -> None:
+    def __init__(self, directory: str, now: Callable[[], float] = time.time) -> None:
         path = os.path.join(directory, f"ledger-{os.getpid()}.log")
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        #: the machine's true clock, even in a process whose time.time is skewed (F12)
+        self._now = now
 
     def write(self, kind: str, job_id: str, retried: int, crashes: int, token: str) -> None:
-        line = f"{kind} {job_id} {retried} {crashes} {token} {os.getpid()} {time.time():.6f}\n"
+        line = f"{kind} {job_id} {retried} {crashes} {token} {os.getpid()} {self._now():.6f}\n"
         os.write(self._fd, line.encode())
 
 
