@@ -28,8 +28,10 @@ for _, g in ipairs(groups) do
   drop(redis.call('ZRANGE', scope .. 'g:' .. g, 0, -1))
   redis.call('DEL', scope .. 'g:' .. g)
 end
-for _, staged in ipairs(redis.call('ZRANGE', KEYS[8], 0, -1)) do
-  local set = scope .. 'g:' .. staged
+-- staging entries are '<set id>:<group>'; the set itself is Q:g:<group>:s:<set id>
+for _, entry in ipairs(redis.call('ZRANGE', KEYS[8], 0, -1)) do
+  local sep = string.find(entry, ':', 1, true)
+  local set = scope .. 'g:' .. string.sub(entry, sep + 1) .. ':s:' .. string.sub(entry, 1, sep - 1)
   drop(redis.call('ZRANGE', set, 0, -1))
   redis.call('DEL', set)
 end
