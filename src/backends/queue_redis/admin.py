@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any, NoReturn
 
-from queue_core import JobNotFound, JobState, OperationNotAllowed, QueueNotEmpty
+from queue_core import GroupRequired, JobNotFound, JobState, OperationNotAllowed, QueueNotEmpty
 from queue_core.states import ARCHIVABLE, CANCELLABLE, DELETABLE, RUNNABLE, allowed_actions
 from queue_redis import codec
 from queue_redis.base import BrokerBase
@@ -20,6 +20,8 @@ from queue_redis.transport import Call
 
 #: Jobs moved per bulk script call, so no single call blocks Redis for long.
 BULK_BATCH = 500
+#: How a bulk action names itself in ``GroupRequired`` (the Manager's words).
+_GERUNDS = {"run": "running", "archive": "archiving", "delete": "deleting"}
 
 
 def _refused(
@@ -113,7 +115,7 @@ class AdminOps(BrokerBase):
         if state is not JobState.AGGREGATING:
             return None
         if not group:
-            raise OperationNotAllowed(f"cannot {action} all aggregating jobs of queue {queue!r} without a group name")
+            raise GroupRequired(_GERUNDS[action])
         return group
 
     async def _drain(self, make_call: Any) -> tuple[int, bool]:

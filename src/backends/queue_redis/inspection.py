@@ -9,10 +9,10 @@ from redis.crc import key_slot
 
 from queue_core import (
     DailyStats,
+    GroupRequired,
     JobInfo,
     JobNotFound,
     JobState,
-    OperationNotAllowed,
     QueueStats,
     ResultNotFound,
     validation,
@@ -180,7 +180,7 @@ class InspectionOps(BrokerBase):
         keys = await self._require_queue(queue)
         if state is JobState.AGGREGATING:
             if not group:
-                raise OperationNotAllowed(f"listing aggregating jobs of queue {queue!r} needs a group name")
+                raise GroupRequired("listing")
             container, order = keys.group(validation.group_name(group)), "asc"
         elif state is JobState.PENDING:
             container, order = keys.pending, "pending"
