@@ -21,9 +21,11 @@ def _ms(seconds: float) -> int:
 
 class CoordinationOps(BrokerBase):
     async def put_heartbeat(self, kind: str, member_id: str, info: bytes, now: float, ttl: float) -> None:
+        # The index's score (the caller's now + ttl) decides liveness; the info key's TTL
+        # only collects it, a minute after, as for claims: Redis' clock judges nothing.
         await self._transport.execute(
             [
-                ("SET", self._keys.heartbeat(kind, member_id), info, "PX", _ms(ttl)),
+                ("SET", self._keys.heartbeat(kind, member_id), info, "PX", _ms(ttl) + 60_000),
                 ("ZADD", self._keys.heartbeats(kind), codec.num(now + ttl), member_id),
             ]
         )
@@ -36,7 +38,7 @@ class CoordinationOps(BrokerBase):
     async def list_heartbeats(self, kind: str, now: float) -> dict[str, bytes]:
         index = self._keys.heartbeats(kind)
         _, members = await self._transport.execute(
-            [("ZREMRANGEBYSCORE", index, "-inf", f"({codec.num(now)}"), ("ZRANGE", index, 0, -1)]
+            [("ZREMRANGEBYSCORE", index, "-inf", codec.num(now)), ("ZRANGE", index, 0, -1)]
         )
         names = [codec.text(m) for m in members]
         if not names:
@@ -65,5 +67,7 @@ class CoordinationOps(BrokerBase):
         await self._transport.execute([("ZADD", key, codec.num(now), event), ("ZREMRANGEBYRANK", key, 0, -keep - 1)])
 
     async def list_events(self, stream: str, limit: int) -> list[tuple[float, bytes]]:
+        if limit <= 0:
+            return []  # ZREVRANGE 0 -1 would be the whole history
         [pairs] = await self._transport.execute([("ZREVRANGE", self._keys.events(stream), 0, limit - 1, "WITHSCORES")])
         return [(float(score), bytes(member)) for member, score in pairs]

@@ -19,5 +19,7 @@ else
   wait = (1 - tokens) / rate
 end
 redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(math.max(now, at)))
-redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate * 1000) + 1000)
+-- The bucket is full again burst / rate seconds after `at` (by the callers' clock); the key
+-- outlives that by a minute of Redis time, only to be collected: Redis' clock decides nothing.
+redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate * 1000) + 60000)
 return tostring(wait)
