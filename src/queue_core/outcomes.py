@@ -5,6 +5,8 @@ handler did                            settlement
 =====================================  ===============================================
 returned ``value``                     COMPLETE (result = serialized value, or none for None)
 raised ``SkipRetry``                   ARCHIVE now
+raised ``SerializationError``          ARCHIVE now: the payload does not decode (or the
+                                       result does not encode), and never will
 raised ``Revoke``                      REVOKE (deleted, counted as processed)
 raised ``TransientError``/``RateLimited``  RETRY at now + retry_after (or the policy's delay)
                                        without using a retry -- until the job has bounced
@@ -21,7 +23,7 @@ from __future__ import annotations
 import logging
 
 from queue_core.broker import Lease, Settlement
-from queue_core.errors import Revoke, SkipRetry, TransientError
+from queue_core.errors import Revoke, SerializationError, SkipRetry, TransientError
 from queue_core.retry import RetryPolicy, default_backoff, delay_for
 
 DEFAULT_MAX_BOUNCES = 100
@@ -53,7 +55,7 @@ def failure(
 ) -> Settlement:
     """The settlement for an attempt that raised ``error`` (see the module table)."""
     record = lease.record
-    if isinstance(error, SkipRetry):
+    if isinstance(error, SkipRetry | SerializationError):
         return Settlement.archive(lease, describe(error))
     if isinstance(error, Revoke):
         return Settlement.revoke(lease)

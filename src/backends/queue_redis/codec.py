@@ -172,7 +172,7 @@ def info(job_id: str, queue: str, fields: Mapping[bytes, bytes], lease_expiry: f
     result = get("result")
     return JobInfo(
         id=job_id,
-        type=text(get("type")),
+        type=_lenient_text(get("type")),
         queue=queue,
         state=state,
         payload_size=len(get("payload") or b""),
@@ -185,8 +185,8 @@ def info(job_id: str, queue: str, fields: Mapping[bytes, bytes], lease_expiry: f
         timeout=_float(get("timeout")),
         deadline=_float(get("deadline")),
         retention=_float(get("retention")) or 0.0,
-        group=text(get("group")) or None,
-        unique_key=text(get("unique_name")) or None,
+        group=_lenient_text(get("group")) or None,
+        unique_key=_lenient_text(get("unique_name")) or None,
         next_process_at=(
             _float(get("due_at"))
             if state in (JobState.SCHEDULED, JobState.RETRY)
@@ -199,7 +199,7 @@ def info(job_id: str, queue: str, fields: Mapping[bytes, bytes], lease_expiry: f
         completed_at=_float(get("completed_at")) if state is JobState.COMPLETED else None,
         expires_at=_float(get("expires_at")) if state is JobState.COMPLETED else None,
         archived_at=_float(get("archived_at")) if state is JobState.ARCHIVED else None,
-        last_error=text(get("last_error")) or None,
+        last_error=_lenient_text(get("last_error")) or None,
         last_failed_at=_float(get("last_failed_at")),
         has_result=result is not None,
         result_size=len(result or b""),

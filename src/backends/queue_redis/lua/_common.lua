@@ -62,6 +62,19 @@ local function chunked(command, key, values, step)
   end
 end
 
+-- A job key that is not a hash (damaged by hand or by a bug) becomes an archived record
+-- that says so, a string's bytes kept in field 'raw', and joins the `archived` set: no
+-- script stops at it (an error would strand what the script did before) and no listing
+-- trips on it. `kind` is the key's TYPE.
+local function quarantine(key, id, kind, archived, now)
+  local raw = kind == 'string' and redis.call('GET', key) or ''
+  redis.call('DEL', key)
+  redis.call('HSET', key, 'state', 'archived', 'archived_at', now, 'type', '', 'payload', '',
+    'max_retries', 0, 'retried', 0, 'crashes', 0, 'bounces', 0, 'raw', raw, 'last_failed_at', now,
+    'last_error', 'malformed job record: its key held a ' .. kind .. ', not a hash')
+  redis.call('ZADD', archived, now, id)
+end
+
 -- Take the job out of the active set and its lease.
 local function leave_active(active, lease, id)
   redis.call('ZREM', active, id)

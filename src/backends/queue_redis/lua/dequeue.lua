@@ -5,7 +5,7 @@
 -- ARGV[6] counter ttl (s)
 -- Reply: a flat list, per leased job: id, token, then the fields named in FIELDS below.
 -- A job whose deadline has passed is archived instead (not in the reply); a pending id
--- without a record is dropped.
+-- without a record is dropped; a job key that is not a hash is archived as malformed.
 
 local FIELDS = { 'type', 'payload', 'max_retries', 'retried', 'timeout', 'deadline', 'retention',
   'group', 'unique_name', 'headers', 'enqueued_at', 'crashes', 'bounces', 'last_error' }
@@ -25,8 +25,14 @@ while taken < limit do
   if not ids then break end
   for _, id in ipairs(ids) do
     local key = job_key(scope, id)
-    local values = redis.call('HMGET', key, unpack(FIELDS))
-    if values[1] then
+    -- pcall: a key that is not a hash must not stop the script, or the jobs leased
+    -- before it in this call would be left active outside the active and lease sets
+    local values = redis.pcall('HMGET', key, unpack(FIELDS))
+    if values['err'] then
+      quarantine(key, id, redis.call('TYPE', key)['ok'], KEYS[5], now)
+      count(KEYS[6], KEYS[8], ttl)
+      count(KEYS[7], KEYS[9], ttl)
+    elseif values[1] then
       local deadline = tonumber(values[6])
       if deadline and deadline <= tnow then
         redis.call('HSET', key, 'state', 'archived', 'archived_at', now,

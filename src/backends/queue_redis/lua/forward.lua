@@ -12,9 +12,12 @@ for z = 1, 2 do
   for _, id in ipairs(ids) do
     redis.call('ZREM', KEYS[z], id)
     local key = job_key(scope, id)
-    local v = redis.call('HMGET', key, 'state', 'group')
+    local v = redis.pcall('HMGET', key, 'state', 'group')
     local group = v[2] or ''  -- not stored when the job has none
-    if not v[1] then
+    if v['err'] then
+      -- not a hash: archived as malformed, so it cannot stop this queue's forwarding
+      quarantine(key, id, redis.call('TYPE', key)['ok'], scope .. 'archived', now)
+    elseif not v[1] then
       -- a due entry without a record: nothing to move
     elseif group ~= '' then
       redis.call('ZADD', scope .. 'g:' .. group, now, id)

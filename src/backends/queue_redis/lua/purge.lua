@@ -11,7 +11,10 @@ local deleted = 0
 local function drop(zset, ids)
   for _, id in ipairs(ids) do
     local key = job_key(scope, id)
-    release_unique(key, id)
+    -- a damaged record (not a hash) is deleted all the same, never stopping the purge
+    if redis.call('TYPE', key)['ok'] == 'hash' then
+      release_unique(key, id)
+    end
     redis.call('DEL', key)
     redis.call('ZREM', zset, id)
     deleted = deleted + 1

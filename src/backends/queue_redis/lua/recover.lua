@@ -6,6 +6,9 @@
 -- ARGV[5] notify channel
 -- Reply: { {requeued ids}, {archived ids}, notified (1/0) }.
 -- Each job is claimed inside this script, so two workers never recover it twice.
+-- A damaged record never stops the pass (that would strand every other expired job of
+-- the queue): a crash counter that is not a number counts as 0, and a job key that is not
+-- a hash is archived as a malformed record (a string's bytes kept in field 'raw').
 
 local scope, now, ttl, channel = ARGV[1], ARGV[2], ARGV[4], ARGV[5]
 local max_crashes = tonumber(ARGV[3])
@@ -21,10 +24,11 @@ for _, id in ipairs(candidates) do
   local key = job_key(scope, id)
   redis.call('ZREM', KEYS[1], id)
   redis.call('ZREM', KEYS[2], id)
-  if redis.call('EXISTS', key) == 1 then
-    local crashes = redis.call('HINCRBY', key, 'crashes', 1)
+  local kind = redis.call('TYPE', key)['ok']
+  if kind == 'hash' then
+    local crashes = (tonumber(redis.call('HGET', key, 'crashes')) or 0) + 1
     redis.call('HDEL', key, 'lease')
-    redis.call('HSET', key, 'last_error', 'lease expired', 'last_failed_at', now)
+    redis.call('HSET', key, 'crashes', crashes, 'last_error', 'lease expired', 'last_failed_at', now)
     if crashes > max_crashes then
       redis.call('HSET', key, 'state', 'archived', 'archived_at', now,
         'last_error', 'lease expired ' .. crashes .. ' times (the job may crash its worker)')
@@ -35,6 +39,11 @@ for _, id in ipairs(candidates) do
       redis.call('RPUSH', KEYS[3], id)
       table.insert(requeued, id)
     end
+    count(KEYS[5], KEYS[7], ttl)
+    count(KEYS[6], KEYS[8], ttl)
+  elseif kind ~= 'none' then
+    quarantine(key, id, kind, KEYS[4], now)
+    table.insert(archived, id)
     count(KEYS[5], KEYS[7], ttl)
     count(KEYS[6], KEYS[8], ttl)
   end
