@@ -1,6 +1,6 @@
 """The reference broker: docs/broker-protocol.md written as plain Python.
 
-This is the oracle the state machine holds every driver to, so it is written to be read
+This is the oracle the state machines hold every driver to, so it is written to be read
 next to the spec rather than to be fast: each queue is a dict of jobs plus the one
 ordering the states cannot give (the pending list); every other ordering is derived on
 demand by sorting the jobs in a state. Every move between states is checked against
@@ -28,25 +28,33 @@ author can see what the kit expects:
   (``Job.lock_key``: the caller's key, or ``"<type>:<digest>"``).
 - ``pause`` on a queue nobody enqueued to sets the flag but does not register the
   queue.
+- Operator actions, aggregation and coordination follow the rules docs/broker-protocol.md
+  spells out for them: the order of errors, the cancel flag's life, what keeps a queue
+  from deletion, group order and staging deadlines, expiry by the callers' ``now``.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from queue_core import (
     DailyStats,
     EnqueueOutcome,
     EnqueueStatus,
+    GroupRequired,
     Job,
     JobInfo,
     JobNotFound,
     JobRecord,
     Lease,
+    OperationNotAllowed,
+    QueueNotEmpty,
     QueueNotFound,
     QueueStats,
     Recovery,
@@ -54,11 +62,26 @@ from queue_core import (
     ResultNotFound,
     SettleKind,
     Settlement,
+    Unsupported,
+    validation,
 )
-from queue_core.states import JobState, is_legal
+from queue_core.states import ARCHIVABLE, CANCELLABLE, DELETABLE, RUNNABLE, JobState, is_legal
 
 DEADLINE_EXCEEDED = "deadline exceeded before start"
 LEASE_EXPIRED = "lease expired"
+CANCELLED = "cancelled"
+#: The time each sorted state is ordered by (list_jobs, the bulk actions).
+ORDERED_BY = {
+    JobState.ACTIVE: "started_at",
+    JobState.SCHEDULED: "due_at",
+    JobState.RETRY: "due_at",
+    JobState.ARCHIVED: "archived_at",
+    JobState.COMPLETED: "expires_at",
+}
+#: How a bulk action names itself in ``GroupRequired`` (as the Manager does).
+GERUNDS = {"run": "running", "archive": "archiving", "delete": "deleting"}
+#: The deadline of a staging set an operator took a member out of: due for reclaim now.
+SPOILED = -math.inf
 
 
 def poison_reason(crashes: int) -> str:
@@ -84,7 +107,11 @@ class StoredJob:
     last_error: str | None = None
     last_failed_at: float | None = None
     result: bytes | None = None
+    #: an operator asked to cancel it while it ran; withdrawn only by running it again.
+    cancel_requested: bool = False
     # Fields that belong to one state; ``_move`` clears them on every transition.
+    joined_at: float | None = None  # aggregating: when it joined its group
+    staged_in: str | None = None  # aggregating: the staging set holding it, if any
     pending_since: float | None = None
     due_at: float | None = None  # scheduled / retry
     started_at: float | None = None  # active
@@ -163,6 +190,16 @@ class UniqueLock:
 
 
 @dataclass
+class StagingSet:
+    """Members of one group taken out of it by ``aggregation_check``, until committed
+    (deleted with their records) or reclaimed (back to the group)."""
+
+    group: str
+    members: list[str]
+    deadline: float
+
+
+@dataclass
 class ModelQueue:
     name: str
     registered: bool = False
@@ -170,8 +207,10 @@ class ModelQueue:
     jobs: dict[str, StoredJob] = field(default_factory=dict)
     #: pending job IDs, head (next to dequeue) first.
     pending: list[str] = field(default_factory=list)
-    #: group name -> aggregating job IDs in arrival order.
+    #: group name -> IDs of its aggregating jobs not staged (order: ``group_members``).
     groups: dict[str, list[str]] = field(default_factory=dict)
+    #: set ID -> staging set.
+    staging: dict[str, StagingSet] = field(default_factory=dict)
     #: lock identity (``Job.lock_key``) -> lock.
     locks: dict[str, UniqueLock] = field(default_factory=dict)
     processed_total: int = 0
@@ -185,6 +224,17 @@ class ModelQueue:
     def by_time(self, state: JobState, when: str) -> list[StoredJob]:
         """Jobs in ``state`` ordered by the time attribute ``when``, ties by ID."""
         return sorted(self.in_state(state), key=lambda job: (getattr(job, when), job.id))
+
+    def group_members(self, group: str) -> list[StoredJob]:
+        """The group's members (staged ones excluded), oldest first, ties by ID."""
+        members = [self.jobs[job_id] for job_id in self.groups.get(group, [])]
+        return sorted(members, key=lambda job: (job.joined_at, job.id))
+
+    def holds_work(self) -> bool:
+        """Whether ``delete_queue`` without ``force`` must refuse: jobs counted in
+        ``QueueStats.size`` other than active ones (checked first)."""
+        waiting = (JobState.PENDING, JobState.SCHEDULED, JobState.RETRY, JobState.ARCHIVED)
+        return any(job.state in waiting for job in self.jobs.values()) or any(self.groups.values())
 
     def count(self, now: float, *, failed: bool) -> None:
         day = utc_day(now)
@@ -202,19 +252,28 @@ class ModelQueue:
 
 
 class ReferenceBroker:
-    """The Broker protocol's enqueue, processing, maintenance, inspection and
-    pause/resume methods, synchronous, over plain Python state.
+    """The Broker protocol, synchronous, over plain Python state: every concern but
+    the waits (``wait_for_jobs``, ``wait_for_cancel``) and the driver-specific reports
+    (``memory_usage`` is unsupported, ``server_info`` names the model).
 
     ``touched`` collects ``(queue, job_id)`` of every job a call changed (created,
-    moved, deleted), so the state machine knows which snapshots to compare.
+    moved, deleted), and ``changed_queues`` the queues whose own flags changed (pause,
+    deletion), so the state machine knows which snapshots to compare.
     """
 
     def __init__(self) -> None:
         self.queues: dict[str, ModelQueue] = {}
         self.touched: set[tuple[str, str]] = set()
+        self.changed_queues: set[str] = set()
         #: whether the last ``dequeue`` archived a job whose deadline had passed.
         self.deadline_archived = False
         self._tokens = itertools.count(1)
+        self._set_ids = itertools.count(1)
+        # Coordination: global, not per queue.
+        self.claims: dict[str, float] = {}  # key -> claimed until
+        self.buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens, as of)
+        self.heartbeats: dict[str, dict[str, tuple[float, bytes]]] = {}  # kind -> member -> (until, info)
+        self.events: dict[str, dict[bytes, float]] = {}  # stream -> event -> recorded at
 
     # ----------------------------------------------------------------- helpers
 
@@ -238,10 +297,32 @@ class ReferenceBroker:
     def _move(self, job: StoredJob, target: JobState) -> None:
         """Change state, checked against the transition table; state fields reset."""
         assert is_legal(job.state, target), f"model bug: illegal move {job.state} -> {target}"
+        assert job.staged_in is None, "model bug: a staged job moves only once detached"
         job.state = target
-        job.pending_since = job.due_at = job.started_at = job.lease_expires_at = None
+        job.joined_at = job.pending_since = job.due_at = job.started_at = job.lease_expires_at = None
         job.token = job.completed_at = job.expires_at = job.archived_at = None
         self.touched.add((job.job.queue, job.id))
+
+    def _detach(self, queue: ModelQueue, job: StoredJob) -> None:
+        """Take a job out of the container of its state before an operator moves it: the
+        pending list, its group, or its staging set (which is then due for reclaim at
+        once, so its commit is STALE: a member is never both run and aggregated)."""
+        if job.state is JobState.PENDING:
+            queue.pending.remove(job.id)
+        elif job.staged_in is not None:
+            staging = queue.staging[job.staged_in]
+            staging.members.remove(job.id)
+            staging.deadline = SPOILED
+            job.staged_in = None
+        elif job.state is JobState.AGGREGATING:
+            assert job.job.group is not None
+            self._leave_group(queue, job.job.group, job.id)
+
+    @staticmethod
+    def _leave_group(queue: ModelQueue, group: str, job_id: str) -> None:
+        queue.groups[group].remove(job_id)
+        if not queue.groups[group]:
+            del queue.groups[group]
 
     def _delete(self, queue: ModelQueue, job: StoredJob) -> None:
         assert is_legal(job.state, None), f"model bug: cannot delete a {job.state} job"
@@ -257,13 +338,14 @@ class ReferenceBroker:
         else:
             queue.pending.append(job.id)
 
-    def _to_group(self, queue: ModelQueue, job: StoredJob) -> None:
+    def _to_group(self, queue: ModelQueue, job: StoredJob, now: float) -> None:
         self._move(job, JobState.AGGREGATING)
+        job.joined_at = now
         self._join_group(queue, job)
 
     @staticmethod
     def _join_group(queue: ModelQueue, job: StoredJob) -> None:
-        assert job.job.group is not None
+        assert job.job.group is not None and job.joined_at is not None
         queue.groups.setdefault(job.job.group, []).append(job.id)
 
     def _to_archive(self, job: StoredJob, now: float, error: str) -> None:
@@ -318,6 +400,7 @@ class ReferenceBroker:
         if state is JobState.SCHEDULED:
             stored.due_at = process_at
         elif state is JobState.AGGREGATING:
+            stored.joined_at = now
             self._join_group(queue, stored)
         else:
             stored.pending_since = now
@@ -395,15 +478,17 @@ class ReferenceBroker:
 
     def extend_leases(self, leases: Sequence[Lease], now: float, lease_for: float) -> Renewal:
         lost: list[Lease] = []
+        cancelled: list[Lease] = []
         for lease in leases:
             job = self._holding(lease)
             if job is None:
                 lost.append(lease)
-            else:
-                job.lease_expires_at = now + lease_for
-                self.touched.add((job.job.queue, job.id))
-        # Cancellation needs the admin concern, which the model leaves out.
-        return Renewal(lost=lost, cancelled=[])
+                continue
+            job.lease_expires_at = now + lease_for
+            self.touched.add((job.job.queue, job.id))
+            if job.cancel_requested:
+                cancelled.append(lease)
+        return Renewal(lost=lost, cancelled=cancelled)
 
     def write_result(self, lease: Lease, result: bytes) -> bool:
         job = self._holding(lease)
@@ -423,7 +508,7 @@ class ReferenceBroker:
                     if moved >= limit or job.due_at is None or job.due_at > now:
                         break
                     if job.job.group is not None:
-                        self._to_group(queue, job)
+                        self._to_group(queue, job, now)
                     else:
                         self._to_pending(queue, job, now, head=False)
                     moved += 1
@@ -484,6 +569,7 @@ class ReferenceBroker:
     def queue_stats(self, queue: str, now: float) -> QueueStats:
         model = self._registered(queue)
         counts = Counter(job.state for job in model.jobs.values())
+        in_groups = sum(len(members) for members in model.groups.values())
         head = model.jobs[model.pending[0]] if model.pending else None
         latency = now - head.pending_since if head is not None and head.pending_since is not None else 0.0
         day = utc_day(now)
@@ -495,8 +581,8 @@ class ReferenceBroker:
             retry=counts[JobState.RETRY],
             archived=counts[JobState.ARCHIVED],
             completed=counts[JobState.COMPLETED],
-            aggregating=counts[JobState.AGGREGATING],
-            groups=sum(1 for members in model.groups.values() if members),
+            aggregating=in_groups,
+            groups=len(model.groups),
             paused=model.paused,
             processed_total=model.processed_total,
             failed_total=model.failed_total,
@@ -524,6 +610,30 @@ class ReferenceBroker:
             raise ResultNotFound(queue, job_id)
         return job.result
 
+    def list_jobs(
+        self, queue: str, state: JobState, page: int, page_size: int, now: float, group: str | None = None
+    ) -> list[JobInfo]:
+        page, page_size = validation.page(page, page_size)
+        model = self._registered(queue)
+        if state is JobState.AGGREGATING:
+            if not group:
+                raise GroupRequired("listing")
+            jobs = model.group_members(validation.group_name(group))
+        elif state is JobState.PENDING:
+            jobs = [model.jobs[job_id] for job_id in model.pending]
+        elif state is JobState.ARCHIVED:
+            jobs = model.by_time(state, "archived_at")[::-1]  # newest first (ties: greater ID first)
+        else:
+            jobs = model.by_time(state, ORDERED_BY[state])
+        start = (page - 1) * page_size
+        return [job.info() for job in jobs[start : start + page_size]]
+
+    def memory_usage(self, queue: str, samples: int = 20) -> int:
+        raise Unsupported("the reference model stores no bytes to measure")
+
+    def server_info(self) -> dict[str, Any]:
+        return {"server": "reference"}
+
     # ----------------------------------------------------------------- admin
 
     def pause(self, queue: str) -> bool:
@@ -531,6 +641,7 @@ class ReferenceBroker:
         if model.paused:
             return False
         model.paused = True
+        self.changed_queues.add(queue)
         return True
 
     def resume(self, queue: str) -> bool:
@@ -538,10 +649,251 @@ class ReferenceBroker:
         if not model.paused:
             return False
         model.paused = False
+        self.changed_queues.add(queue)
         return True
+
+    def _operand(
+        self, queue: str, job_id: str, action: str, allowed: frozenset[JobState]
+    ) -> tuple[ModelQueue, StoredJob]:
+        """The queue and the job an operator acts on: ``QueueNotFound``, then
+        ``JobNotFound``, then ``OperationNotAllowed`` for a state ``action`` refuses."""
+        model = self._registered(queue)
+        job = self._job(queue, job_id)
+        if job.state not in allowed:
+            raise OperationNotAllowed(f"cannot {action} job {job_id!r}: it is {job.state.value}")
+        return model, job
+
+    def _run(self, queue: ModelQueue, job: StoredJob, now: float) -> None:
+        """To the tail of pending, withdrawing any cancel request."""
+        self._detach(queue, job)
+        self._to_pending(queue, job, now, head=False)
+        job.cancel_requested = False
+
+    def _archive(self, queue: ModelQueue, job: StoredJob, now: float) -> None:
+        """Archived by an operator: no error recorded, nothing counted, the lock kept."""
+        self._detach(queue, job)
+        self._move(job, JobState.ARCHIVED)
+        job.archived_at = now
+
+    def _drop(self, queue: ModelQueue, job: StoredJob) -> None:
+        self._detach(queue, job)
+        self._delete(queue, job)
+
+    def run_job(self, queue: str, job_id: str, now: float) -> JobState:
+        model, job = self._operand(queue, job_id, "run", RUNNABLE)
+        former = job.state
+        self._run(model, job, now)
+        return former
+
+    def archive_job(self, queue: str, job_id: str, now: float) -> JobState:
+        model, job = self._operand(queue, job_id, "archive", ARCHIVABLE)
+        former = job.state
+        self._archive(model, job, now)
+        return former
+
+    def delete_job(self, queue: str, job_id: str, now: float) -> JobState:
+        model, job = self._operand(queue, job_id, "delete", DELETABLE)
+        former = job.state
+        self._drop(model, job)
+        return former
+
+    def request_cancel(self, queue: str, job_id: str, now: float) -> JobState:
+        model, job = self._operand(queue, job_id, "cancel", CANCELLABLE)
+        former = job.state
+        if former is JobState.ACTIVE:
+            job.cancel_requested = True
+        else:
+            self._detach(model, job)
+            self._to_archive(job, now, CANCELLED)
+        return former
+
+    def _bulk(
+        self, action: str, queue: str, state: JobState, allowed: frozenset[JobState], group: str | None
+    ) -> tuple[ModelQueue, list[StoredJob]]:
+        """The jobs a bulk action takes, in the order it takes them (the state's
+        container: pending head first, a group oldest first, a sorted set by score)."""
+        if state not in allowed:
+            raise OperationNotAllowed(f"cannot {action} all {state.value} jobs")
+        if state is JobState.AGGREGATING and not group:
+            raise GroupRequired(GERUNDS[action])
+        model = self._registered(queue)
+        if state is JobState.AGGREGATING:
+            assert group is not None
+            return model, model.group_members(group)
+        if state is JobState.PENDING:
+            return model, [model.jobs[job_id] for job_id in model.pending]
+        return model, model.by_time(state, ORDERED_BY[state])
+
+    def run_all(self, queue: str, state: JobState, now: float, group: str | None = None) -> int:
+        model, jobs = self._bulk("run", queue, state, RUNNABLE, group)
+        for job in jobs:
+            self._run(model, job, now)
+        return len(jobs)
+
+    def archive_all(self, queue: str, state: JobState, now: float, group: str | None = None) -> int:
+        model, jobs = self._bulk("archive", queue, state, ARCHIVABLE, group)
+        for job in jobs:
+            self._archive(model, job, now)
+        return len(jobs)
+
+    def delete_all(self, queue: str, state: JobState, now: float, group: str | None = None) -> int:
+        model, jobs = self._bulk("delete", queue, state, DELETABLE, group)
+        for job in jobs:
+            self._drop(model, job)
+        return len(jobs)
+
+    def delete_queue(self, queue: str, force: bool) -> None:
+        model = self._registered(queue)
+        if model.in_state(JobState.ACTIVE):
+            raise OperationNotAllowed(f"cannot delete queue {queue!r}: jobs are active")
+        if not force and model.holds_work():
+            raise QueueNotEmpty(f"queue {queue!r} still has jobs")
+        for job in list(model.jobs.values()):
+            job.staged_in = None
+            self._delete(model, job)
+        model.pending.clear()
+        model.groups.clear()
+        model.staging.clear()
+        model.registered = model.paused = False
+        model.processed_total = model.failed_total = 0  # the daily counters stay until they expire
+        self.changed_queues.add(queue)
+
+    # ----------------------------------------------------------------- aggregation
+
+    def list_groups(self, queue: str) -> dict[str, int]:
+        model = self._registered(queue)
+        return {group: len(members) for group, members in model.groups.items()}
+
+    def aggregation_check(
+        self,
+        queue: str,
+        group: str,
+        now: float,
+        grace: float,
+        max_delay: float | None,
+        max_size: int | None,
+        stage_for: float,
+    ) -> str | None:
+        model = self.queues.get(queue)
+        members = model.group_members(group) if model is not None else []
+        if model is None or not members:
+            return None
+        oldest, newest = members[0].joined_at, members[-1].joined_at
+        assert oldest is not None and newest is not None
+        ready = (
+            (max_size is not None and len(members) >= max_size)
+            or (max_delay is not None and now - oldest >= max_delay)
+            or now - newest >= grace
+        )
+        if not ready:
+            return None
+        taken = members[:max_size] if max_size is not None else members
+        set_id = f"model-set-{next(self._set_ids)}"
+        for job in taken:
+            self._leave_group(model, group, job.id)
+            job.staged_in = set_id
+            self.touched.add((queue, job.id))
+        model.staging[set_id] = StagingSet(group, [job.id for job in taken], now + stage_for)
+        return set_id
+
+    def _staging(self, queue: str, group: str, set_id: str) -> StagingSet | None:
+        model = self.queues.get(queue)
+        staging = model.staging.get(set_id) if model is not None else None
+        return staging if staging is not None and staging.group == group else None
+
+    def read_staged(self, queue: str, group: str, set_id: str) -> list[JobRecord]:
+        staging = self._staging(queue, group, set_id)
+        if staging is None:
+            return []
+        jobs = [self.queues[queue].jobs[job_id] for job_id in staging.members]
+        return [job.record() for job in sorted(jobs, key=lambda job: (job.joined_at, job.id))]
+
+    def commit_staged(self, queue: str, group: str, set_id: str, job: Job, now: float) -> EnqueueOutcome:
+        job = job.with_options(queue=queue, group=None)
+        assert job.job_id is not None, "every aggregate job carries an ID (Job.with_id)"
+        staging = self._staging(queue, group, set_id)
+        if staging is None or staging.deadline <= now:
+            return EnqueueOutcome(job.job_id, queue, EnqueueStatus.STALE)
+        outcome = self._enqueue_one(job, now)
+        if not outcome.ok:
+            staging.deadline = now  # due for reclaim at once
+            return outcome
+        model = self.queues[queue]
+        for member_id in staging.members:
+            member = model.jobs[member_id]
+            member.staged_in = None
+            self._delete(model, member)
+        del model.staging[set_id]
+        return outcome
+
+    def reclaim_staged(self, queue: str, now: float) -> int:
+        model = self.queues.get(queue)
+        if model is None:
+            return 0
+        returned = 0
+        for set_id, staging in list(model.staging.items()):
+            if staging.deadline > now:
+                continue
+            for member_id in staging.members:
+                member = model.jobs[member_id]
+                member.staged_in = None
+                self._join_group(model, member)  # with the time it first joined
+                self.touched.add((queue, member_id))
+                returned += 1
+            del model.staging[set_id]
+        return returned
+
+    # ----------------------------------------------------------------- coordination
+
+    def put_heartbeat(self, kind: str, member_id: str, info: bytes, now: float, ttl: float) -> None:
+        self.heartbeats.setdefault(kind, {})[member_id] = (now + ttl, info)
+
+    def remove_heartbeat(self, kind: str, member_id: str) -> None:
+        self.heartbeats.get(kind, {}).pop(member_id, None)
+
+    def list_heartbeats(self, kind: str, now: float) -> dict[str, bytes]:
+        members = self.heartbeats.get(kind, {})
+        for member_id in [member_id for member_id, (until, _) in members.items() if until <= now]:
+            del members[member_id]
+        return {member_id: info for member_id, (_, info) in members.items()}
+
+    def claim(self, key: str, now: float, ttl: float) -> bool:
+        until = self.claims.get(key)
+        if until is not None and now < until:
+            return False
+        self.claims[key] = now + ttl
+        return True
+
+    def take_tokens(self, key: str, rate: float, burst: int, now: float) -> float:
+        tokens, at = self.buckets.get(key, (float(burst), now))
+        tokens = min(burst, tokens + max(0.0, now - at) * rate)  # a clock gone back mints nothing
+        wait = 0.0
+        if tokens >= 1:
+            tokens -= 1
+        else:
+            wait = (1 - tokens) / rate
+        self.buckets[key] = (tokens, max(now, at))
+        return wait
+
+    def record_event(self, stream: str, event: bytes, now: float, keep: int) -> None:
+        events = self.events.setdefault(stream, {})
+        events[event] = now
+        oldest_first = sorted(events, key=lambda recorded: (events[recorded], recorded))
+        for dropped in oldest_first[: max(0, len(events) - keep)]:
+            del events[dropped]
+
+    def list_events(self, stream: str, limit: int) -> list[tuple[float, bytes]]:
+        events = self.events.get(stream, {})
+        newest_first = sorted(((at, event) for event, at in events.items()), reverse=True)
+        return newest_first[: max(0, limit)]
 
     # ----------------------------------------------------------------- for the machine
 
     def known_jobs(self) -> Iterable[tuple[str, str]]:
         """Every ``(queue, job_id)`` currently stored."""
         return [(queue.name, job_id) for queue in self.queues.values() for job_id in queue.jobs]
+
+    def group_size(self, queue: str, group: str) -> int:
+        """How many members wait in the group (staged ones not counted)."""
+        model = self.queues.get(queue)
+        return len(model.groups.get(group, [])) if model is not None else 0

@@ -20,7 +20,9 @@ URL = "reference://"
 
 
 class AsyncReference:
-    capabilities = Capabilities(name="reference", blocking_wait=False, features=frozenset({"admin"}))
+    capabilities = Capabilities(
+        name="reference", blocking_wait=False, features=frozenset({"admin", "aggregation", "coordination"})
+    )
 
     def __init__(self) -> None:
         self.model = ReferenceBroker()
