@@ -3,8 +3,11 @@
 Run it with ``pytest --pyargs queue_conformance --broker URL`` (see docs/conformance.md).
 
 - ``model``: the reference broker, the spec as plain Python (the oracle).
-- ``machine``: the Hypothesis state machine comparing a driver with the model.
-- ``strategies``: valid jobs, settlements, time steps, invalid job arguments.
+- ``machine``: the Hypothesis state machines' plumbing, and the one for enqueue,
+  processing and maintenance; ``machine_operations``: the one for operator actions,
+  aggregation and coordination.
+- ``strategies``: valid jobs, settlements, time steps, pools for the optional concerns,
+  invalid job arguments.
 - ``plugin``: the pytest plugin (``--broker``, ``--conformance-examples``, fixtures).
 - ``test_*``: the kit's tests, collected by ``--pyargs``.
 

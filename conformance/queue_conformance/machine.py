@@ -1,4 +1,4 @@
-"""The state machine: a real driver and the reference model, step by step, side by side.
+"""The state machines: a real driver and the reference model, step by step, side by side.
 
 Every rule calls the same Broker method on both and compares what came back; after every
 step an invariant compares what can be observed without changing anything (queue list,
@@ -9,6 +9,11 @@ Time moves only through the ``advance_time`` rule, on a ``ManualClock``; every o
 rule passes the clock's ``now``. Rules are synchronous (Hypothesis drives them), so the
 driver is called through an anyio blocking portal, which may run asyncio or trio.
 Rules that need an optional concern are gated on ``broker.capabilities.features``.
+
+Two machines share the plumbing and the rules that make work (``Comparison``), so each
+stays within one test's time limit: ``BrokerComparison`` here explores enqueue,
+processing and maintenance; ``OperationsComparison`` (``machine_operations``) the
+operator actions, aggregation and coordination.
 """
 
 from __future__ import annotations
@@ -73,8 +78,10 @@ def has_feature(name: str) -> Callable[[BrokerComparison], bool]:
     return lambda machine: name in machine.features
 
 
-class BrokerComparison(RuleBasedStateMachine):
-    """Bind ``portal`` and ``open_broker`` with :func:`comparison_machine` before running."""
+class Comparison(RuleBasedStateMachine):
+    """The plumbing and the rules every machine needs to make work: time, enqueue,
+    leasing, settling held leases, forwarding and recovery. Bind ``portal`` and
+    ``open_broker`` with :func:`comparison_machine` before running."""
 
     portal: ClassVar[BlockingPortal]
     open_broker: ClassVar[OpenBroker]
@@ -92,6 +99,7 @@ class BrokerComparison(RuleBasedStateMachine):
         self.seen_jobs: set[tuple[str, str]] = set()
         self.seen_tokens: set[tuple[str, str, str]] = set()
         self._fresh_ids = itertools.count(1)
+        self._observed_at: float | None = None
 
     # ----------------------------------------------------------------- plumbing
 
@@ -132,48 +140,8 @@ class BrokerComparison(RuleBasedStateMachine):
         for (_, spec), applied in zip(items, want, strict=True):
             event(f"settle {spec.kind}: {'applied' if applied else 'fenced'}")
 
-    # ----------------------------------------------------------------- time
-
-    @rule(seconds=s.time_steps())
-    def advance_time(self, seconds: float) -> None:
-        self.clock.advance(seconds)
-
-    # ----------------------------------------------------------------- enqueue
-
-    @initialize(specs=st.lists(s.job_specs(), min_size=1, max_size=6))
-    def start_with_jobs(self, specs: list[s.JobSpec]) -> None:
-        """Every example starts with work, so short examples still exercise processing."""
-        self.enqueue_specs(specs)
-
-    @rule(specs=st.lists(s.job_specs(), min_size=1, max_size=3))
-    def enqueue(self, specs: list[s.JobSpec]) -> None:
-        self.enqueue_specs(specs)
-
-    @rule(queue=st.sampled_from(s.QUEUES), job_id=st.none() | st.sampled_from(s.JOB_IDS))
-    def enqueue_plain(self, queue: str, job_id: str | None) -> None:
-        """A plain due-now job: keeps pending queues fed for the processing rules."""
-        self.enqueue_specs([s.JobSpec(queue, "email", job_id=job_id)])
-
-    @rule(
-        queue=st.sampled_from(s.QUEUES),
-        key=st.sampled_from(s.UNIQUE_KEYS),
-        unique_for=st.sampled_from(s.UNIQUE_FOR),
-        job_id=st.none() | st.sampled_from(s.JOB_IDS),
-    )
-    def enqueue_unique(self, queue: str, key: str, unique_for: float, job_id: str | None) -> None:
-        """A due-now unique job: lock conflicts, releases and expiry come up often."""
-        self.enqueue_specs([s.JobSpec(queue, "email", job_id=job_id, unique_for=unique_for, unique_key=key)])
-
-    # ----------------------------------------------------------------- processing
-
-    @rule(
-        target=leases,
-        queues=s.queue_orders(),
-        lease_for=s.short_durations(),
-        worker=st.sampled_from(s.WORKERS),
-        limit=st.integers(1, 3),
-    )
-    def dequeue(self, queues: list[str], lease_for: float, worker: str, limit: int) -> Any:
+    def lease_jobs(self, queues: list[str], lease_for: float, worker: str, limit: int) -> Any:
+        """Dequeue on both sides and pair the leases (for the ``leases`` bundle)."""
         now = self.now
         got: list[Lease] = self.portal.call(self.broker.dequeue, queues, now, lease_for, worker, limit)
         want = self.model.dequeue(queues, now, lease_for, worker, limit)
@@ -196,30 +164,7 @@ class BrokerComparison(RuleBasedStateMachine):
             event("dequeue: archived a job past its deadline")
         return multiple(*pairs)
 
-    @rule(target=leases, worker=st.sampled_from(s.WORKERS))
-    def dequeue_one(self, worker: str) -> Any:
-        """One job from any queue for a few seconds: the worker's most common call."""
-        return self.dequeue(list(s.QUEUES), 5.0, worker, 1)
-
-    # A lease appears at most once per batch: the spec gives one result per settlement
-    # but not the order in which two settlements of one lease would be applied.
-    @precondition(has_leases)
-    @rule(
-        items=st.lists(st.tuples(leases, s.settle_specs()), min_size=1, max_size=3, unique_by=lambda item: id(item[0]))
-    )
-    def settle(self, items: list[tuple[LeasePair, s.SettleSpec]]) -> None:
-        self.settle_pairs(items)
-
-    @precondition(lambda self: bool(self.held_leases()))
-    @rule(data=st.data())
-    def settle_held(self, data: st.DataObject) -> None:
-        """Settle leases that are still held (most leases in the bundle are stale)."""
-        held = data.draw(st.lists(st.sampled_from(self.held_leases()), min_size=1, max_size=3, unique_by=id))
-        self.settle_pairs([(pair, data.draw(s.settle_specs())) for pair in held])
-
-    @precondition(has_leases)
-    @rule(chosen=st.lists(leases, min_size=1, max_size=3), lease_for=s.short_durations())
-    def extend_leases(self, chosen: list[LeasePair], lease_for: float) -> None:
+    def extend_pairs(self, chosen: list[LeasePair], lease_for: float) -> None:
         now = self.now
         got = self.portal.call(self.broker.extend_leases, [pair.driver for pair in chosen], now, lease_for)
         want = self.model.extend_leases([pair.model for pair in chosen], now, lease_for)
@@ -232,13 +177,44 @@ class BrokerComparison(RuleBasedStateMachine):
                 reported(chosen, getattr(want, field), "model"),
             )
         event(f"extend_leases: {'some lost' if want.lost else 'all held'}")
+        if want.cancelled:
+            event("extend_leases: a cancel request reported")
 
-    @rule(pair=leases, result=st.sampled_from(s.RESULTS))
-    def write_result(self, pair: LeasePair, result: bytes) -> None:
-        got = self.portal.call(self.broker.write_result, pair.driver, result)
-        applied = self.model.write_result(pair.model, result)
-        assert_same("write_result", got, applied)
-        event(f"write_result: {'applied' if applied else 'fenced'}")
+    # ----------------------------------------------------------------- time
+
+    @rule(seconds=s.time_steps())
+    def advance_time(self, seconds: float) -> None:
+        self.clock.advance(seconds)
+
+    # ----------------------------------------------------------------- enqueue
+
+    @initialize(specs=st.lists(s.job_specs(), min_size=1, max_size=6))
+    def start_with_jobs(self, specs: list[s.JobSpec]) -> None:
+        """Every example starts with work, so short examples still exercise processing."""
+        self.enqueue_specs(specs)
+
+    @rule(specs=st.lists(s.job_specs(), min_size=1, max_size=3))
+    def enqueue(self, specs: list[s.JobSpec]) -> None:
+        self.enqueue_specs(specs)
+
+    @rule(queue=st.sampled_from(s.QUEUES), job_id=st.none() | st.sampled_from(s.JOB_IDS))
+    def enqueue_plain(self, queue: str, job_id: str | None) -> None:
+        """A plain due-now job: keeps pending queues fed for the processing rules."""
+        self.enqueue_specs([s.JobSpec(queue, "email", job_id=job_id)])
+
+    # ----------------------------------------------------------------- processing
+
+    @rule(target=leases, worker=st.sampled_from(s.WORKERS))
+    def dequeue_one(self, worker: str) -> Any:
+        """One job from any queue for a few seconds: the worker's most common call."""
+        return self.lease_jobs(list(s.QUEUES), 5.0, worker, 1)
+
+    @precondition(lambda self: bool(self.held_leases()))
+    @rule(data=st.data())
+    def settle_held(self, data: st.DataObject) -> None:
+        """Settle leases that are still held (most leases in the bundle are stale)."""
+        held = data.draw(st.lists(st.sampled_from(self.held_leases()), min_size=1, max_size=3, unique_by=id))
+        self.settle_pairs([(pair, data.draw(s.settle_specs())) for pair in held])
 
     # ----------------------------------------------------------------- maintenance
 
@@ -252,6 +228,116 @@ class BrokerComparison(RuleBasedStateMachine):
         recovery = self.both("recover_expired", queues, self.now, max_crashes)
         event(f"recover_expired: requeued={bool(recovery.requeued)} archived={bool(recovery.archived)}")
 
+    # ----------------------------------------------------------------- observation
+
+    def step_probes(self, now: float, touched: Sequence[tuple[str, str]], changed: set[str]) -> list[Probe]:
+        """The read-only calls compared after a step: the queue list, the next due time
+        and the stats of each queue in ``changed`` (whose jobs the step touched, whose
+        own flags it changed, or every queue once time moved), and the snapshot of each
+        job in ``touched``. What the model says did not change is compared later."""
+        probes: list[Probe] = []
+        if touched or changed:
+            probes.append(("list_queues", ()))
+        if touched:
+            probes.append(("next_due", (list(s.QUEUES),)))
+        for queue in sorted(changed):
+            probes += [("next_due", ([queue],)), ("queue_stats", (queue, now))]
+        probes += [("job_info", (queue, job_id, now)) for queue, job_id in touched]
+        return probes
+
+    def final_probes(self, now: float) -> list[Probe]:
+        """Everything at the end: the queue list, every queue's stats, daily counters and
+        next due time, and every job ever seen (payload and result too, or the error
+        for a deleted one)."""
+        probes: list[Probe] = [("list_queues", ()), ("next_due", (list(s.QUEUES),))]
+        for queue in s.QUEUES:
+            probes += [("next_due", ([queue],)), ("queue_stats", (queue, now)), ("daily_stats", (queue, 3, now))]
+        for queue, job_id in sorted(self.seen_jobs):
+            probes += [
+                ("job_info", (queue, job_id, now)),
+                ("job_payload", (queue, job_id)),
+                ("job_result", (queue, job_id)),
+            ]
+        return probes
+
+    @invariant()
+    def observations_agree(self) -> None:
+        """What a step may have changed, per the model's account of the jobs it touched
+        and the queues it changed (``step_probes``). A probe is a pure function of the
+        stored state and ``now``, so one the model did not change would show the same
+        as last time; a driver that changed it anyway is caught at the queue's next
+        probe or at the end."""
+        now = self.now
+        touched = sorted(self.model.touched)
+        changed = {queue for queue, _ in touched} | self.model.changed_queues
+        if now != self._observed_at:
+            changed.update(s.QUEUES)  # latency and today's counters follow now
+            self._observed_at = now
+        self.model.touched.clear()
+        self.model.changed_queues.clear()
+        self.seen_jobs.update(touched)
+        probes = self.step_probes(now, touched, changed)
+        if probes:
+            self.probe(probes)
+
+    def teardown(self) -> None:
+        try:
+            # Hypothesis calls teardown from a ``finally``: when a step already failed,
+            # skip the sweep so that the step's error is the one reported.
+            if sys.exc_info()[1] is None:
+                self.probe(self.final_probes(self.now))
+        finally:
+            self.portal.call(self.broker.close)
+
+
+class BrokerComparison(Comparison):
+    """Enqueue, processing and maintenance, with every option and every stale lease."""
+
+    @rule(
+        queue=st.sampled_from(s.QUEUES),
+        key=st.sampled_from(s.UNIQUE_KEYS),
+        unique_for=st.sampled_from(s.UNIQUE_FOR),
+        job_id=st.none() | st.sampled_from(s.JOB_IDS),
+    )
+    def enqueue_unique(self, queue: str, key: str, unique_for: float, job_id: str | None) -> None:
+        """A due-now unique job: lock conflicts, releases and expiry come up often."""
+        self.enqueue_specs([s.JobSpec(queue, "email", job_id=job_id, unique_for=unique_for, unique_key=key)])
+
+    @rule(
+        target=Comparison.leases,
+        queues=s.queue_orders(),
+        lease_for=s.short_durations(),
+        worker=st.sampled_from(s.WORKERS),
+        limit=st.integers(1, 3),
+    )
+    def dequeue(self, queues: list[str], lease_for: float, worker: str, limit: int) -> Any:
+        return self.lease_jobs(queues, lease_for, worker, limit)
+
+    # A lease appears at most once per batch: the spec gives one result per settlement
+    # but not the order in which two settlements of one lease would be applied.
+    @precondition(has_leases)
+    @rule(
+        items=st.lists(
+            st.tuples(Comparison.leases, s.settle_specs()), min_size=1, max_size=3, unique_by=lambda item: id(item[0])
+        )
+    )
+    def settle(self, items: list[tuple[LeasePair, s.SettleSpec]]) -> None:
+        self.settle_pairs(items)
+
+    @precondition(has_leases)
+    @rule(chosen=st.lists(Comparison.leases, min_size=1, max_size=3), lease_for=s.short_durations())
+    def extend_leases(self, chosen: list[LeasePair], lease_for: float) -> None:
+        self.extend_pairs(chosen, lease_for)
+
+    @rule(pair=Comparison.leases, result=st.sampled_from(s.RESULTS))
+    def write_result(self, pair: LeasePair, result: bytes) -> None:
+        got = self.portal.call(self.broker.write_result, pair.driver, result)
+        applied = self.model.write_result(pair.model, result)
+        assert_same("write_result", got, applied)
+        event(f"write_result: {'applied' if applied else 'fenced'}")
+
+    # ----------------------------------------------------------------- maintenance
+
     @rule(queues=s.queue_orders(), max_size=st.integers(0, 3), max_age=st.sampled_from([0.0, 60.0, 86_400.0]))
     def purge_expired(self, queues: list[str], max_size: int, max_age: float) -> None:
         deleted = self.both("purge_expired", queues, self.now, max_size, max_age)
@@ -264,51 +350,10 @@ class BrokerComparison(RuleBasedStateMachine):
     def pause_or_resume(self, queue: str, paused: bool) -> None:
         self.both("pause" if paused else "resume", queue)
 
-    # ----------------------------------------------------------------- observation
 
-    @invariant()
-    def observations_agree(self) -> None:
-        """What a step may have changed: the queue list, every queue's stats, the next
-        due time, and the snapshot of each job the step touched (per the model)."""
-        now = self.now
-        touched = sorted(self.model.touched)
-        self.model.touched.clear()
-        self.seen_jobs.update(touched)
-        self.probe(
-            [
-                ("list_queues", ()),
-                ("next_due", (list(s.QUEUES),)),
-                *(("next_due", ([queue],)) for queue in s.QUEUES),
-                *(("queue_stats", (queue, now)) for queue in s.QUEUES),
-                *(("job_info", (queue, job_id, now)) for queue, job_id in touched),
-            ]
-        )
-
-    def final_sweep(self) -> None:
-        """Everything the per-step checks only sample: every job ever seen (payload and
-        result too, or the error for a deleted one) and the daily counters."""
-        now = self.now
-        probes: list[Probe] = []
-        for queue, job_id in sorted(self.seen_jobs):
-            probes += [
-                ("job_info", (queue, job_id, now)),
-                ("job_payload", (queue, job_id)),
-                ("job_result", (queue, job_id)),
-            ]
-        probes += [("daily_stats", (queue, 3, now)) for queue in s.QUEUES]
-        self.probe(probes)
-
-    def teardown(self) -> None:
-        try:
-            # Hypothesis calls teardown from a ``finally``: when a step already failed,
-            # skip the sweep so that the step's error is the one reported.
-            if sys.exc_info()[1] is None:
-                self.final_sweep()
-        finally:
-            self.portal.call(self.broker.close)
-
-
-def comparison_machine(portal: BlockingPortal, open_broker: OpenBroker) -> type[BrokerComparison]:
-    """A ``BrokerComparison`` bound to a running portal and a fresh-broker factory
-    (each example opens its own broker, so examples never see each other's jobs)."""
-    return type("BrokerComparison", (BrokerComparison,), {"portal": portal, "open_broker": staticmethod(open_broker)})
+def comparison_machine(
+    portal: BlockingPortal, open_broker: OpenBroker, machine: type[Comparison] = BrokerComparison
+) -> type[Comparison]:
+    """``machine`` bound to a running portal and a fresh-broker factory (each example
+    opens its own broker, so examples never see each other's jobs)."""
+    return type(machine.__name__, (machine,), {"portal": portal, "open_broker": staticmethod(open_broker)})

@@ -214,6 +214,69 @@ def settle_specs() -> st.SearchStrategy[SettleSpec]:
     )
 
 
+# --------------------------------------------------------------------------- operations
+
+#: A queue nobody enqueues to, so operator actions meet ``QueueNotFound`` too.
+NOWHERE = "nowhere"
+OPERATION_QUEUES = (*QUEUES, NOWHERE)
+#: Operator actions on one job, by the Broker method that does each.
+JOB_ACTIONS = {"run": "run_job", "archive": "archive_job", "delete": "delete_job", "cancel": "request_cancel"}
+BULK_ACTIONS = ("run", "archive", "delete")
+CLAIM_KEYS = ("tick-1", "tick-2")
+BUCKETS = ("api", "db")
+#: Powers of two: refills of 1/8 s steps stay exact in binary and in Lua's 14 digits.
+RATES = (0.5, 1.0, 2.0, 4.0)
+BURSTS = (1, 2, 3)
+KINDS = ("worker", "scheduler")
+MEMBERS = ("m1", "m2")
+INFOS = (b"", b"up", b'{"jobs":1}')
+STREAMS = ("s1", "s2")
+
+
+def operation_queues() -> st.SearchStrategy[str]:
+    """Mostly a pooled queue, at times one nobody enqueued to."""
+    return st.sampled_from((*QUEUES, *QUEUES, *QUEUES, NOWHERE))
+
+
+def group_choices() -> st.SearchStrategy[str | None]:
+    """A group for a bulk action or a listing: a pooled one, none, or empty (refused
+    for aggregating jobs, ignored for others)."""
+    return st.one_of(st.sampled_from(GROUPS), st.sampled_from([None, ""]))
+
+
+def skews() -> st.SearchStrategy[float]:
+    """How far another caller's clock is from the machine's: mostly on time, sometimes
+    behind (a clock that went back) or ahead."""
+    return st.sampled_from([0.0, 0.0, 0.0, -1.0, -5.0, 0.5, 1.0])
+
+
+def coordination_ttls() -> st.SearchStrategy[float]:
+    """Claim and heartbeat lifetimes: the landmark durations, so expiry lands on a step."""
+    return st.sampled_from([0.125, 1.0, 5.0, 30.0, 60.0])
+
+
+@dataclass(frozen=True)
+class AggregationSpec:
+    """The policy arguments of one ``aggregation_check``."""
+
+    grace: float
+    max_delay: float | None
+    max_size: int | None
+    stage_for: float
+
+
+def aggregation_specs() -> st.SearchStrategy[AggregationSpec]:
+    """Policies a worker's aggregator may pass (grace >= 1 s, max_size >= 1), with
+    durations among the time steps' landmarks so readiness and deadlines hit boundaries."""
+    return st.builds(
+        AggregationSpec,
+        grace=st.sampled_from([1.0, 5.0, 30.0]),
+        max_delay=st.none() | st.sampled_from([5.0, 60.0]),
+        max_size=st.sampled_from([None, 1, 2, 3]),
+        stage_for=st.sampled_from([1.0, 5.0, 30.0, 60.0]),
+    )
+
+
 # --------------------------------------------------------------------------- invalid input
 
 
