@@ -14,11 +14,14 @@ from queue_conformance.model import DEADLINE_EXCEEDED, LEASE_EXPIRED, poison_rea
 from queue_core import (
     Broker,
     EnqueueStatus,
+    GroupRequired,
+    InvalidPagination,
     JobNotFound,
     JobState,
     QueueNotFound,
     ResultNotFound,
     Settlement,
+    Unsupported,
 )
 
 pytestmark = pytest.mark.anyio
@@ -543,3 +546,54 @@ async def test_payload_and_result_lookups_say_what_is_missing(broker: Broker) ->
         await broker.job_payload(DEFAULT, "nope")
     with pytest.raises(JobNotFound):
         await broker.job_info(DEFAULT, "nope", T0)
+
+
+async def test_list_jobs_pages_through_a_state_in_its_order(broker: Broker) -> None:
+    """list_jobs: "One 1-based page of the jobs in state: pending in dequeue order,
+    active by start, scheduled/retry by due time, archived newest first, completed by
+    expiry, aggregating (requires group) by arrival"."""
+    await enqueue(broker, job("x1"), job("x2"), job("x3"), job("p1"), job("p2"))
+    x1, x2, x3, p1 = await lease(broker, limit=4)
+    await broker.settle([Settlement.archive(x1, "boom"), Settlement.archive(x3, "boom")], T0 + 1)
+    await broker.settle([Settlement.archive(x2, "boom"), Settlement.requeue(p1)], T0 + 2)
+
+    async def listed(state: JobState, page: int = 1, size: int = 10) -> list[str]:
+        return [snapshot.id for snapshot in await broker.list_jobs(DEFAULT, state, page, size, T0 + 2)]
+
+    assert await listed(JobState.PENDING) == ["p1", "p2"]
+    assert await listed(JobState.ARCHIVED) == ["x2", "x3", "x1"]  # newest first; ties: greater ID first
+    pages = [await listed(JobState.ARCHIVED, page, 2) for page in (1, 2, 3)]
+    assert pages == [["x2", "x3"], ["x1"], []]
+    await enqueue(broker, job("s2", delay=20), job("s1", delay=10), job("g2", group="g"), job("g1", group="g"))
+    assert await listed(JobState.SCHEDULED) == ["s1", "s2"]
+    assert [s.id for s in await broker.list_jobs(DEFAULT, JobState.AGGREGATING, 1, 10, T0, "g")] == ["g1", "g2"]
+    snapshot = (await broker.list_jobs(DEFAULT, JobState.PENDING, 1, 1, T0 + 2))[0]
+    assert snapshot == await info(broker, "p1", now=T0 + 2)
+
+
+async def test_list_jobs_refuses_what_it_cannot_page(broker: Broker) -> None:
+    """list_jobs: InvalidPagination for a page below 1 or a size outside 1-1000,
+    QueueNotFound, and GroupRequired for aggregating jobs without a group."""
+    await enqueue(broker, job("a"))
+    for page, size in ((0, 10), (1, 0), (1, 1001)):
+        with pytest.raises(InvalidPagination):
+            await broker.list_jobs(DEFAULT, JobState.PENDING, page, size, T0)
+    with pytest.raises(QueueNotFound):
+        await broker.list_jobs("nowhere", JobState.PENDING, 1, 10, T0)
+    with pytest.raises(GroupRequired):
+        await broker.list_jobs(DEFAULT, JobState.AGGREGATING, 1, 10, T0)
+
+
+async def test_server_info_and_memory_usage_are_the_drivers_own(broker: Broker) -> None:
+    """server_info: "what the server says about itself" (a dict); memory_usage: bytes,
+    QueueNotFound, and Unsupported "unless capabilities.memory_usage"."""
+    info_ = await broker.server_info()
+    assert isinstance(info_, dict) and info_
+    if not broker.capabilities.memory_usage:
+        with pytest.raises(Unsupported):
+            await broker.memory_usage(DEFAULT)
+        return
+    with pytest.raises(QueueNotFound):
+        await broker.memory_usage(DEFAULT)
+    await enqueue(broker, job("a", payload=b"x" * 1000))
+    assert await broker.memory_usage(DEFAULT) > 1000
