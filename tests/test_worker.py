@@ -683,7 +683,7 @@ def test_queues_given_as_a_list_have_equal_weights() -> None:
     assert Worker("memory://", queues=["a", "b"]).queues == {"a": 1, "b": 1}
 
 
-async def test_a_handler_raising_system_exit_requeues_running_jobs_and_run_reraises_it(
+async def test_a_handler_raising_system_exit_requeues_the_other_jobs_leaves_its_own_to_its_lease_and_reraises(
     broker: Broker, hooks: HookRecorder
 ) -> None:
     clock = manual_clock()
@@ -711,9 +711,14 @@ async def test_a_handler_raising_system_exit_requeues_running_jobs_and_run_rerai
         with pytest.raises(SystemExit) as caught, anyio.fail_after(20):
             await worker.run()  # returns at once despite the long shutdown_timeout
     assert caught.value.code == 3
-    for job_id in (innocent, culprit):
-        job = await info(broker, clock, job_id)
-        assert (job.state, job.retried, job.crashes) == (JobState.PENDING, 0, 0)
+    job = await info(broker, clock, innocent)
+    assert (job.state, job.retried, job.crashes) == (JobState.PENDING, 0, 0)
+    # Not requeued (a handler that always exits would kill every worker forever): it is
+    # recovered as a crash when its lease runs out, so max_crashes bounds the loop.
+    job = await info(broker, clock, culprit)
+    assert (job.state, job.retried, job.crashes) == (JobState.ACTIVE, 0, 0)
+    recovery = await broker.recover_expired(["default"], clock.now() + 3600, max_crashes=5)
+    assert recovery.requeued == [culprit]
 
 
 async def test_without_a_clock_the_worker_judges_time_by_the_brokers_clock(broker: Broker) -> None:

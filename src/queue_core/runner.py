@@ -20,6 +20,7 @@ attempt's recorded failure.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import math
@@ -27,6 +28,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import anyio
+import sniffio
 
 from queue_core import outcomes
 from queue_core.broker import Broker, JobRecord, SettleKind, Settlement
@@ -70,6 +72,17 @@ def job_fields(record: JobRecord) -> dict[str, Any]:
 def unknown_type_bounces(grace: float) -> int:
     """How many times a job of an unknown type goes back before it is archived."""
     return 0 if grace <= 0 else math.ceil(grace / min(UNKNOWN_TYPE_DELAY, grace))
+
+
+def _cancelled(exc: BaseException) -> bool:
+    """Whether ``exc`` is a real cancellation of this task (not the cancellation class
+    raised by hand: asyncio lets any code ``raise CancelledError``; trio's cannot be)."""
+    if not isinstance(exc, anyio.get_cancelled_exc_class()):
+        return False
+    if sniffio.current_async_library() != "asyncio":
+        return True
+    task = asyncio.current_task()
+    return task is None or task.cancelling() > 0
 
 
 class Runner:
@@ -174,7 +187,15 @@ class Runner:
                          delivery)  # fmt: skip
             return
         if fatal is not None:
-            await self._requeue(attempt, f"its handler raised {type(fatal).__name__}")
+            # Not requeued: a handler that exits the process every time would otherwise
+            # take down every worker forever. Its lease runs out and the recoverer counts
+            # a crash, so max_crashes bounds the loop (the other running jobs are requeued
+            # by the shutdown that follows).
+            self.log.error(
+                "job %s (%s) in %s: its handler raised %s; the worker stops, the job is recovered when its lease "
+                "runs out (counted as a crash)", record.id, record.type, record.queue, type(fatal).__name__,
+                extra=job_fields(record),
+            )  # fmt: skip
             if self.on_fatal is not None:
                 self.on_fatal(fatal)
             return
@@ -209,6 +230,13 @@ class Runner:
         except (KeyboardInterrupt, SystemExit) as exc:
             return None, None, exc
         except GeneratorExit as exc:
+            return None, exc, None
+        except BaseException as exc:
+            # The loop's own cancellation ends the attempt as usual; anything else (on
+            # asyncio a CancelledError the handler raised itself, a BaseExceptionGroup
+            # with a KeyboardInterrupt inside) is the handler's failure, not the worker's.
+            if _cancelled(exc):
+                raise
             return None, exc, None
 
     async def _expire(self, attempt: Attempt, at: float) -> None:
