@@ -3,6 +3,7 @@
 Queue names, group names and job IDs become part of storage keys, so they are held to
 a safe character set and a bounded length, and may never contain ``{`` or ``}`` (which
 would move a key out of its queue's hash slot and let one name reach another's keys).
+Group names may not contain ``:`` either (a group's keys are followed by ``:s:<set>``).
 """
 
 from __future__ import annotations
@@ -18,8 +19,12 @@ MAX_NAME_LENGTH = 128
 MAX_TYPE_LENGTH = 256
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:\-]*")
+# A group's keys are '<queue>:g:<group>' and its staging sets '<queue>:g:<group>:s:<set>':
+# a ':' in a group name could name another group's staging set, so groups have none.
+_GROUP = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*")
 _ID = re.compile(r"[A-Za-z0-9_.:\-]+")
 NAME_FORM = f"1-{MAX_NAME_LENGTH} characters from A-Z a-z 0-9 _ . : - starting with a letter or digit"
+GROUP_FORM = f"1-{MAX_NAME_LENGTH} characters from A-Z a-z 0-9 _ . - starting with a letter or digit"
 ID_FORM = f"1-{MAX_NAME_LENGTH} characters from A-Z a-z 0-9 _ . : -"
 
 
@@ -34,7 +39,7 @@ def queue_name(value: Any, field: str = "queue") -> str:
 
 
 def group_name(value: Any, field: str = "group") -> str:
-    return _name(value, field, errors.InvalidGroupName, _NAME, NAME_FORM)
+    return _name(value, field, errors.InvalidGroupName, _GROUP, GROUP_FORM)
 
 
 def job_id(value: Any, field: str = "job_id") -> str:
