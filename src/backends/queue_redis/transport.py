@@ -22,7 +22,7 @@ from typing import Any, Protocol
 import anyio
 import redis
 import redis.asyncio
-from redis.exceptions import AuthenticationError, NoScriptError, ResponseError
+from redis.exceptions import AuthenticationError, NoPermissionError, NoScriptError, ResponseError
 
 from queue_core import BrokerAuthError, BrokerError, BrokerUnavailable
 from queue_redis.scripts import Script, all_scripts
@@ -67,6 +67,8 @@ def mapped_errors() -> Iterator[None]:
         yield
     except AuthenticationError as exc:
         raise BrokerAuthError(f"Redis refused the credentials: {exc}") from exc
+    except NoPermissionError as exc:  # redis-py strips the NOPERM code from its text
+        raise BrokerAuthError(f"Redis refused the command (NOPERM): {exc}") from exc
     except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
         raise BrokerUnavailable(f"Redis is unreachable: {exc}") from exc
     except ResponseError as exc:
