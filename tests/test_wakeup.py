@@ -39,7 +39,7 @@ async def test_an_idle_worker_makes_few_broker_calls_per_second_of_its_clock(bro
             clock.advance(1)
             await settle_down(10)
         spent = requests(counting) - before
-    # Heartbeat and recoverer every 5 s, janitor every 8 s (one reclaim per queue): about 55
+    # Heartbeat and recoverer every 5 s, janitor every 30 s (one reclaim per queue): about 50
     # calls a minute. Looking for due jobs every second would add 60 more.
     assert spent <= 60, counting.done
     assert counting.done["next_due"] <= 3, counting.done

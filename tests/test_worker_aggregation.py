@@ -9,6 +9,7 @@ import pytest
 
 from queue_core import AggregationPolicy, Broker, Client, Delivery, GroupMember, Job
 from queue_core.errors import InvalidWorkerOption
+from queue_core.maintenance import JANITOR_INTERVAL
 from tests.worker_kit import (
     CountingBroker,
     HookRecorder,
@@ -54,7 +55,7 @@ async def test_the_janitor_gives_an_expired_staging_set_back_to_its_group(broker
     worker = make_worker(counting, clock)  # ... and died; this worker does not aggregate
     async with running(worker):
         await wait_until(lambda: counting.done["reclaim_staged"] >= 1)
-        clock.advance(16)  # past the set's stage_for, and the janitor's next round
+        clock.advance(JANITOR_INTERVAL + 8)  # past the set's stage_for, and the janitor's next round
         await wait_until(lambda: _group_back(broker))
 
 
