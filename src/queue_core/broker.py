@@ -7,7 +7,8 @@ nothing else. Rules that hold for every method:
   and then writes; a method either happens wholly or not at all.
 - **Time is an argument.** Methods that depend on time take ``now`` (epoch seconds,
   sub-second precision) from the caller's ``Clock``. A driver never reads its own clock
-  to decide a transition.
+  to decide a transition or an answer; storage it lets expire on its own clock (Redis
+  TTLs) is only collected, well after the callers' ``now`` has passed the expiry.
 - **Fenced.** Methods that settle or touch an active job take its ``Lease``; if the
   lease's token no longer owns the job (it expired and was recovered, or the job was
   deleted), the write is refused and reported, never applied.
@@ -379,7 +380,10 @@ class InspectionBroker(Protocol):
     ) -> list[JobInfo]:
         """One 1-based page of the jobs in ``state``: pending in dequeue order, active by
         start, scheduled/retry by due time, archived newest first, completed by expiry,
-        aggregating (requires ``group``) by arrival."""
+        aggregating (one group's, staged members excluded) by arrival; ties by job ID.
+
+        Raises ``InvalidPagination``, then ``QueueNotFound``, then ``GroupRequired`` for
+        aggregating jobs without a ``group`` (ignored for other states)."""
 
     async def job_payload(self, queue: str, job_id: str) -> bytes:
         """The stored payload bytes (``JobNotFound``)."""
@@ -408,19 +412,26 @@ class AdminBroker(Protocol):
         """Allow dequeues again; False if it was not paused."""
 
     async def run_job(self, queue: str, job_id: str, now: float) -> JobState:
-        """Move a scheduled/retry/archived/aggregating job to pending; returns its former
-        state (``JobNotFound``, ``OperationNotAllowed`` naming the state). An earlier
-        ``request_cancel`` of the job is withdrawn: it runs normally."""
+        """Move a scheduled/retry/archived/aggregating job to the tail of pending; returns
+        its former state (``QueueNotFound``, ``JobNotFound``, ``OperationNotAllowed``
+        naming the state). An earlier ``request_cancel`` of the job is withdrawn: it runs
+        normally. Like every operator action, counts nothing."""
 
     async def archive_job(self, queue: str, job_id: str, now: float) -> JobState:
-        """Archive a pending/scheduled/retry/aggregating job; returns its former state."""
+        """Archive a pending/scheduled/retry/aggregating job at ``now`` (no error
+        recorded, the unique lock kept); returns its former state."""
 
     async def delete_job(self, queue: str, job_id: str, now: float) -> JobState:
         """Delete a job in any state but active; releases its unique lock."""
 
     async def run_all(self, queue: str, state: JobState, now: float, group: str | None = None) -> int:
         """Move every job of ``state`` to pending; returns how many (withdrawing earlier
-        cancel requests, as ``run_job``)."""
+        cancel requests, as ``run_job``).
+
+        Like ``archive_all`` and ``delete_all``: ``OperationNotAllowed`` for a state the
+        single-job action refuses, then ``GroupRequired`` for aggregating jobs without a
+        ``group`` (one group at a time; ignored for other states), then
+        ``QueueNotFound``. Members staged for aggregation are left alone."""
 
     async def archive_all(self, queue: str, state: JobState, now: float, group: str | None = None) -> int:
         """Archive every job of ``state``; returns how many."""
@@ -429,19 +440,24 @@ class AdminBroker(Protocol):
         """Delete every job of ``state``; returns how many."""
 
     async def delete_queue(self, queue: str, force: bool) -> None:
-        """Remove the queue (``QueueNotFound``; ``QueueNotEmpty`` unless ``force``;
-        always refused while jobs are active)."""
+        """Remove the queue with all its jobs, pause flag and totals (``QueueNotFound``;
+        always refused while jobs are active; ``QueueNotEmpty`` unless ``force`` while
+        jobs counted in ``QueueStats.size`` remain: completed and staged ones do not
+        count). Daily counters stay until they expire."""
 
     async def request_cancel(self, queue: str, job_id: str, now: float) -> JobState:
         """Cancel a job: an active one is flagged (its worker sees the flag at lease
         renewal, and a notification reaches it sooner); any other non-final one is
-        archived as cancelled. Returns the state the job was in."""
+        archived with error "cancelled". Returns the state the job was in. The flag
+        stays until the job is run again (``run_job``, ``run_all``): a flagged job that
+        is requeued, recovered or retried is reported at its next lease's renewal."""
 
 
 @runtime_checkable
 class AggregationBroker(Protocol):
     async def list_groups(self, queue: str) -> dict[str, int]:
-        """Group name -> number of aggregating jobs."""
+        """Group name -> number of aggregating jobs waiting in it (staged ones are out of
+        their group); ``QueueNotFound``."""
 
     async def aggregation_check(
         self,
@@ -454,37 +470,43 @@ class AggregationBroker(Protocol):
         stage_for: float,
     ) -> str | None:
         """Move a ready group's members into a staging set (kept until ``now + stage_for``),
-        returning the set ID, or None when the group is not ready. Ready: size >= max_size
-        (the oldest max_size are staged); the oldest member waited >= max_delay; or the
-        newest waited >= grace (up to max_size staged, oldest first)."""
+        returning the set ID, or None when the group is empty or not ready. Ready: size >=
+        max_size (the oldest max_size are staged); the oldest member waited >= max_delay;
+        or the newest waited >= grace (up to max_size staged, oldest first). A member's
+        wait counts from when it joined the group (enqueue or forward; a reclaimed member
+        keeps its time); members joined together are ordered by ID."""
 
     async def read_staged(self, queue: str, group: str, set_id: str) -> list[JobRecord]:
-        """The staged members, oldest first."""
+        """The staged members, oldest first; ``[]`` for a set committed, reclaimed, unknown
+        or of another group."""
 
     async def commit_staged(self, queue: str, group: str, set_id: str, job: Job, now: float) -> EnqueueOutcome:
-        """Atomically enqueue ``job`` (the aggregate, into the same queue) and delete the
-        staged members with their records. A set that was already committed or reclaimed,
-        is past its deadline, or lost a member to an operator action (run, archive,
-        delete, cancel) gets ``STALE`` and nothing is written: a staging set is aggregated
-        at most once, and a member is never both run and aggregated.
-        When ``job`` itself is rejected (``ID_CONFLICT``, ``DUPLICATE``) the set becomes
-        due for ``reclaim_staged`` at once, which gives the members back to their group."""
+        """Atomically enqueue ``job`` (the aggregate, into the same queue, never a group)
+        and delete the staged members with their records. A set that was already
+        committed or reclaimed, has reached its deadline (``<= now``), or lost a member
+        to an operator action (run, archive, delete, cancel) gets ``STALE`` and nothing
+        is written: a staging set is aggregated at most once, and a member is never both
+        run and aggregated. When ``job`` itself is rejected (``ID_CONFLICT``,
+        ``DUPLICATE``) the set's deadline becomes ``now``: due for ``reclaim_staged`` at
+        once, which gives the members back to their group."""
 
     async def reclaim_staged(self, queue: str, now: float) -> int:
-        """Give members of staging sets past their deadline back to their groups; returns
-        how many members went back."""
+        """Give members of staging sets whose deadline is ``<= now`` back to their groups;
+        returns how many members went back."""
 
 
 @runtime_checkable
 class CoordinationBroker(Protocol):
     async def put_heartbeat(self, kind: str, member_id: str, info: bytes, now: float, ttl: float) -> None:
-        """Record a live worker or scheduler (``kind``) with its encoded info until ``now + ttl``."""
+        """Record a live worker or scheduler (``kind``) with its encoded info until ``now +
+        ttl`` (gone from then on, judged by the ``now`` of ``list_heartbeats``)."""
 
     async def remove_heartbeat(self, kind: str, member_id: str) -> None:
         """Forget a worker or scheduler that stopped cleanly."""
 
     async def list_heartbeats(self, kind: str, now: float) -> dict[str, bytes]:
-        """Live members of ``kind`` and their info; expired ones are pruned."""
+        """Live members of ``kind`` and their info; expired ones (expiry <= ``now``) are
+        pruned."""
 
     async def claim(self, key: str, now: float, ttl: float) -> bool:
         """True for the first caller to claim ``key``; False while that claim lasts
@@ -492,7 +514,9 @@ class CoordinationBroker(Protocol):
 
     async def take_tokens(self, key: str, rate: float, burst: int, now: float) -> float:
         """Distributed token bucket: take one token from bucket ``key`` refilled at ``rate``
-        per second up to ``burst``. Returns 0 when taken, else seconds until one is free."""
+        per second up to ``burst`` (full when first used). Returns 0 when taken, else
+        seconds until one is free. A ``now`` earlier than the bucket's last refill adds
+        nothing: a clock going back mints no tokens."""
 
     async def wait_for_cancel(self, timeout: float) -> list[str]:
         """Job IDs whose cancellation was announced, or ``[]`` after ``timeout`` seconds."""
@@ -501,7 +525,8 @@ class CoordinationBroker(Protocol):
         """Append ``event`` (unique bytes) to the named history, keeping the newest ``keep``."""
 
     async def list_events(self, stream: str, limit: int) -> list[tuple[float, bytes]]:
-        """Up to ``limit`` events of the history as (recorded at, event), newest first."""
+        """Up to ``limit`` events of the history as (recorded at, event), newest first
+        (same time: greater bytes first); ``[]`` for ``limit <= 0``."""
 
 
 @runtime_checkable
