@@ -104,7 +104,8 @@ class OperationsComparison(Comparison):
     def extend_held(self, data: st.DataObject, lease_for: float) -> None:
         """Renew held leases (and a stale one at times): cancel requests show here."""
         held = data.draw(st.lists(st.sampled_from(self.held_leases()), min_size=1, max_size=3, unique_by=id))
-        if self.issued and data.draw(st.booleans(), label="with any lease"):
+        with_any: bool = data.draw(st.booleans(), label="with any lease")
+        if with_any:  # the held leases were issued, so there is one to pick
             held.append(data.draw(st.sampled_from(self.issued), label="any lease"))
         self.extend_pairs(list({id(pair): pair for pair in held}.values()), lease_for)
 
