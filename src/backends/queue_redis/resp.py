@@ -28,32 +28,71 @@ from redis._parsers.base import BaseParser
 
 
 class _Protocol(asyncio.Protocol):
-    def __init__(self) -> None:
+    """Futures resolved in order as replies arrive. One watchdog timer per connection
+    (not one per request) fails everything in flight when the oldest request has waited
+    ``timeout`` seconds for its reply."""
+
+    def __init__(self, timeout: float | None, where: str) -> None:
         self.reader = hiredis.Reader()
         self.waiting: collections.deque[asyncio.Future[Any]] = collections.deque()
+        self.sent_at: collections.deque[float] = collections.deque()  # per waiting future
         self.transport: asyncio.Transport | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self.lost: Exception | None = None
+        self.timeout, self.where = timeout, where
+        self.watchdog: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
         self.loop = asyncio.get_running_loop()
 
+    def send(self, futures: list[asyncio.Future[Any]], data: bytes) -> None:
+        assert self.transport is not None and self.loop is not None
+        now = self.loop.time()
+        self.waiting.extend(futures)
+        self.sent_at.extend(now for _ in futures)
+        self.transport.write(data)
+        if self.timeout is not None and self.watchdog is None:
+            self.watchdog = self.loop.call_at(now + self.timeout, self._watch)
+
+    def _watch(self) -> None:
+        assert self.loop is not None and self.timeout is not None
+        self.watchdog = None
+        if not self.sent_at:
+            return
+        due = self.sent_at[0] + self.timeout
+        if self.loop.time() < due:
+            self.watchdog = self.loop.call_at(due, self._watch)
+            return
+        # No reply in time: this connection's replies can no longer be matched. Drop it.
+        self._fail(redis.TimeoutError(f"Redis at {self.where} did not answer within {self.timeout}s"))
+        if self.transport is not None:
+            self.transport.abort()
+
     def data_received(self, data: bytes) -> None:
-        reader, waiting = self.reader, self.waiting
+        reader, waiting, sent_at = self.reader, self.waiting, self.sent_at
         reader.feed(data)
         while (reply := reader.gets()) is not False:
             future = waiting.popleft()
+            sent_at.popleft()
             if not future.done():  # a cancelled caller's reply is read and dropped
                 future.set_result(reply)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.lost = redis.ConnectionError(f"connection to Redis lost: {exc or 'closed by the server'}")
+        self._fail(redis.ConnectionError(f"connection to Redis lost: {exc or 'closed by the server'}"))
+
+    def _fail(self, error: Exception) -> None:
+        if self.lost is None:
+            self.lost = error
+        self.sent_at.clear()
         while self.waiting:
             future = self.waiting.popleft()
             if not future.done():
-                future.set_exception(self.lost)
+                future.set_exception(error)
+        if self.watchdog is not None:
+            self.watchdog.cancel()
+            self.watchdog = None
 
 
 class RespConnection:
@@ -99,10 +138,14 @@ class RespConnection:
                 with contextlib.suppress(Exception):
                     protocol.transport.abort()
             try:
+
+                def factory() -> _Protocol:
+                    return _Protocol(self.timeout, self._where())
+
                 if self.path is not None:
-                    connecting = loop.create_unix_connection(_Protocol, self.path)
+                    connecting = loop.create_unix_connection(factory, self.path)
                 else:
-                    connecting = loop.create_connection(_Protocol, self.host, self.port)
+                    connecting = loop.create_connection(factory, self.host, self.port)
                 _, protocol = await asyncio.wait_for(connecting, self.connect_timeout)
             except (TimeoutError, OSError) as exc:
                 raise redis.ConnectionError(f"cannot connect to Redis at {self._where()}: {exc}") from exc
@@ -128,32 +171,10 @@ class RespConnection:
         """Send ``commands`` in one write; their replies in order. An error reply comes
         back as a redis-py exception instance (not raised), like a pipeline's."""
         protocol = await self._connected()
-        transport = protocol.transport
-        assert transport is not None
-        loop = asyncio.get_running_loop()
-        futures = [loop.create_future() for _ in commands]
-        protocol.waiting.extend(futures)
-        transport.write(b"".join(hiredis.pack_command(tuple(command)) for command in commands))
-        timer = None if self.timeout is None else loop.call_later(self.timeout, self._expire, protocol, futures[-1])
-        try:
-            replies = [await future for future in futures]
-        finally:
-            if timer is not None:
-                timer.cancel()
+        futures = [protocol.loop.create_future() for _ in commands]  # type: ignore[union-attr]
+        protocol.send(futures, b"".join(hiredis.pack_command(tuple(command)) for command in commands))
+        replies = [await future for future in futures]
         return [_error(reply) if isinstance(reply, hiredis.ReplyError) else reply for reply in replies]
-
-    def _expire(self, protocol: _Protocol, last: asyncio.Future[Any]) -> None:
-        if last.done():
-            return
-        # No reply in time: this connection's replies can no longer be matched. Drop it.
-        error = redis.TimeoutError(f"Redis at {self._where()} did not answer within {self.timeout}s")
-        while protocol.waiting:
-            future = protocol.waiting.popleft()
-            if not future.done():
-                future.set_exception(error)
-        protocol.lost = error
-        if protocol.transport is not None:
-            protocol.transport.abort()
 
     async def close(self) -> None:
         protocol, self._protocol = self._protocol, None
