@@ -25,6 +25,7 @@ import redis
 
 from tests.redis_server import HOST, ensure_redis_server_binary
 
+ROOT_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 START_TIMEOUT = 15.0
 STOP_TIMEOUT = 10.0
 #: cluster bus ports are data ports + 10000, so cluster nodes pick from below this.

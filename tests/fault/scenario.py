@@ -20,6 +20,7 @@ expiries, counted by the recoverer) covers it: effects - 1 <= crashes.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import random
 import threading
@@ -42,6 +43,12 @@ LEASE, SWEEP = 2.0, 1.0
 RECOVERY_BOUND = LEASE + SWEEP + 1.0
 REPORT_ENV = "QUEUE_CORE_FAULT_REPORT"
 
+#: The producer counts its errors itself; logging them would let pytest's log capture keep
+#: every exception (and, through its traceback, dead connections) until the session ends.
+QUIET = logging.getLogger("queue_core.fault.producer")
+QUIET.propagate = False
+QUIET.addHandler(logging.NullHandler())
+
 #: every row reported in this pytest session (printed by conftest's terminal summary).
 ROWS: list[dict[str, Any]] = []
 
@@ -61,6 +68,7 @@ class Producer:
     jobs: list[tuple[str, dict[str, Any]]]
     rate: float
     give_up_after: float = 60.0
+    backend: str = "asyncio"
     options: dict[str, Any] = field(default_factory=dict)
     acked: list[str] = field(default_factory=list)
     ack_times: dict[str, float] = field(default_factory=dict)
@@ -71,7 +79,8 @@ class Producer:
 
     def run(self) -> None:
         try:
-            with SyncClient(self.url, broker_options={"prefix": self.prefix}) as client:
+            with SyncClient(self.url, broker_options={"prefix": self.prefix}, logger=QUIET,
+                            backend=self.backend) as client:  # fmt: skip
                 started = time.monotonic()
                 for n, (job_id, payload) in enumerate(self.jobs):
                     if self.rate:
@@ -140,6 +149,8 @@ class Scenario:
         self.producers: list[Producer] = []
         self.threads: list[threading.Thread] = []
         self.events: list[tuple[float, str]] = []
+        #: the event loop of the producers' SyncClient
+        self.producer_backend = "asyncio"
         self.notes: list[str] = []
 
     def __enter__(self) -> Scenario:
@@ -151,8 +162,14 @@ class Scenario:
     def close(self) -> None:
         for proc in self.procs:
             proc.close()
+        self.admin.close()
         for thread in self.threads:
             thread.join(timeout=5)
+
+    def use_admin(self, conn: redis.Redis) -> None:
+        """Read Redis through ``conn`` from now on (after a failover moved the data)."""
+        self.admin.close()
+        self.admin = conn
 
     def event(self, what: str) -> float:
         """Log a fault (the schedule is part of the report, so a run can be replayed)."""
@@ -181,7 +198,7 @@ class Scenario:
         return [(f"{self.name}-{i:05d}", payload(self.rng)) for i in range(start, start + count)]
 
     def produce(self, jobs: list[tuple[str, dict[str, Any]]], rate: float = 0.0, **options: Any) -> Producer:
-        producer = Producer(self.url, self.prefix, jobs, rate, options=options)
+        producer = Producer(self.url, self.prefix, jobs, rate, options=options, backend=self.producer_backend)
         thread = threading.Thread(target=producer.run, name=f"producer {self.name}", daemon=True)
         thread.start()
         self.producers.append(producer)
