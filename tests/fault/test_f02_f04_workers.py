@@ -26,6 +26,9 @@ def long_jobs(rng: random.Random) -> dict[str, Any]:
 def run_f02(make: Callable[..., Scenario], node: RedisNode, seed: int, pause: float = 3 * LEASE) -> None:
     s = make("F02", node, seed=seed)
     w1, _w2 = s.start_workers(2)
+    # "ready" comes before a worker's wake-up subscription is live; a job enqueued in that
+    # gap waits for the idle safety net (10 s) on that worker (a known limit).
+    time.sleep(0.5)
     s.produce_now(s.jobs(12, long_jobs))
     s.wait_until(lambda: len({e.pid for e in s.entries() if e.kind == "S"}) == 2, 10, "both workers busy")
     s.event(f"SIGSTOP worker pid {w1.pid} for {pause:g}s")

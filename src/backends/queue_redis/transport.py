@@ -22,7 +22,13 @@ from typing import Any, Protocol
 import anyio
 import redis
 import redis.asyncio
-from redis.exceptions import AuthenticationError, NoPermissionError, NoScriptError, ResponseError
+from redis.exceptions import (
+    AuthenticationError,
+    NoPermissionError,
+    NoScriptError,
+    RedisClusterException,
+    ResponseError,
+)
 
 from queue_core import BrokerAuthError, BrokerError, BrokerUnavailable
 from queue_redis.scripts import Script, all_scripts
@@ -80,6 +86,8 @@ def mapped_errors() -> Iterator[None]:
         raise BrokerError(f"Redis error: {text}") from exc
     except redis.RedisError as exc:
         raise BrokerError(f"Redis error: {exc}") from exc
+    except RedisClusterException as exc:  # not a RedisError: no reachable node, or no slot map
+        raise BrokerUnavailable(f"Redis Cluster is unreachable: {exc}") from exc
 
 
 def _evalsha_args(call: Call) -> tuple[Any, ...]:
