@@ -181,6 +181,131 @@ class RespConnection:
         if protocol is not None and protocol.transport is not None:
             protocol.transport.close()
 
+    def subscription(self) -> RespSubscription:
+        """A subscriber connection to the same server (pub/sub needs its own)."""
+        return RespSubscription(self)
+
+
+class _SubscriberProtocol(asyncio.Protocol):
+    """A subscribed connection: messages are queued; every other reply (subscribe
+    confirmations, AUTH) answers the oldest pending request."""
+
+    def __init__(self) -> None:
+        self.reader = hiredis.Reader()
+        self.messages: collections.deque[bytes] = collections.deque()
+        self.requests: collections.deque[asyncio.Future[Any]] = collections.deque()
+        self.waiter: asyncio.Future[None] | None = None
+        self.transport: asyncio.Transport | None = None
+        self.lost: Exception | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.reader.feed(data)
+        while (reply := self.reader.gets()) is not False:
+            if isinstance(reply, list) and reply and reply[0] == b"message":
+                self.messages.append(reply[2])
+                if self.waiter is not None and not self.waiter.done():
+                    self.waiter.set_result(None)
+            elif self.requests:
+                future = self.requests.popleft()
+                if not future.done():
+                    future.set_result(reply)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = redis.ConnectionError(f"subscription to Redis lost: {exc or 'closed by the server'}")
+        while self.requests:
+            future = self.requests.popleft()
+            if not future.done():
+                future.set_exception(self.lost)
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_exception(self.lost)
+
+
+class RespSubscription:
+    """One subscriber connection, subscribed to a growing set of channels.
+
+    ``receive`` returns the messages published since the last call as soon as there is
+    one, or [] after ``timeout``; messages that arrive between calls are kept. A new
+    channel is subscribed (and confirmed by the server) before the wait begins. On a lost
+    connection it raises; the next call connects and subscribes again.
+    """
+
+    def __init__(self, server: RespConnection) -> None:
+        self._server = server
+        self._protocol: _SubscriberProtocol | None = None
+        self._channels: set[str] = set()
+
+    async def _request(self, protocol: _SubscriberProtocol, command: Sequence[Any], replies: int) -> list[Any]:
+        assert protocol.transport is not None
+        loop = asyncio.get_running_loop()
+        futures = [loop.create_future() for _ in range(replies)]
+        protocol.requests.extend(futures)
+        protocol.transport.write(hiredis.pack_command(tuple(command)))
+        async with asyncio.timeout(self._server.timeout or self._server.connect_timeout):
+            answers = [await future for future in futures]
+        for answer in answers:
+            if isinstance(answer, hiredis.ReplyError):
+                raise _error(answer)
+        return answers
+
+    async def _connected(self) -> _SubscriberProtocol:
+        protocol = self._protocol
+        if protocol is not None and protocol.lost is None:
+            return protocol
+        server, loop = self._server, asyncio.get_running_loop()
+        try:
+            if server.path is not None:
+                connecting = loop.create_unix_connection(_SubscriberProtocol, server.path)
+            else:
+                connecting = loop.create_connection(_SubscriberProtocol, server.host, server.port)
+            _, protocol = await asyncio.wait_for(connecting, server.connect_timeout)
+        except (TimeoutError, OSError) as exc:
+            raise redis.ConnectionError(f"cannot connect to Redis at {server._where()}: {exc}") from exc
+        assert protocol is not None
+        self._protocol, self._channels = protocol, set()
+        if server.password is not None:
+            auth = ("AUTH", server.password) if server.username is None else ("AUTH", server.username, server.password)
+            await self._request(protocol, auth, 1)
+        return protocol
+
+    async def receive(self, channels: Sequence[str], timeout: float) -> list[bytes]:
+        try:
+            protocol = await self._connected()
+            new = [channel for channel in dict.fromkeys(channels) if channel not in self._channels]
+            if new:
+                await self._request(protocol, ("SUBSCRIBE", *new), len(new))
+                self._channels.update(new)
+            if not protocol.messages and timeout > 0:
+                loop = asyncio.get_running_loop()
+                protocol.waiter = waiter = loop.create_future()
+                timer = loop.call_later(timeout, _resolve, waiter)
+                try:
+                    await waiter
+                finally:
+                    timer.cancel()
+                    protocol.waiter = None
+            if protocol.lost is not None:
+                raise protocol.lost
+            messages = list(protocol.messages)
+            protocol.messages.clear()
+            return messages
+        except (redis.ConnectionError, TimeoutError, OSError):
+            await self.close()
+            raise
+
+    async def close(self) -> None:
+        protocol, self._protocol = self._protocol, None
+        if protocol is not None and protocol.transport is not None:
+            protocol.transport.close()
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
 
 def _error(reply: hiredis.ReplyError) -> Exception:
     """The redis-py exception for an error reply (NoScriptError for NOSCRIPT, ...)."""

@@ -352,8 +352,21 @@ class PipelinedTransport(_PipelinedScripts, AsyncioTransport):
     def __init__(self, client: Any, connection: Any) -> None:
         super().__init__(client)
         self._connection = connection
+        self._subscribers: dict[str, Any] = {}
+
+    async def listen(self, slot: str, channels: Sequence[str], timeout: float) -> list[bytes]:
+        # Its own hiredis subscriber too: a wake-up is on the path of every pickup.
+        subscriber = self._subscribers.get(slot)
+        if subscriber is None:
+            subscriber = self._subscribers[slot] = self._connection.subscription()
+        with mapped_errors():
+            messages: list[bytes] = await subscriber.receive(channels, timeout)
+            return messages
 
     async def close(self) -> None:
+        for subscriber in self._subscribers.values():
+            with contextlib.suppress(Exception):
+                await subscriber.close()
         with contextlib.suppress(Exception):
             await self._connection.close()
         await super().close()
