@@ -164,6 +164,15 @@ def tables(data: dict[str, Any]) -> str:
             f"| pipelined, 1,000 per round trip | {cell(column(bare, 'bare_pipelined'))} "
             f"| {cell(column(ours, 'bulk'))} | {ratio(median(ours, 'bulk'), median(bare, 'bare_pipelined'))} |",
         ]
+    lines += [
+        "",
+        "Notes: taskiq schedules only through its separate scheduler process, so it has no lateness figure; "
+        "saq moves scheduled jobs with a 1 s poll and streaq with its ~0.5 s loop. Redis CPU is the server's "
+        "own (used_cpu_user + used_cpu_sys over the phase, networking included), so every awaited one-by-one "
+        "enqueue pays a round trip there whatever the library. `queue-core (trio, redis-py)` is queue-core "
+        "under trio with its earlier transport (redis-py's sync client on threads) instead of the pipelined "
+        "hiredis connection.",
+    ]
     if extras.get("rss"):
         rss = extras["rss"]
         mib = " → ".join(f"{value / 2**20:.1f}" for value in rss["rss"])
