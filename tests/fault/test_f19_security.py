@@ -78,7 +78,7 @@ def test_f19_auth_and_least_privilege_acl_user_pass_the_smoke_suite(
         assert not denied, f"the ACL refused something: {denied}"
         # The rule holds: the same user cannot touch a key outside its prefix.
         with node.admin(username="qc", password="qc-secret") as conn:
-            denied_write = pytest.raises(redis.ResponseError, match="NOPERM|no permissions")
+            denied_write = pytest.raises(redis.ResponseError, match=r"NOPERM|no permissions")
             with denied_write:
                 conn.set("elsewhere", "x")
     finally:
