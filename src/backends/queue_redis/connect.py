@@ -135,8 +135,9 @@ def _sentinel(target: Target, options: dict[str, Any], asyncio: bool) -> Transpo
         data["username"] = unquote(parts.username)
     if parts.password:
         data["password"] = unquote(parts.password)
+    # redis-py before 8.2 leaves the Sentinel classes untyped; 8.2 types them.
     if asyncio:
-        sentinel = redis.asyncio.sentinel.Sentinel(sentinels, sentinel_kwargs=sentinel_kwargs, **data)  # type: ignore[no-untyped-call]
+        sentinel = redis.asyncio.sentinel.Sentinel(sentinels, sentinel_kwargs=sentinel_kwargs, **data)  # type: ignore[no-untyped-call, unused-ignore]
         return AsyncioTransport(sentinel.master_for(service))
-    sync = redis.sentinel.Sentinel(sentinels, sentinel_kwargs=sentinel_kwargs, **data)  # type: ignore[no-untyped-call]
-    return ThreadTransport(sync.master_for(service))  # type: ignore[no-untyped-call]
+    sync = redis.sentinel.Sentinel(sentinels, sentinel_kwargs=sentinel_kwargs, **data)  # type: ignore[no-untyped-call, unused-ignore]
+    return ThreadTransport(sync.master_for(service))  # type: ignore[no-untyped-call, unused-ignore]

@@ -164,7 +164,8 @@ class _SyncSubscription:
         with mapped_errors():
             try:
                 if self._pubsub is None:
-                    self._pubsub = self._client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+                    # untyped before redis-py 8.2
+                    self._pubsub = self._client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call, unused-ignore]
                 new = set(channels) - self._channels
                 if new:
                     self._pubsub.subscribe(*new)
