@@ -19,6 +19,9 @@ def emit(hook: str, logger: logging.Logger | None = None, /, **kwargs: Any) -> N
     """Call hook ``queue_core_<hook>`` with ``kwargs``; plugin errors are logged, not raised."""
     try:
         caller = getattr(plugin_manager().hook, f"queue_core_{hook}")
-        caller(**kwargs)
+        # Most runs have no plugin on a given hook: skip pluggy's call machinery (it is
+        # on the path of every enqueue and every job).
+        if caller.get_hookimpls():
+            caller(**kwargs)
     except Exception:
         (logger or logging.getLogger(LOGGER_NAME)).exception("plugin hook queue_core_%s raised; ignored", hook)

@@ -75,6 +75,8 @@ class Fetcher:
         #: True while waiting for work.
         self.idle = False
         self._wake = anyio.Event()
+        #: a notification woke the idle fetcher: the forwarder looks once it has dequeued.
+        self._wake_pending = False
         self._backoff = ERROR_BACKOFF_MIN
         self._listen_backoff = ERROR_BACKOFF_MIN
         #: whether the listener is waiting without trouble: the forwarder can then rely
@@ -104,7 +106,19 @@ class Fetcher:
             else:
                 self._subscribed = True
                 self._listen_backoff = ERROR_BACKOFF_MIN
-            self._wake.set()
+            if self.idle:
+                # The idle fetcher dequeues first and lets the forwarder look after that:
+                # a pickup does not wait behind the forwarder's round trip.
+                self._wake_pending = True
+                self._wake.set()
+            else:
+                self._wake.set()
+                if self.on_wake is not None:
+                    self.on_wake()
+
+    def _woken(self) -> None:
+        if self._wake_pending:
+            self._wake_pending = False
             if self.on_wake is not None:
                 self.on_wake()
 
@@ -117,8 +131,10 @@ class Fetcher:
             try:
                 taken = await self.fetch_once()
             except QueueError as exc:
+                self._woken()
                 await self._broker_trouble("dequeue", exc)
                 continue
+            self._woken()
             self._backoff = ERROR_BACKOFF_MIN
             if not taken:
                 await self.idle_wait()

@@ -162,6 +162,7 @@ class Recoverer:
                 ", ".join(recovery.archived[:20]),
             )
 
+
 class Janitor:
     """Deletes completed jobs past retention and archived jobs beyond the caps, and gives
     members of expired aggregation staging sets back to their groups."""
