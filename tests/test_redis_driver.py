@@ -17,7 +17,9 @@ from queue_core import (
     open_broker,
 )
 from queue_redis.broker import RedisBroker
+from queue_redis.connect import node_url
 from queue_redis.scripts import NAMES, script
+from queue_redis.transport import _AsyncSubscription
 from tests.redis_server import RedisServer
 
 NOW = 1_750_000_000.0
@@ -166,3 +168,40 @@ def test_every_script_has_a_header_naming_keys_argv_and_reply() -> None:
         assert "ARGV[1]" in header, name
         assert "Reply" in header, name
         assert "KEYS[1]" in header, name
+
+
+def test_a_cluster_node_url_keeps_credentials_tls_and_options() -> None:
+    assert node_url("rediss://u:p%40ss@10.0.0.1:7000/0?ssl_cert_reqs=none", "10.0.0.2", 7001) == (
+        "rediss://u:p%40ss@10.0.0.2:7001/0?ssl_cert_reqs=none"
+    )
+    assert node_url("redis://10.0.0.1:7000/0", "::1", 7002) == "redis://[::1]:7002/0"
+
+
+def test_a_subscription_skips_a_node_that_is_gone(redis_url: str) -> None:
+    """A Cluster subscription under asyncio (redis.asyncio exists only there) tries the
+    nodes in turn: the first, killed, is skipped and the wake-up arrives through the next."""
+    import asyncio
+
+    import redis.asyncio
+
+    with RedisServer() as gone:
+        dead_url = gone.url
+
+    async def main() -> list[bytes]:
+        clients = [redis.asyncio.from_url(dead_url), redis.asyncio.from_url(redis_url)]
+
+        async def candidates() -> list[redis.asyncio.Redis]:
+            return clients
+
+        subscription = _AsyncSubscription(candidates)
+        channel = f"{fresh_prefix()}:notify"
+        try:
+            assert await subscription.receive([channel], 0.05) == []  # subscribed, nothing sent yet
+            await clients[1].publish(channel, b"1")
+            return await subscription.receive([channel], 5.0)
+        finally:
+            await subscription.close()
+            for client in clients:
+                await client.aclose()
+
+    assert asyncio.run(main()) == [b"1"]

@@ -272,7 +272,37 @@ class Cluster:
         if done.returncode != 0:
             raise RuntimeError(f"redis-cli --cluster create failed:\n{done.stdout}\n{done.stderr}")
         self.wait_ok()
+        self.wait_replicated()
         return self
+
+    def wait_replicated(self, timeout: float = 30.0) -> None:
+        """Until every replica finished its first sync (the master delays it by
+        ``repl-diskless-sync-delay``, 5 s): a replica that never synced is not promoted,
+        so a master killed before then leaves its slots down for good."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if all(self._replica_synced(node) for node in self.nodes if node.running):
+                return
+            time.sleep(0.1)
+        raise RuntimeError("the cluster's replicas did not sync with their masters")
+
+    @staticmethod
+    def _replica_synced(node: RedisNode) -> bool:
+        with node.admin(socket_timeout=1) as conn:
+            info = conn.info("replication")
+        return info.get("role") != "slave" or info.get("master_link_status") == "up"
+
+    def wait_promoted(self, key: str, old: RedisNode, timeout: float = 30.0) -> RedisNode:
+        """Until another node serves ``key``'s slot (``old`` was killed) and the cluster
+        is ok again; returns the promoted node."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with contextlib.suppress(redis.RedisError, OSError, LookupError):
+                node = self.node_serving(key)
+                if node is not old and node.running and all(self._node_ok(n) for n in self.nodes if n.running):
+                    return node
+            time.sleep(0.05)
+        raise RuntimeError(f"no replica took over {key!r}'s slot from port {old.port}")
 
     def wait_ok(self, timeout: float = 30.0) -> None:
         """Until every running node says cluster_state:ok and sees every slot served."""
@@ -303,6 +333,16 @@ class Cluster:
             if (role.decode() if isinstance(role, bytes) else role) == "master":
                 result.append(node)
         return result
+
+    def subscribers(self, channel: str) -> int:
+        """How many connections of the whole cluster are subscribed to ``channel``
+        (classic pub/sub: each node counts only its own clients)."""
+        total = 0
+        for node in self.nodes:
+            if node.running:
+                with node.admin(socket_timeout=1) as conn:
+                    total += int(conn.execute_command("PUBSUB", "NUMSUB", channel)[1])
+        return total
 
     def node_serving(self, key: str) -> RedisNode:
         """The running master that serves ``key``'s slot now."""

@@ -24,6 +24,7 @@ import sniffio
 from queue_core import InvalidBrokerURL
 from queue_redis.transport import (
     AsyncioTransport,
+    ClusterNodeClients,
     PipelinedThreadTransport,
     PipelinedTransport,
     ThreadTransport,
@@ -60,6 +61,14 @@ def parse(url: str) -> Target:
     return Target(topology or "standalone", plain, prefix, base == "rediss")
 
 
+def node_url(url: str, host: str, port: int) -> str:
+    """``url`` (credentials, TLS, options) pointed at another node of the same cluster."""
+    parts = urlsplit(url)
+    credentials, at, _ = parts.netloc.rpartition("@")
+    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return urlunsplit(parts._replace(netloc=f"{credentials}{at}{address}"))
+
+
 def open_transport(target: Target, options: dict[str, Any]) -> tuple[Transport, bool]:
     """The transport for the running async library, and whether it talks to a cluster."""
     asyncio = sniffio.current_async_library() == "asyncio"
@@ -67,10 +76,11 @@ def open_transport(target: Target, options: dict[str, Any]) -> tuple[Transport, 
         if target.kind == "cluster":
             if asyncio:
                 client = redis.asyncio.cluster.RedisCluster.from_url(target.url, **options)
-                # redis-py's asyncio cluster client has no pub/sub: one plain connection to
-                # the seed node carries subscriptions (classic pub/sub spans the cluster).
-                seed = redis.asyncio.from_url(target.url, **options)
-                return AsyncioTransport(client, cluster=True, pubsub_client=seed), True
+
+                def node(host: str, port: int) -> Any:
+                    return redis.asyncio.from_url(node_url(target.url, host, port), **options)
+
+                return AsyncioTransport(client, cluster=True, cluster_nodes=ClusterNodeClients(client, node)), True
             return ThreadTransport(redis.cluster.RedisCluster.from_url(target.url, **options), cluster=True), True
         if target.kind == "sentinel":
             return _sentinel(target, options, asyncio), False

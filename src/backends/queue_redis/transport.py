@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -226,19 +226,68 @@ class ThreadTransport:
             self._core.client.close()
 
 
+#: the clients a subscription may use, best first (it takes the first that answers).
+PubSubClients = Callable[[], Awaitable[Sequence[Any]]]
+
+
+class ClusterNodeClients:
+    """Plain clients to a cluster's nodes, for pub/sub: redis-py's asyncio cluster client
+    has none before 8.2, and classic pub/sub reaches subscribers on any node. The cluster
+    client's default node comes first, then every node it knows now, so after a failover
+    (the node subscribed through was killed) the next subscription finds one alive."""
+
+    def __init__(self, cluster: Any, connect: Callable[[str, int], Any]) -> None:
+        self._cluster = cluster
+        self._connect = connect
+        self._clients: dict[tuple[str, int], Any] = {}
+
+    async def __call__(self) -> list[Any]:
+        await self._cluster.initialize()  # a no-op once the slots are known
+        nodes = [self._cluster.get_default_node(), *self._cluster.get_nodes()]
+        addresses = dict.fromkeys((node.host, node.port) for node in nodes if node is not None)
+        return [self._client(address) for address in addresses]
+
+    def _client(self, address: tuple[str, int]) -> Any:
+        if address not in self._clients:
+            self._clients[address] = self._connect(*address)
+        return self._clients[address]
+
+    async def aclose(self) -> None:
+        clients, self._clients = self._clients, {}
+        for client in clients.values():
+            with contextlib.suppress(Exception):
+                await client.aclose()
+
+
 class _AsyncSubscription:
     """One pubsub connection of an asyncio client, subscribed to a growing set of channels."""
 
-    def __init__(self, client: redis.asyncio.Redis) -> None:
-        self._client = client
+    def __init__(self, clients: PubSubClients) -> None:
+        self._clients = clients
         self._pubsub: Any = None
         self._channels: set[str] = set()
+
+    async def _open(self, channels: set[str]) -> Any:
+        """A pubsub subscribed to ``channels`` on the first client that answers."""
+        failure: Exception | None = None
+        for client in await self._clients():
+            pubsub = client.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(*channels)
+            except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+                failure = exc
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+                continue
+            return pubsub
+        raise failure or redis.ConnectionError("no Redis node to subscribe through")
 
     async def receive(self, channels: Sequence[str], timeout: float) -> list[bytes]:
         with mapped_errors():
             try:
                 if self._pubsub is None:
-                    self._pubsub = self._client.pubsub(ignore_subscribe_messages=True)
+                    self._pubsub = await self._open(set(channels))
+                    self._channels = set(channels)
                 new = set(channels) - self._channels
                 if new:
                     await self._pubsub.subscribe(*new)
@@ -267,15 +316,18 @@ class AsyncioTransport:
     """redis.asyncio: one connection pool, pipelines for multi-call round trips.
 
     On Redis Cluster (``cluster=True``) script calls run concurrently, one per request
-    (redis-py refuses EVALSHA in cluster pipelines), and subscriptions use
-    ``pubsub_client``, a plain connection to one node: classic pub/sub reaches every node.
+    (redis-py refuses EVALSHA in cluster pipelines), and subscriptions go through
+    ``cluster_nodes``, plain connections to the nodes: classic pub/sub reaches every node.
     """
 
-    def __init__(self, client: Any, *, cluster: bool = False, pubsub_client: Any = None) -> None:
+    def __init__(self, client: Any, *, cluster: bool = False, cluster_nodes: ClusterNodeClients | None = None) -> None:
         self.client = client
         self.cluster = cluster
-        self._pubsub_client = pubsub_client or client
+        self._cluster_nodes = cluster_nodes
         self._subscriptions: dict[str, _AsyncSubscription] = {}
+
+    async def _pubsub_clients(self) -> Sequence[Any]:
+        return [self.client] if self._cluster_nodes is None else await self._cluster_nodes()
 
     async def _run_one(self, call: Call) -> Any:
         try:
@@ -314,7 +366,7 @@ class AsyncioTransport:
             return _raise_first_error(await pipe.execute(raise_on_error=False))
 
     async def listen(self, slot: str, channels: Sequence[str], timeout: float) -> list[bytes]:
-        subscription = self._subscriptions.setdefault(slot, _AsyncSubscription(self._pubsub_client))
+        subscription = self._subscriptions.setdefault(slot, _AsyncSubscription(self._pubsub_clients))
         return await subscription.receive(channels, timeout)
 
     def published(self, channel: str, data: bytes) -> None:
@@ -325,9 +377,8 @@ class AsyncioTransport:
             await subscription.close()
         with contextlib.suppress(Exception):
             await self.client.aclose()
-        if self._pubsub_client is not self.client:
-            with contextlib.suppress(Exception):
-                await self._pubsub_client.aclose()
+        if self._cluster_nodes is not None:
+            await self._cluster_nodes.aclose()
 
 
 class _PipelinedScripts:
