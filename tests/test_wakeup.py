@@ -73,7 +73,8 @@ async def test_a_later_scheduled_job_does_not_wake_the_worker(broker: Broker) ->
     worker.register("later", lambda_async(lambda d: None))
     await enqueue(broker, clock, "later", delay=2)
     async with running(worker):
-        await wait_until(lambda: counting.calls["wait_for_jobs"] >= 1)
+        # The first wait only subscribes; the second is the long one that must stay asleep.
+        await wait_until(lambda: counting.calls["wait_for_jobs"] >= 2)
         await settle_down()
         waits = counting.calls["wait_for_jobs"]
         async with Client(broker, clock=clock) as client:

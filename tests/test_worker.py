@@ -561,6 +561,34 @@ async def test_a_job_enqueued_just_after_an_empty_dequeue_is_not_left_waiting(
         await hooks.wait_for("succeeded", job_id=landed[0])
 
 
+async def test_a_worker_reports_started_only_once_a_job_enqueued_then_wakes_it(
+    broker: Broker, hooks: HookRecorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A slow subscription (a far server): before it is live, a notification would be lost,
+    # and with an idle wait longer than the test's patience only a wake-up can finish it.
+    monkeypatch.setattr("queue_core.runtime.IDLE_WAIT_BLOCKING", 3600.0)
+    monkeypatch.setattr("queue_core.runtime.IDLE_WAIT_POLLING", 3600.0)
+    clock = manual_clock()
+    counting = CountingBroker(broker)
+
+    async def slow_first_wait(queues: Any, timeout: float) -> None:
+        if counting.calls["wait_for_jobs"] == 0:
+            await anyio.sleep(0.3)
+        counting.calls["wait_for_jobs"] += 1
+        await broker.wait_for_jobs(queues, timeout)
+
+    counting.wait_for_jobs = slow_first_wait  # type: ignore[method-assign]
+    worker = make_worker(counting, clock)
+    worker.register("first", lambda_async(lambda d: None))
+    async with running(worker):
+        await hooks.wait_for("worker_started")
+        assert counting.calls["wait_for_jobs"] >= 1  # it subscribed before it said so
+        # The worker has looked for work and found none: it idles on the wake-up alone.
+        await wait_until(lambda: counting.done["dequeue"] >= 1)
+        job_id = await enqueue(broker, clock, "first")
+        await hooks.wait_for("succeeded", job_id=job_id)
+
+
 async def test_one_dequeue_takes_as_many_jobs_as_there_are_free_slots(broker: Broker, hooks: HookRecorder) -> None:
     clock = manual_clock()
     counting = CountingBroker(broker)

@@ -30,6 +30,17 @@ def require_blocking_wait(broker: Broker) -> None:
 async def test_wait_returns_after_its_timeout(broker: Broker) -> None:
     with anyio.fail_after(5):
         await broker.wait_for_jobs([DEFAULT], 0.05)
+        await broker.wait_for_jobs([DEFAULT], 0)
+
+
+async def test_work_that_arrives_after_a_wait_returned_wakes_the_next_wait(broker: Broker) -> None:
+    """A wait that has returned has subscribed (a zero timeout included): work that arrives
+    before the next wait is kept for it. Workers rely on this to say they have started."""
+    require_blocking_wait(broker)
+    await broker.wait_for_jobs([DEFAULT], 0)
+    await enqueue(broker, job("kept"), now=T0)
+    with anyio.fail_after(PARKED - 5):
+        await broker.wait_for_jobs([DEFAULT], PARKED)
 
 
 async def _attempts_until_woken(broker: Broker) -> int | None:

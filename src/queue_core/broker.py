@@ -327,7 +327,9 @@ class ProcessingBroker(Protocol):
         ``capabilities.blocking_wait`` an enqueue to an empty queue wakes waiters at once,
         and so does an enqueue of a scheduled job that is due earlier than every other
         scheduled job of its queue (so a worker's forwarder can sleep until the next due
-        time instead of polling for new, earlier ones).
+        time instead of polling for new, earlier ones). A call that has returned normally
+        has subscribed (``timeout=0`` subscribes and returns): such work arriving before
+        the next call wakes that call at once.
         """
 
 

@@ -82,10 +82,15 @@ class Fetcher:
         #: whether the listener is waiting without trouble: the forwarder can then rely
         #: on its wake-ups (on every notification, and at least every idle_timeout).
         self.listening = False
-        # Whether wait_for_jobs has returned normally once, so it has subscribed: from
-        # then on a notification sent between two waits is kept for the next one, and an
-        # idle fetcher needs no re-check.
+        # Whether wait_for_jobs has returned normally since the last failure, so it has
+        # subscribed: from then on a notification sent between two waits is kept for the
+        # next one.
         self._subscribed = False
+        #: set once the listener has subscribed, or failed to: the worker reports itself
+        #: started after this, so a job enqueued from then on wakes it.
+        self.ready = anyio.Event()
+        #: set once the worker has reported itself started: no job starts before that.
+        self.go = anyio.Event()
 
     def nudge(self) -> None:
         """Work may be pending (e.g. the forwarder just moved some): stop idling."""
@@ -95,16 +100,22 @@ class Fetcher:
         """The listener loop: wake the fetcher (and the forwarder) on every notification."""
         while True:
             self.listening = True
+            # Until subscribed, a zero wait: it returns once the broker has subscribed, and
+            # the wake-up below makes the fetcher look again for a job enqueued before that
+            # (the condition-variable pattern).
+            timeout = self.idle_timeout if self._subscribed else 0.0
             try:
-                await self.broker.wait_for_jobs(self.order.names, self.idle_timeout)
+                await self.broker.wait_for_jobs(self.order.names, timeout)
             except QueueError as exc:
                 self.listening = self._subscribed = False
+                self.ready.set()
                 delay = jittered(self._listen_backoff)
                 self.log.warning("fetcher: wait_for_jobs failed: %s; listening again in %.1fs", exc, delay)
                 await anyio.sleep(delay)
                 self._listen_backoff = min(self._listen_backoff * 2, ERROR_BACKOFF_MAX)
             else:
                 self._subscribed = True
+                self.ready.set()
                 self._listen_backoff = ERROR_BACKOFF_MIN
             if self.idle:
                 # The idle fetcher dequeues first and lets the forwarder look after that:
@@ -123,6 +134,7 @@ class Fetcher:
                 self.on_wake()
 
     async def run(self) -> None:
+        await self.go.wait()
         while True:
             await self.inflight.wait_for_room()
             # A wake-up that arrives while dequeue runs must end the next idle wait, so
@@ -177,19 +189,11 @@ class Fetcher:
     async def idle_wait(self) -> None:
         """Wait until the listener or a nudge wakes us.
 
-        Until the listener has subscribed, the queues are checked once more after it
-        started waiting (the condition-variable pattern): a job enqueued between our
-        empty dequeue and the subscription would otherwise sit until the timeout.
+        A job enqueued between our empty dequeue and the listener's subscription is not
+        missed: the listener wakes us once it has subscribed, and we look again.
         """
         self.idle = True
         try:
-            if not self._subscribed:
-                await anyio.lowlevel.checkpoint()  # let the listener subscribe
-                try:
-                    if await self.fetch_once():
-                        return
-                except QueueError as exc:
-                    self.log.warning("fetcher: dequeue failed: %s", exc)
             await self._wake.wait()
         finally:
             self.idle = False

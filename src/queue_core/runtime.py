@@ -53,6 +53,8 @@ if TYPE_CHECKING:
 #: how long one idle wait on the broker lasts before the fetcher asks again anyway.
 IDLE_WAIT_BLOCKING = 10.0
 IDLE_WAIT_POLLING = 1.0
+#: the longest a start waits for the wake-up subscription before reporting itself started.
+READY_TIMEOUT = 10.0
 
 
 class WorkerRun:
@@ -145,6 +147,11 @@ class WorkerRun:
                         loops.start_soon(self.aggregator.run, name="aggregator")
                     for loop in self.extra_loops:
                         loops.start_soon(loop)
+                    # Started means a job enqueued from now on wakes this worker: wait for
+                    # the listener's subscription (bounded: a broker that is down is
+                    # reported by the listener and does not hold the start up).
+                    with anyio.move_on_after(READY_TIMEOUT):
+                        await self.fetcher.ready.wait()
                     self.set_status(WorkerStatus.RUNNING)
                     emit("worker_started", self.log, worker_id=worker.id, queues=list(worker.queues))
                     self.log.info(
@@ -152,6 +159,7 @@ class WorkerRun:
                         worker.id, worker.queues, " (strict)" if worker.strict else "", worker.concurrency,
                         worker.handlers.types(),
                     )  # fmt: skip
+                    self.fetcher.go.set()
                     await stop.wait()
                     loops.cancel_scope.cancel()
             finally:

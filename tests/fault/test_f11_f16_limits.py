@@ -16,9 +16,7 @@ from tests.fault.scenario import Scenario
 
 
 @pytest.mark.parametrize("policy", ["allkeys-lru", "volatile-lru", "noeviction"])
-def test_f11_the_worker_warns_at_start_about_an_evicting_policy(
-    scenario: Callable[..., Scenario], policy: str
-) -> None:
+def test_f11_the_worker_warns_at_start_about_an_evicting_policy(scenario: Callable[..., Scenario], policy: str) -> None:
     node = RedisNode(args=["--maxmemory", "64mb", "--maxmemory-policy", policy]).start()
     try:
         s = scenario("F11", node)

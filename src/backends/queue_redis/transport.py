@@ -29,12 +29,16 @@ from redis.exceptions import (
     RedisClusterException,
     ResponseError,
 )
+from redis.utils import str_if_bytes
 
 from queue_core import BrokerAuthError, BrokerError, BrokerUnavailable
 from queue_redis.scripts import Script, all_scripts
 
 # While waiting for notifications on a thread, wake this often so cancellation is prompt.
 _THREAD_WAIT_SLICE = 0.25
+# How long a new subscription waits for the server to confirm it (one round trip when
+# the server answers) before the wait counts as a lost connection.
+_CONFIRM_TIMEOUT = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,8 +156,27 @@ class SyncCore:
             pipe.execute()
 
 
+def _sort(message: dict[str, Any], messages: list[bytes], unconfirmed: set[str]) -> None:
+    """File one pubsub reply: a notification's data, or a subscribe confirmation."""
+    kind = str_if_bytes(message["type"])
+    if kind == "message":
+        messages.append(message["data"])
+    elif kind == "subscribe":
+        unconfirmed.discard(str_if_bytes(message["channel"]))
+
+
+def _unconfirmed_error(unconfirmed: set[str]) -> redis.TimeoutError:
+    return redis.TimeoutError(
+        f"Redis did not confirm the subscription to {sorted(unconfirmed)} within {_CONFIRM_TIMEOUT:.0f}s"
+    )
+
+
 class _SyncSubscription:
-    """One pubsub connection of a sync client, subscribed to a growing set of channels."""
+    """One pubsub connection of a sync client, subscribed to a growing set of channels.
+
+    A channel is subscribed, and confirmed by the server, before the wait begins: once
+    ``receive`` has returned, a notification is kept for the next call however late it
+    comes (the worker reports itself started only then)."""
 
     def __init__(self, client: redis.Redis) -> None:
         self._client = client
@@ -165,16 +188,22 @@ class _SyncSubscription:
             try:
                 if self._pubsub is None:
                     # untyped before redis-py 8.2
-                    self._pubsub = self._client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call, unused-ignore]
-                new = set(channels) - self._channels
-                if new:
-                    self._pubsub.subscribe(*new)
-                    self._channels |= new
-                messages = []
-                message = self._pubsub.get_message(timeout=timeout)
-                while message is not None:
-                    messages.append(message["data"])
-                    message = self._pubsub.get_message(timeout=0)
+                    self._pubsub = self._client.pubsub()  # type: ignore[no-untyped-call, unused-ignore]
+                messages: list[bytes] = []
+                unconfirmed = set(channels) - self._channels
+                if unconfirmed:
+                    self._pubsub.subscribe(*unconfirmed)
+                    self._channels |= unconfirmed
+                    confirm_by = time.monotonic() + _CONFIRM_TIMEOUT
+                    while unconfirmed:
+                        if (remaining := confirm_by - time.monotonic()) <= 0:
+                            raise _unconfirmed_error(unconfirmed)
+                        if (message := self._pubsub.get_message(timeout=remaining)) is not None:
+                            _sort(message, messages, unconfirmed)
+                if not messages and (message := self._pubsub.get_message(timeout=timeout)) is not None:
+                    _sort(message, messages, unconfirmed)
+                while (message := self._pubsub.get_message(timeout=0)) is not None:
+                    _sort(message, messages, unconfirmed)
                 return messages
             except (redis.ConnectionError, redis.TimeoutError, OSError):
                 self.close()
@@ -204,14 +233,15 @@ class ThreadTransport:
     async def listen(self, slot: str, channels: Sequence[str], timeout: float) -> list[bytes]:
         subscription = self._subscriptions.setdefault(slot, _SyncSubscription(self._core.client))
         deadline = time.monotonic() + timeout
-        # Wait in short slices: a thread cannot be cancelled, so this keeps cancellation prompt.
-        while (remaining := deadline - time.monotonic()) > 0:
+        # Wait in short slices: a thread cannot be cancelled, so this keeps cancellation
+        # prompt. At least one slice, so that a zero timeout still subscribes.
+        while True:
+            remaining = max(0.0, deadline - time.monotonic())
             messages = await anyio.to_thread.run_sync(
                 subscription.receive, channels, min(remaining, _THREAD_WAIT_SLICE), limiter=self._limiter
             )
-            if messages:
+            if messages or time.monotonic() >= deadline:
                 return messages
-        return []
 
     def published(self, channel: str, data: bytes) -> None:
         pass  # the script's PUBLISH reaches subscribers through Redis
@@ -259,47 +289,62 @@ class ClusterNodeClients:
                 await client.aclose()
 
 
+async def _confirmed(pubsub: Any, channels: set[str]) -> list[bytes]:
+    """Subscribe ``pubsub`` to ``channels`` and wait for the server's confirmation;
+    returns the notifications that arrived meanwhile."""
+    await pubsub.subscribe(*channels)
+    messages: list[bytes] = []
+    unconfirmed = set(channels)
+    with anyio.move_on_after(_CONFIRM_TIMEOUT):
+        while unconfirmed:
+            if (message := await pubsub.get_message(timeout=_CONFIRM_TIMEOUT)) is not None:
+                _sort(message, messages, unconfirmed)
+    if unconfirmed:
+        raise _unconfirmed_error(unconfirmed)
+    return messages
+
+
 class _AsyncSubscription:
-    """One pubsub connection of an asyncio client, subscribed to a growing set of channels."""
+    """One pubsub connection of an asyncio client, subscribed to a growing set of
+    channels, each confirmed by the server before the wait begins (as ``_SyncSubscription``)."""
 
     def __init__(self, clients: PubSubClients) -> None:
         self._clients = clients
         self._pubsub: Any = None
         self._channels: set[str] = set()
 
-    async def _open(self, channels: set[str]) -> Any:
+    async def _open(self, channels: set[str]) -> tuple[Any, list[bytes]]:
         """A pubsub subscribed to ``channels`` on the first client that answers."""
         failure: Exception | None = None
         for client in await self._clients():
-            pubsub = client.pubsub(ignore_subscribe_messages=True)
+            pubsub = client.pubsub()
             try:
-                await pubsub.subscribe(*channels)
+                messages = await _confirmed(pubsub, channels)
             except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
                 failure = exc
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()
                 continue
-            return pubsub
+            return pubsub, messages
         raise failure or redis.ConnectionError("no Redis node to subscribe through")
 
     async def receive(self, channels: Sequence[str], timeout: float) -> list[bytes]:
         with mapped_errors():
             try:
+                messages: list[bytes] = []
                 if self._pubsub is None:
-                    self._pubsub = await self._open(set(channels))
+                    self._pubsub, messages = await self._open(set(channels))
                     self._channels = set(channels)
-                new = set(channels) - self._channels
-                if new:
-                    await self._pubsub.subscribe(*new)
+                elif new := set(channels) - self._channels:
+                    messages = await _confirmed(self._pubsub, new)
                     self._channels |= new
                 deadline = time.monotonic() + timeout
-                messages: list[bytes] = []
-                # get_message returns None early for subscribe confirmations: keep waiting.
+                # get_message returns early on other replies than a notification: keep waiting.
                 while not messages and (remaining := deadline - time.monotonic()) > 0:
-                    message = await self._pubsub.get_message(timeout=remaining)
-                    while message is not None:
-                        messages.append(message["data"])
-                        message = await self._pubsub.get_message(timeout=0)
+                    if (message := await self._pubsub.get_message(timeout=remaining)) is not None:
+                        _sort(message, messages, set())
+                while (message := await self._pubsub.get_message(timeout=0)) is not None:
+                    _sort(message, messages, set())
                 return messages
             except (redis.ConnectionError, redis.TimeoutError, OSError):
                 await self.close()
