@@ -537,12 +537,17 @@ async def test_an_idle_worker_waits_for_work_instead_of_polling(broker: Broker, 
     assert counting.calls["dequeue"] <= 6
 
 
-async def test_a_job_enqueued_just_after_an_empty_dequeue_is_not_left_waiting(
-    broker: Broker, hooks: HookRecorder, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # With an idle wait longer than the test's patience, only a wake-up can finish it.
+@pytest.fixture
+def wakeups_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An idle wait longer than the test's patience: only a wake-up can finish the test."""
     monkeypatch.setattr("queue_core.runtime.IDLE_WAIT_BLOCKING", 3600.0)
     monkeypatch.setattr("queue_core.runtime.IDLE_WAIT_POLLING", 3600.0)
+
+
+@pytest.mark.usefixtures("wakeups_only")
+async def test_a_job_enqueued_just_after_an_empty_dequeue_is_not_left_waiting(
+    broker: Broker, hooks: HookRecorder
+) -> None:
     clock = manual_clock()
     counting = CountingBroker(broker)
     landed: list[str] = []
@@ -561,13 +566,11 @@ async def test_a_job_enqueued_just_after_an_empty_dequeue_is_not_left_waiting(
         await hooks.wait_for("succeeded", job_id=landed[0])
 
 
+@pytest.mark.usefixtures("wakeups_only")
 async def test_a_worker_reports_started_only_once_a_job_enqueued_then_wakes_it(
-    broker: Broker, hooks: HookRecorder, monkeypatch: pytest.MonkeyPatch
+    broker: Broker, hooks: HookRecorder
 ) -> None:
-    # A slow subscription (a far server): before it is live, a notification would be lost,
-    # and with an idle wait longer than the test's patience only a wake-up can finish it.
-    monkeypatch.setattr("queue_core.runtime.IDLE_WAIT_BLOCKING", 3600.0)
-    monkeypatch.setattr("queue_core.runtime.IDLE_WAIT_POLLING", 3600.0)
+    # A slow subscription (a far server): before it is live, a notification would be lost.
     clock = manual_clock()
     counting = CountingBroker(broker)
 

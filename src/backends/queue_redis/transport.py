@@ -156,12 +156,12 @@ class SyncCore:
             pipe.execute()
 
 
-def _sort(message: dict[str, Any], messages: list[bytes], unconfirmed: set[str]) -> None:
+def _sort(message: dict[str, Any], messages: list[bytes], unconfirmed: set[str] | None = None) -> None:
     """File one pubsub reply: a notification's data, or a subscribe confirmation."""
     kind = str_if_bytes(message["type"])
     if kind == "message":
         messages.append(message["data"])
-    elif kind == "subscribe":
+    elif kind == "subscribe" and unconfirmed is not None:
         unconfirmed.discard(str_if_bytes(message["channel"]))
 
 
@@ -169,6 +169,20 @@ def _unconfirmed_error(unconfirmed: set[str]) -> redis.TimeoutError:
     return redis.TimeoutError(
         f"Redis did not confirm the subscription to {sorted(unconfirmed)} within {_CONFIRM_TIMEOUT:.0f}s"
     )
+
+
+def _confirmed_sync(pubsub: Any, channels: set[str]) -> list[bytes]:
+    """``_confirmed`` for a sync pubsub."""
+    pubsub.subscribe(*channels)
+    messages: list[bytes] = []
+    unconfirmed = set(channels)
+    confirm_by = time.monotonic() + _CONFIRM_TIMEOUT
+    while unconfirmed:
+        if (remaining := confirm_by - time.monotonic()) <= 0:
+            raise _unconfirmed_error(unconfirmed)
+        if (message := pubsub.get_message(timeout=remaining)) is not None:
+            _sort(message, messages, unconfirmed)
+    return messages
 
 
 class _SyncSubscription:
@@ -190,20 +204,13 @@ class _SyncSubscription:
                     # untyped before redis-py 8.2
                     self._pubsub = self._client.pubsub()  # type: ignore[no-untyped-call, unused-ignore]
                 messages: list[bytes] = []
-                unconfirmed = set(channels) - self._channels
-                if unconfirmed:
-                    self._pubsub.subscribe(*unconfirmed)
-                    self._channels |= unconfirmed
-                    confirm_by = time.monotonic() + _CONFIRM_TIMEOUT
-                    while unconfirmed:
-                        if (remaining := confirm_by - time.monotonic()) <= 0:
-                            raise _unconfirmed_error(unconfirmed)
-                        if (message := self._pubsub.get_message(timeout=remaining)) is not None:
-                            _sort(message, messages, unconfirmed)
+                if new := set(channels) - self._channels:
+                    messages = _confirmed_sync(self._pubsub, new)
+                    self._channels |= new
                 if not messages and (message := self._pubsub.get_message(timeout=timeout)) is not None:
-                    _sort(message, messages, unconfirmed)
+                    _sort(message, messages)
                 while (message := self._pubsub.get_message(timeout=0)) is not None:
-                    _sort(message, messages, unconfirmed)
+                    _sort(message, messages)
                 return messages
             except (redis.ConnectionError, redis.TimeoutError, OSError):
                 self.close()
@@ -342,9 +349,9 @@ class _AsyncSubscription:
                 # get_message returns early on other replies than a notification: keep waiting.
                 while not messages and (remaining := deadline - time.monotonic()) > 0:
                     if (message := await self._pubsub.get_message(timeout=remaining)) is not None:
-                        _sort(message, messages, set())
+                        _sort(message, messages)
                 while (message := await self._pubsub.get_message(timeout=0)) is not None:
-                    _sort(message, messages, set())
+                    _sort(message, messages)
                 return messages
             except (redis.ConnectionError, redis.TimeoutError, OSError):
                 await self.close()
