@@ -5,6 +5,9 @@ step an invariant compares what can be observed without changing anything (queue
 queue stats, the earliest due time, and the snapshot of every job the step touched). At
 the end of each example every job ever seen is compared, payload and result included.
 
+After every step the machines also compare the jobs each queue announced as finished
+(``wait_for_finished``, subscribed before the first step) with the model's account.
+
 Time moves only through the ``advance_time`` rule, on a ``ManualClock``; every other
 rule passes the clock's ``now``. Rules are synchronous (Hypothesis drives them), so the
 driver is called through an anyio blocking portal, which may run asyncio or trio.
@@ -20,10 +23,12 @@ from __future__ import annotations
 
 import itertools
 import sys
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+import anyio
 from anyio.from_thread import BlockingPortal
 from hypothesis import event
 from hypothesis import strategies as st
@@ -45,6 +50,8 @@ from queue_core import Broker, Lease, ManualClock
 
 #: A read-only call to make on both sides: method name and arguments.
 Probe = tuple[str, tuple[Any, ...]]
+#: Real seconds a step's expected announcements may take to arrive from a remote broker.
+ANNOUNCEMENT_PATIENCE = 10.0
 
 
 @dataclass(frozen=True)
@@ -56,6 +63,23 @@ class LeasePair:
 
     def __repr__(self) -> str:
         return f"<lease {self.model.queue}/{self.model.job_id} {self.model.token}>"
+
+
+async def _subscribe_finished(broker: Broker) -> None:
+    for queue in s.QUEUES:
+        await broker.wait_for_finished(queue, 0)
+
+
+async def _collect_finished(broker: Broker, expected: dict[str, Counter[str]]) -> dict[str, Counter[str]]:
+    """Each queue's announcements: what has arrived, then (patiently) the rest of what is
+    expected. A remote broker delivers them a little after the call that made them."""
+    got: dict[str, Counter[str]] = {}
+    with anyio.move_on_after(ANNOUNCEMENT_PATIENCE):
+        for queue in s.QUEUES:
+            got[queue] = Counter(await broker.wait_for_finished(queue, 0))
+            while not expected[queue] <= got[queue]:
+                got[queue].update(await broker.wait_for_finished(queue, ANNOUNCEMENT_PATIENCE))
+    return got
 
 
 async def _probe_all(broker: Broker, probes: Sequence[Probe]) -> list[Any]:
@@ -100,6 +124,7 @@ class Comparison(RuleBasedStateMachine):
         self.seen_tokens: set[tuple[str, str, str]] = set()
         self._fresh_ids = itertools.count(1)
         self._observed_at: float | None = None
+        self.portal.call(_subscribe_finished, self.broker)
 
     # ----------------------------------------------------------------- plumbing
 
@@ -279,6 +304,20 @@ class Comparison(RuleBasedStateMachine):
         probes = self.step_probes(now, touched, changed)
         if probes:
             self.probe(probes)
+
+    @invariant()
+    def announcements_agree(self) -> None:
+        """Each job that entered completed or archived, or was deleted, during the step
+        was announced on its queue once, and nothing else was."""
+        expected = {
+            queue: Counter(job_id for name, job_id in self.model.finished if name == queue) for queue in s.QUEUES
+        }
+        self.model.finished.clear()
+        got = self.portal.call(_collect_finished, self.broker, expected)
+        for queue in s.QUEUES:
+            assert_same(f"wait_for_finished({queue!r}) announcements", got.get(queue), expected[queue])
+            if expected[queue]:
+                event("wait_for_finished: jobs announced")
 
     def teardown(self) -> None:
         try:

@@ -35,9 +35,9 @@ from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from queue_core import errors
 from queue_core.broker import EnqueueOutcome, JobInfo
-from queue_core.client import DEFAULT_CHUNK_SIZE, DEFAULT_MAX_PAYLOAD_BYTES, Client, ClientErrorHandler
+from queue_core.client import DEFAULT_CHUNK_SIZE, DEFAULT_MAX_PAYLOAD_BYTES, Client, ClientErrorHandler, JobLike
 from queue_core.clock import Clock
-from queue_core.job import Job
+from queue_core.job import DEFAULT_QUEUE, Job
 from queue_core.registry import DEFAULT_URL
 from queue_core.serialization import JSON, Serializer
 
@@ -146,3 +146,31 @@ class SyncClient:
     def enqueue_many(self, jobs: Iterable[Job], chunk_size: int = DEFAULT_CHUNK_SIZE) -> list[EnqueueOutcome]:
         """``Client.enqueue_many``: one broker call per chunk, one outcome per job."""
         return self._call(self._client.enqueue_many, list(jobs), chunk_size)
+
+    def wait(
+        self, jobs: Iterable[JobLike], timeout: float | timedelta | None = None, *, queue: str = DEFAULT_QUEUE
+    ) -> list[JobInfo | None]:
+        """``Client.wait``: block until every job has finished; their final ``JobInfo``."""
+
+        async def wait() -> list[JobInfo | None]:
+            return await self._client.wait(list(jobs), timeout, queue=queue)
+
+        return self._call(wait)
+
+    def result(self, job: JobLike, timeout: float | timedelta | None = None, *, queue: str = DEFAULT_QUEUE) -> Any:
+        """``Client.result``: block until the job has finished; its decoded result."""
+
+        async def result() -> Any:
+            return await self._client.result(job, timeout, queue=queue)
+
+        return self._call(result)
+
+    def result_bytes(
+        self, job: JobLike, timeout: float | timedelta | None = None, *, queue: str = DEFAULT_QUEUE
+    ) -> bytes | None:
+        """``Client.result_bytes``: block until the job has finished; its stored result bytes."""
+
+        async def result_bytes() -> bytes | None:
+            return await self._client.result_bytes(job, timeout, queue=queue)
+
+        return self._call(result_bytes)
