@@ -125,6 +125,11 @@ class SyncClient:
             raise RuntimeError("this SyncClient is closed; create a new one")
         return portal.call(function, *args)
 
+    def run(self, function: Callable[[], Awaitable[T]]) -> T:
+        """Run an async function on the client's event loop and return its result (for
+        async helpers built on ``client``, such as a ``TaskJob``'s)."""
+        return self._call(function)
+
     # ----------------------------------------------------------------- calls
 
     def ping(self) -> None:

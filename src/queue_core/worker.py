@@ -53,6 +53,7 @@ from queue_core.retry import RetryPolicy
 from queue_core.runner import WorkerErrorHandler
 from queue_core.runtime import IDLE_WAIT_BLOCKING, IDLE_WAIT_POLLING, WorkerRun
 from queue_core.serialization import JSON, Serializer
+from queue_core.tasks import TaskRegistry
 
 __all__ = ["IDLE_WAIT_BLOCKING", "IDLE_WAIT_POLLING", "Worker", "default_worker_id"]
 
@@ -104,6 +105,8 @@ class Worker:
       is logged and ignored.
     - ``broker_options``: passed to the driver when the worker opens its broker from a
       URL (for Redis and memory://: ``prefix``).
+    - ``tasks``: a ``TaskRegistry`` whose every task is registered; without ``queues``,
+      the worker consumes the tasks' queues.
     """
 
     def __init__(
@@ -131,7 +134,12 @@ class Worker:
         logger: logging.Logger | None = None,
         error_handler: WorkerErrorHandler | None = None,
         broker_options: Mapping[str, Any] | None = None,
+        tasks: TaskRegistry | None = None,
     ) -> None:
+        if tasks is not None and not isinstance(tasks, TaskRegistry):
+            raise errors.InvalidWorkerOption("tasks", tasks, "a TaskRegistry or None")
+        if queues is None and tasks is not None and len(tasks):
+            queues = tasks.queues()
         self._broker_options = dict(broker_options or {})
         if isinstance(broker_or_url, str):
             scheme_of(broker_or_url)
@@ -171,6 +179,8 @@ class Worker:
             raise errors.InvalidWorkerOption("error_handler", error_handler, "a callable (error, delivery) -> None")
         self.error_handler = error_handler
         self.handlers = HandlerTable(self.queues)
+        if tasks is not None:
+            tasks.register_with(self.register)
         self._started = False
         # Created inside run(): an anyio.Event binds to the event loop that first uses it.
         self._stop: anyio.Event | None = None
