@@ -31,9 +31,9 @@ from queue_core import (
     WorkerStatus,
     open_broker,
 )
-from queue_core.deadlines import DEFAULT_TIMEOUT
 from queue_core.info import WORKER_HEARTBEAT
-from queue_core.scheduler import Scheduler
+from queue_core.job import DEFAULT_TIMEOUT
+from queue_core.scheduling.scheduler import Scheduler
 from tests.manager_kit import LEASE, QUEUE, active_lease, job_in, populate
 from tests.scheduler_kit import running
 from tests.worker_kit import NOW, manual_clock, wait_until

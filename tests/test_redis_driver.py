@@ -19,7 +19,7 @@ from queue_core import (
 from queue_redis.broker import RedisBroker
 from queue_redis.connect import node_url
 from queue_redis.scripts import NAMES, script
-from queue_redis.transport import _AsyncSubscription
+from queue_redis.wire.transport import _AsyncSubscription
 from tests.redis_server import RedisServer
 
 NOW = 1_750_000_000.0

@@ -10,8 +10,8 @@ import pytest
 
 from queue_core import JobRecord, Lease, RateLimited, Revoke, SettleKind, SkipRetry, TransientError
 from queue_core.errors import ValidationError
-from queue_core.outcomes import describe, failure, success
 from queue_core.retry import default_backoff, delay_for, exponential, fixed
+from queue_core.worker._outcomes import describe, failure, success
 
 NOW = 1_000_000.0
 

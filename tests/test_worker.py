@@ -31,10 +31,10 @@ from queue_core import (
 )
 from queue_core.broker_clock import BrokerClock
 from queue_core.errors import HandlerAlreadyRegistered, InvalidWorkerOption, JobTimeout, WorkerAlreadyStarted
-from queue_core.leases import InFlight
 from queue_core.retry import fixed
-from queue_core.runner import Runner
-from queue_core.settler import Settler
+from queue_core.worker._leases import InFlight
+from queue_core.worker._runner import Runner
+from queue_core.worker._settler import Settler
 from tests.worker_kit import (
     NOW,
     CountingBroker,
@@ -540,8 +540,8 @@ async def test_an_idle_worker_waits_for_work_instead_of_polling(broker: Broker, 
 @pytest.fixture
 def wakeups_only(monkeypatch: pytest.MonkeyPatch) -> None:
     """An idle wait longer than the test's patience: only a wake-up can finish the test."""
-    monkeypatch.setattr("queue_core.runtime.IDLE_WAIT_BLOCKING", 3600.0)
-    monkeypatch.setattr("queue_core.runtime.IDLE_WAIT_POLLING", 3600.0)
+    monkeypatch.setattr("queue_core.worker._run.IDLE_WAIT_BLOCKING", 3600.0)
+    monkeypatch.setattr("queue_core.worker._run.IDLE_WAIT_POLLING", 3600.0)
 
 
 @pytest.mark.usefixtures("wakeups_only")

@@ -20,6 +20,8 @@ from queue_core.serialization import JSON, Serializer
 
 DEFAULT_QUEUE = "default"
 DEFAULT_MAX_RETRIES = 25
+# An attempt's limit when neither its handler nor the job sets one (see worker/_deadlines.py).
+DEFAULT_TIMEOUT = 30 * 60.0
 MAX_HEADERS = 64
 MAX_UNIQUE_KEY_LENGTH = 256
 

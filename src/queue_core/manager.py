@@ -28,11 +28,11 @@ from typing import Any
 from queue_core import errors, validation
 from queue_core.broker import Broker, DailyStats, JobInfo, QueueStats
 from queue_core.clock import Clock, SystemClock
-from queue_core.deadlines import DEFAULT_TIMEOUT
 from queue_core.events import LOGGER_NAME
 from queue_core.info import WORKER_HEARTBEAT, ActiveJobInfo, WorkerInfo
+from queue_core.job import DEFAULT_TIMEOUT
 from queue_core.registry import DEFAULT_URL, BrokerHolder
-from queue_core.scheduler import FireRecord, ScheduleInfo, list_schedules, schedule_history
+from queue_core.scheduling.scheduler import FireRecord, ScheduleInfo, list_schedules, schedule_history
 from queue_core.states import JobState
 
 DEFAULT_PAGE_SIZE = 30

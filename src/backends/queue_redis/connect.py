@@ -22,7 +22,7 @@ import redis.sentinel
 import sniffio
 
 from queue_core import InvalidBrokerURL
-from queue_redis.transport import (
+from queue_redis.wire.transport import (
     AsyncioTransport,
     ClusterNodeClients,
     PipelinedThreadTransport,
@@ -104,13 +104,13 @@ _PIPELINED_OPTIONS = {"socket_connect_timeout", "socket_timeout"}
 
 
 def _pipelined(target: Target, client: Any, options: dict[str, Any], *, anyio_streams: bool) -> Any:
-    """A pipelined hiredis connection for script calls (``queue_redis.resp``: asyncio's
+    """A pipelined hiredis connection for script calls (``queue_redis.wire.resp``: asyncio's
     protocol, or anyio streams for trio), or None when hiredis is missing or the URL or
     options need redis-py (TLS, extra options)."""
     if target.tls or urlsplit(target.url).query or not set(options) <= _PIPELINED_OPTIONS:
         return None
     try:
-        from queue_redis.resp import AnyioRespConnection, RespConnection
+        from queue_redis.wire.resp import AnyioRespConnection, RespConnection
     except ImportError:  # hiredis is not installed
         return None
     kwargs = client.connection_pool.connection_kwargs

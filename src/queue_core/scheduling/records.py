@@ -24,9 +24,9 @@ from typing import Any
 from queue_core import errors, validation
 from queue_core.broker import Broker
 from queue_core.info import SCHEDULER_HEARTBEAT
-from queue_core.schedule_config import ScheduleEntry
-from queue_core.schedule_config import schedule_id as check_schedule_id
-from queue_core.schedule_spec import Tick, parse_cron, parse_every, tick_text, to_ms, to_seconds
+from queue_core.scheduling._spec import Tick, parse_cron, parse_every, tick_text, to_ms, to_seconds
+from queue_core.scheduling.config import ScheduleEntry
+from queue_core.scheduling.config import schedule_id as check_schedule_id
 
 HEARTBEAT_KIND = SCHEDULER_HEARTBEAT
 HISTORY_KEEP = 1000

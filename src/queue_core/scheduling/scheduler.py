@@ -43,15 +43,16 @@ from queue_core.broker_clock import BrokerClock
 from queue_core.clock import Clock, SystemClock
 from queue_core.events import LOGGER_NAME
 from queue_core.registry import DEFAULT_URL, open_broker, scheme_of
-from queue_core.schedule_config import (
+from queue_core.scheduling._fire import Firer
+from queue_core.scheduling._spec import Tick, tick_text, to_ms, to_seconds, zone
+from queue_core.scheduling.config import (
     ConfigProvider,
     MemoryConfigProvider,
     ScheduleConfig,
     ScheduleEntry,
     build_entry,
 )
-from queue_core.schedule_fire import Firer
-from queue_core.schedule_records import (
+from queue_core.scheduling.records import (
     HEARTBEAT_KIND,
     FireRecord,
     ScheduleInfo,
@@ -62,7 +63,6 @@ from queue_core.schedule_records import (
     list_schedules,
     schedule_history,
 )
-from queue_core.schedule_spec import Tick, tick_text, to_ms, to_seconds, zone
 from queue_core.serialization import JSON, Serializer
 
 __all__ = [

@@ -28,8 +28,8 @@ import anyio.lowlevel
 from queue_core.broker import Broker, Lease
 from queue_core.clock import Clock
 from queue_core.errors import QueueError
-from queue_core.leases import Attempt, InFlight
-from queue_core.queues import QueueOrder
+from queue_core.worker._leases import Attempt, InFlight
+from queue_core.worker._queues import QueueOrder
 
 ERROR_BACKOFF_MIN = 0.1
 #: The longest wait between two tries while the broker is unreachable: it bounds how long

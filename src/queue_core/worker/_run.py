@@ -33,22 +33,22 @@ import anyio
 from anyio.abc import TaskGroup, TaskStatus
 
 from queue_core import errors
-from queue_core.aggregation import Aggregator
 from queue_core.broker import Broker, Lease, Settlement
-from queue_core.cancellation import CancelListener
 from queue_core.events import emit
-from queue_core.fetcher import Fetcher
-from queue_core.heartbeat import Heartbeat
 from queue_core.info import ActiveJobInfo, WorkerInfo, WorkerStatus
-from queue_core.leases import Attempt, InFlight, LeaseKeeper, StopReason
-from queue_core.maintenance import Forwarder, Janitor, Recoverer
-from queue_core.queues import QueueOrder
-from queue_core.ratelimit import Limiter
-from queue_core.runner import Runner
-from queue_core.settler import Settler
+from queue_core.worker._cancellation import CancelListener
+from queue_core.worker._fetcher import Fetcher
+from queue_core.worker._heartbeat import Heartbeat
+from queue_core.worker._leases import Attempt, InFlight, LeaseKeeper, StopReason
+from queue_core.worker._maintenance import Forwarder, Janitor, Recoverer
+from queue_core.worker._queues import QueueOrder
+from queue_core.worker._runner import Runner
+from queue_core.worker._settler import Settler
+from queue_core.worker.aggregation import Aggregator
+from queue_core.worker.ratelimit import Limiter
 
 if TYPE_CHECKING:
-    from queue_core.worker import Worker
+    from queue_core.worker.worker import Worker
 
 #: how long one idle wait on the broker lasts before the fetcher asks again anyway.
 IDLE_WAIT_BLOCKING = 10.0

@@ -30,12 +30,9 @@ from typing import Any
 import anyio
 import sniffio
 
-from queue_core import outcomes
 from queue_core.broker import Broker, JobRecord, SettleKind, Settlement
 from queue_core.broker_clock import BrokerClock
 from queue_core.clock import Clock, SystemClock
-from queue_core.deadlines import attempt_deadline
-from queue_core.delivery import Delivery, Progress
 from queue_core.errors import (
     HandlerNotFound,
     JobCancelled,
@@ -47,11 +44,14 @@ from queue_core.errors import (
     SerializationError,
 )
 from queue_core.events import emit
-from queue_core.handlers import Route
-from queue_core.leases import Attempt, InFlight, StopReason
-from queue_core.ratelimit import Limiter, admit
 from queue_core.serialization import Serializer
-from queue_core.settler import Settler
+from queue_core.worker import _outcomes as outcomes
+from queue_core.worker._deadlines import attempt_deadline
+from queue_core.worker._leases import Attempt, InFlight, StopReason
+from queue_core.worker._settler import Settler
+from queue_core.worker.delivery import Delivery, Progress
+from queue_core.worker.handlers import Route
+from queue_core.worker.ratelimit import Limiter, admit
 
 #: ``error_handler(error, delivery)``: called after a failed attempt is logged.
 WorkerErrorHandler = Callable[[BaseException, Delivery], None]

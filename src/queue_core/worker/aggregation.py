@@ -43,13 +43,13 @@ from anyio.abc import TaskStatus
 from queue_core import validation
 from queue_core.broker import AggregationBroker, EnqueueStatus, JobRecord
 from queue_core.clock import Clock, SystemClock
-
-# decode() must convert exactly as Delivery.decode does; one converter serves both.
-from queue_core.delivery import _convert
 from queue_core.errors import InvalidAggregationOption, QueueError, QueueNotFound, Unsupported
 from queue_core.events import LOGGER_NAME
 from queue_core.job import Job
 from queue_core.serialization import JSON, Serializer
+
+# decode() must convert exactly as Delivery.decode does; one converter serves both.
+from queue_core.worker.delivery import _convert
 
 T = TypeVar("T")
 

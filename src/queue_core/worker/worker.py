@@ -37,22 +37,22 @@ import anyio
 from anyio.abc import TaskStatus
 
 from queue_core import errors, validation
-from queue_core.aggregation import AggregationPolicy
 from queue_core.broker import Broker
 from queue_core.broker_clock import BrokerClock
 from queue_core.clock import Clock, SystemClock
 from queue_core.events import LOGGER_NAME
-from queue_core.handlers import Group, H, Handler, HandlerSpec, HandlerTable
-from queue_core.middleware import Middleware
-from queue_core.outcomes import DEFAULT_MAX_BOUNCES
-from queue_core.queues import parse_queues
-from queue_core.ratelimit import RateLimit
-from queue_core.ratelimit import checked as checked_rate_limit
 from queue_core.registry import DEFAULT_URL, open_broker, scheme_of
 from queue_core.retry import RetryPolicy
-from queue_core.runner import WorkerErrorHandler
-from queue_core.runtime import IDLE_WAIT_BLOCKING, IDLE_WAIT_POLLING, WorkerRun
 from queue_core.serialization import JSON, Serializer
+from queue_core.worker._outcomes import DEFAULT_MAX_BOUNCES
+from queue_core.worker._queues import parse_queues
+from queue_core.worker._run import IDLE_WAIT_BLOCKING, IDLE_WAIT_POLLING, WorkerRun
+from queue_core.worker._runner import WorkerErrorHandler
+from queue_core.worker.aggregation import AggregationPolicy
+from queue_core.worker.handlers import Group, H, Handler, HandlerSpec, HandlerTable
+from queue_core.worker.middleware import Middleware
+from queue_core.worker.ratelimit import RateLimit
+from queue_core.worker.ratelimit import checked as checked_rate_limit
 
 __all__ = ["IDLE_WAIT_BLOCKING", "IDLE_WAIT_POLLING", "Worker", "default_worker_id"]
 
