@@ -45,6 +45,7 @@ from queue_core.errors import (
     LeaseLost,
     MissingDependency,
     NotFound,
+    NotOpen,
     OperationNotAllowed,
     PayloadTooLarge,
     QueueError,
@@ -96,6 +97,7 @@ from queue_core.worker.aggregation import (
 from queue_core.worker.delivery import Delivery, Progress
 from queue_core.worker.handlers import Group
 from queue_core.worker.middleware import CallNext, Middleware
+from queue_core.worker.options import WorkerOptions
 from queue_core.worker.ratelimit import RateLimit
 from queue_core.worker.worker import Worker
 
@@ -159,6 +161,7 @@ __all__ = [
     "Middleware",
     "MissingDependency",
     "NotFound",
+    "NotOpen",
     "OperationNotAllowed",
     "PayloadTooLarge",
     "Progress",
@@ -197,6 +200,7 @@ __all__ = [
     "Worker",
     "WorkerInfo",
     "WorkerNotFound",
+    "WorkerOptions",
     "WorkerStatus",
     "content_digest",
     "hookimpl",

@@ -32,6 +32,7 @@ exception: drivers map those at their edge (``redis.ConnectionError`` becomes
     │   ├── InvalidTimezone
     │   ├── InvalidSchedulerOption
     │   └── InvalidAggregationOption    an Aggregator's grace, max delay, max size...
+    ├── NotOpen                         a Client or Manager used before open() (also a RuntimeError)
     ├── SerializationError              a payload or result the serializer cannot handle
     ├── EnqueueRejected                 the broker refused one job
     │   ├── JobIdConflict
@@ -205,6 +206,10 @@ class InvalidSchedulerOption(ValidationError):
 
 class InvalidAggregationOption(ValidationError):
     pass
+
+
+class NotOpen(QueueError, RuntimeError):
+    """A Client, Manager or sync client was used before it was opened or after it was closed."""
 
 
 class SerializationError(QueueError):

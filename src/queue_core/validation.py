@@ -53,6 +53,20 @@ def job_type(value: Any, field: str = "type") -> str:
     return value
 
 
+def integer(value: Any, field: str, error: type[errors.ValidationError], *, minimum: int = 0) -> int:
+    """An ``int`` (never a ``bool``) of at least ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise error(field, value, f"an integer >= {minimum}")
+    return value
+
+
+def flag(value: Any, field: str, error: type[errors.ValidationError]) -> bool:
+    """``True`` or ``False``, nothing truthy in their place."""
+    if not isinstance(value, bool):
+        raise error(field, value, "True or False")
+    return value
+
+
 def seconds(value: Any, field: str, error: type[errors.ValidationError], *, allow_zero: bool = True) -> float:
     """A duration as float seconds, from a number or a ``timedelta``."""
     if isinstance(value, timedelta):

@@ -25,6 +25,7 @@ import functools
 import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
@@ -44,17 +45,14 @@ from queue_core.errors import (
     SerializationError,
 )
 from queue_core.events import emit
-from queue_core.serialization import Serializer
 from queue_core.worker import _outcomes as outcomes
 from queue_core.worker._deadlines import attempt_deadline
 from queue_core.worker._leases import Attempt, InFlight, StopReason
 from queue_core.worker._settler import Settler
 from queue_core.worker.delivery import Delivery, Progress
 from queue_core.worker.handlers import Route
+from queue_core.worker.options import WorkerOptions
 from queue_core.worker.ratelimit import Limiter, admit
-
-#: ``error_handler(error, delivery)``: called after a failed attempt is logged.
-WorkerErrorHandler = Callable[[BaseException, Delivery], None]
 
 #: how long a job of an unknown type waits between two looks for a handler.
 UNKNOWN_TYPE_DELAY = 15.0
@@ -85,41 +83,50 @@ def _cancelled(exc: BaseException) -> bool:
     return task is None or task.cancelling() > 0
 
 
+@dataclass(frozen=True, slots=True)
+class RunnerSetup:
+    """What the run wires into its runner besides the worker's options."""
+
+    #: job type -> its handler chain.
+    routes: Mapping[str, Route]
+    #: the worker's own rate limits, checked before the handler's.
+    worker_limits: Sequence[Limiter] = ()
+    #: job type -> that handler's rate limit.
+    handler_limits: Mapping[str, Limiter] = field(default_factory=dict)
+    #: told the time a job was put back for, so the forwarder wakes up for it.
+    on_retry: Callable[[float], None] | None = None
+    #: a handler raised KeyboardInterrupt or SystemExit.
+    on_fatal: Callable[[BaseException], None] | None = None
+
+
 class Runner:
     """Runs attempts and settles them."""
 
     def __init__(
         self,
-        *,
+        options: WorkerOptions,
         broker: Broker,
         clock: Clock,
-        serializer: Serializer,
-        routes: Mapping[str, Route],
         inflight: InFlight,
         settler: Settler,
         log: logging.Logger,
-        max_bounces: int,
-        unknown_type_grace: float = 0.0,
-        worker_limits: Sequence[Limiter] = (),
-        handler_limits: Mapping[str, Limiter] | None = None,
-        error_handler: WorkerErrorHandler | None = None,
-        on_retry: Callable[[float], None] | None = None,
-        on_fatal: Callable[[BaseException], None] | None = None,
+        setup: RunnerSetup,
     ) -> None:
+        self.options = options
         self.broker = broker
         self.clock = clock
-        self.serializer = serializer
-        self.routes = routes
+        self.serializer = options.serializer
+        self.routes = setup.routes
         self.inflight = inflight
         self.settler = settler
         self.log = log
-        self.max_bounces = max_bounces
-        self.unknown_type_grace = unknown_type_grace
-        self.worker_limits = list(worker_limits)
-        self.handler_limits = dict(handler_limits or {})
-        self.error_handler = error_handler
-        self.on_retry = on_retry
-        self.on_fatal = on_fatal
+        self.max_bounces = options.max_bounces
+        self.unknown_type_grace = options.unknown_type_grace
+        self.worker_limits = list(setup.worker_limits)
+        self.handler_limits = dict(setup.handler_limits)
+        self.error_handler = options.error_handler
+        self.on_retry = setup.on_retry
+        self.on_fatal = setup.on_fatal
         #: whether ``clock`` runs with the event loop's time, so an attempt's deadline can
         #: be its cancel scope's (a ManualClock needs a task that waits on it instead).
         self._runtime_clock = isinstance(clock, SystemClock | BrokerClock)
