@@ -71,6 +71,7 @@ from queue_core.info import ActiveJobInfo, WorkerInfo, WorkerStatus
 from queue_core.job import DEFAULT_MAX_RETRIES, DEFAULT_QUEUE, Job, content_digest, new_job_id
 from queue_core.manager import ActiveJob, BatchFailure, BatchResult, Manager, QueueInfo, QueueLocation, ServerInfo
 from queue_core.registry import open_broker
+from queue_core.scheduling.options import SchedulerOptions
 from queue_core.scheduling.scheduler import (
     ConfigProvider,
     FireRecord,
@@ -185,6 +186,7 @@ __all__ = [
     "Scheduler",
     "SchedulerAlreadyStarted",
     "SchedulerError",
+    "SchedulerOptions",
     "SerializationError",
     "Serializer",
     "ServerInfo",

@@ -26,11 +26,12 @@ from typing import Any
 
 from queue_core import errors, validation
 from queue_core.broker import Broker, EnqueueOutcome, EnqueueStatus, JobInfo
-from queue_core.clock import Clock, SystemClock
+from queue_core.clock import Clock
 from queue_core.events import LOGGER_NAME, emit
 from queue_core.job import Job
-from queue_core.registry import DEFAULT_URL, BrokerHolder
+from queue_core.registry import DEFAULT_URL
 from queue_core.serialization import JSON, Serializer
+from queue_core.session import BrokerHolder
 from queue_core.states import JobState
 
 #: ``error_handler(error, job)``: called after the error is logged; ``job`` is None when
@@ -74,8 +75,7 @@ class Client(BrokerHolder):
         ):
             raise errors.ValidationError("max_payload_bytes", max_payload_bytes, "an integer >= 1 or None")
         self.max_payload_bytes = max_payload_bytes
-        super().__init__(broker_or_url, broker_options)
-        self.clock: Clock = clock if clock is not None else SystemClock()
+        super().__init__(broker_or_url, broker_options=broker_options, clock=clock)
         self.serializer = serializer
         self.default_retention = validation.seconds(default_retention, "default_retention", errors.InvalidRetention)
         self.log = logger if logger is not None else logging.getLogger(LOGGER_NAME)

@@ -21,18 +21,19 @@ are loops of those.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
 from queue_core import errors, validation
 from queue_core.broker import Broker, DailyStats, JobInfo, QueueStats
-from queue_core.clock import Clock, SystemClock
+from queue_core.clock import Clock
 from queue_core.events import LOGGER_NAME
 from queue_core.info import WORKER_HEARTBEAT, ActiveJobInfo, WorkerInfo
 from queue_core.job import DEFAULT_TIMEOUT
-from queue_core.registry import DEFAULT_URL, BrokerHolder
+from queue_core.registry import DEFAULT_URL
 from queue_core.scheduling.scheduler import FireRecord, ScheduleInfo, list_schedules, schedule_history
+from queue_core.session import BrokerHolder
 from queue_core.states import JobState
 
 DEFAULT_PAGE_SIZE = 30
@@ -163,7 +164,8 @@ class Manager(BrokerHolder):
     A Manager opens its broker from a URL (and closes it on exit), or uses a ``Broker``
     it is given (and leaves it open). ``clock`` supplies ``now`` for every call
     (default ``SystemClock``). Actions that change jobs are logged at INFO on
-    ``logger`` (default the ``queue_core`` logger).
+    ``logger`` (default the ``queue_core`` logger). ``broker_options`` go to the driver
+    when the Manager opens its broker from a URL (for Redis and memory://: ``prefix``).
     """
 
     def __init__(
@@ -172,9 +174,9 @@ class Manager(BrokerHolder):
         *,
         clock: Clock | None = None,
         logger: logging.Logger | None = None,
+        broker_options: Mapping[str, Any] | None = None,
     ) -> None:
-        super().__init__(broker_or_url)
-        self.clock: Clock = clock if clock is not None else SystemClock()
+        super().__init__(broker_or_url, broker_options=broker_options, clock=clock)
         self.log = logger if logger is not None else logging.getLogger(LOGGER_NAME)
 
     # ----------------------------------------------------------------- queues

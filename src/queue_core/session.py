@@ -12,7 +12,8 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 
 import anyio
 
@@ -22,7 +23,7 @@ from queue_core.broker_clock import BrokerClock
 from queue_core.clock import Clock, SystemClock
 from queue_core.registry import open_broker, scheme_of
 
-__all__ = ["CLOCK_SKEW_WARNING", "BrokerSession"]
+__all__ = ["CLOCK_SKEW_WARNING", "BrokerHolder", "BrokerSession"]
 
 #: a local clock this far off the broker's (seconds) is worth a warning.
 CLOCK_SKEW_WARNING = 1.0
@@ -109,3 +110,48 @@ class BrokerSession:
                         owner, -offset, noun)  # fmt: skip
         self.clock = clock
         return clock
+
+
+class BrokerHolder:
+    """The base of Client and Manager: a ``BrokerSession`` used as ``async with Client(url) as
+    client``, or through ``open()`` and ``aclose()``. Their clock is the session's (no sync:
+    each call passes ``now`` from it)."""
+
+    def __init__(
+        self,
+        broker_or_url: Broker | str,
+        *,
+        broker_options: Mapping[str, Any] | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.session = BrokerSession(broker_or_url, broker_options=broker_options, clock=clock)
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    @property
+    def clock(self) -> Clock:
+        return self.session.clock
+
+    async def open(self) -> None:
+        """Open the broker from the URL given at construction (no-op for a given broker)."""
+        await self.session.open()
+
+    async def aclose(self) -> None:
+        """Close the broker if this object opened it. Idempotent."""
+        await self.session.close()
+
+    @property
+    def broker(self) -> Broker:
+        """The open broker; ``NotOpen`` (a ``RuntimeError``) before ``open()``."""
+        return self.session.broker(type(self).__name__)
+
+    async def ping(self) -> None:
+        """Raise ``BrokerUnavailable`` unless the broker answers."""
+        await self.broker.ping()

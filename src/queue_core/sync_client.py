@@ -122,7 +122,7 @@ class SyncClient:
     def _call(self, function: Callable[..., Awaitable[T]], *args: Any) -> T:
         portal = self._portal
         if portal is None:
-            raise RuntimeError("this SyncClient is closed; create a new one")
+            raise errors.NotOpen("this SyncClient is closed; create a new one")
         return portal.call(function, *args)
 
     # ----------------------------------------------------------------- calls

@@ -26,7 +26,7 @@ import logging
 import signal
 from collections.abc import Callable, Coroutine, Iterable, Mapping
 from datetime import timedelta
-from typing import Any, Generic, TypeVar, Unpack
+from typing import Any, Unpack
 
 import anyio
 from anyio.abc import TaskStatus
@@ -35,31 +35,21 @@ from queue_core import errors
 from queue_core.broker import Broker
 from queue_core.clock import Clock
 from queue_core.events import LOGGER_NAME
+from queue_core.options import Option
 from queue_core.registry import DEFAULT_URL
 from queue_core.retry import RetryPolicy
+from queue_core.serialization import Serializer
 from queue_core.session import BrokerSession
 from queue_core.worker._run import IDLE_WAIT_BLOCKING, IDLE_WAIT_POLLING, RunParts, WorkerRun
+from queue_core.worker.aggregation import AggregationPolicy
 from queue_core.worker.handlers import Group, H, Handler, HandlerSpec, HandlerTable
 from queue_core.worker.middleware import Middleware
-from queue_core.worker.options import WorkerOptions, WorkerSettings, default_worker_id, options_from
+from queue_core.worker.options import WorkerErrorHandler, WorkerOptions, WorkerSettings, default_worker_id, options_from
 from queue_core.worker.ratelimit import RateLimit
 
 __all__ = ["IDLE_WAIT_BLOCKING", "IDLE_WAIT_POLLING", "Worker", "WorkerOptions", "default_worker_id"]
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
-T = TypeVar("T")
-
-
-class _Option(Generic[T]):
-    """One of the worker's options, readable as an attribute of the ``Worker``."""
-
-    def __init__(self, read: Callable[[WorkerOptions], T]) -> None:
-        self.read = read
-
-    def __get__(self, worker: Worker, owner: type[Worker] | None = None) -> T:
-        return self.read(worker.options)
-
-
 class Worker:
     """Processes jobs from ``queues`` with registered handlers.
 
@@ -107,25 +97,31 @@ class Worker:
         has begun) a ``BrokerClock``, the local clock corrected to the broker's."""
         return self.session.clock
 
-    # The options, readable on the worker as they always were.
-    id = _Option(lambda options: options.id)
-    queues = _Option(lambda options: options.queue_weights)
-    strict = _Option(lambda options: options.strict)
-    concurrency = _Option(lambda options: options.concurrency)
-    threads = _Option(lambda options: options.thread_limit)
-    lease_for = _Option(lambda options: options.lease_for)
-    sweep_interval = _Option(lambda options: options.sweep_interval)
-    shutdown_timeout = _Option(lambda options: options.shutdown_timeout)
-    heartbeat_interval = _Option(lambda options: options.heartbeat_interval)
-    rate_limit = _Option(lambda options: options.rate_limit)
-    aggregation = _Option(lambda options: options.aggregation)
-    max_crashes = _Option(lambda options: options.max_crashes)
-    max_bounces = _Option(lambda options: options.max_bounces)
-    unknown_type_grace = _Option(lambda options: options.unknown_type_grace)
-    archive_max_size = _Option(lambda options: options.archive_max_size)
-    archive_max_age = _Option(lambda options: options.archive_max_age)
-    serializer = _Option(lambda options: options.serializer)
-    error_handler = _Option(lambda options: options.error_handler)
+    @property
+    def queues(self) -> dict[str, int]:
+        return self.options.queue_weights
+
+    @property
+    def threads(self) -> int:
+        return self.options.thread_limit
+
+    # The other options, readable on the worker as they always were.
+    id: Option[str] = Option()
+    strict: Option[bool] = Option()
+    concurrency: Option[int] = Option()
+    lease_for: Option[float] = Option()
+    sweep_interval: Option[float] = Option()
+    shutdown_timeout: Option[float] = Option()
+    heartbeat_interval: Option[float] = Option()
+    rate_limit: Option[RateLimit | None] = Option()
+    aggregation: Option[AggregationPolicy | None] = Option()
+    max_crashes: Option[int] = Option()
+    max_bounces: Option[int] = Option()
+    unknown_type_grace: Option[float] = Option()
+    archive_max_size: Option[int] = Option()
+    archive_max_age: Option[float] = Option()
+    serializer: Option[Serializer] = Option()
+    error_handler: Option[WorkerErrorHandler | None] = Option()
 
     # ----------------------------------------------------------------- registration
 
