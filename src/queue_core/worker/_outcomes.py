@@ -15,19 +15,104 @@ raised anything else                   RETRY at now + policy delay, or ARCHIVE o
                                        ``retried >= max_retries``
 =====================================  ===============================================
 
-Everything here is pure (no I/O) so the rules are tested without a broker.
+An attempt the worker interrupted is judged by why it stopped it, first: a lost lease
+writes nothing, a shutdown requeues the job at the head, an operator's cancel archives it,
+and a deadline makes the attempt a ``JobTimeout`` failure. A handler that raised
+``KeyboardInterrupt`` or ``SystemExit`` writes nothing either: the worker stops, and the
+lease runs out (a crash, bounded by ``max_crashes``).
+
+Everything here is pure (no I/O) so the rules are tested without a broker: ``interpret``
+takes an ``AttemptEnd`` and returns a ``Verdict``.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from typing import Any
 
 from queue_core.broker import Lease, Settlement
-from queue_core.errors import Revoke, SerializationError, SkipRetry, TransientError
+from queue_core.errors import (
+    JobCancelled,
+    JobTimeout,
+    LeaseLost,
+    QueueError,
+    Revoke,
+    SerializationError,
+    SkipRetry,
+    TransientError,
+)
 from queue_core.retry import RetryPolicy, default_backoff, delay_for
+from queue_core.serialization import Serializer
+from queue_core.worker._leases import StopReason
 
 DEFAULT_MAX_BOUNCES = 100
 MAX_ERROR_LENGTH = 4096
+#: the reason a cancelled job is archived with.
+CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptEnd:
+    """How one attempt ended, as the runner saw it."""
+
+    #: what the handler returned (when it returned).
+    value: Any = None
+    #: what the handler chain raised, an ordinary failure.
+    error: BaseException | None = None
+    #: ``KeyboardInterrupt`` or ``SystemExit`` raised by the handler.
+    fatal: BaseException | None = None
+    #: why the worker stopped the attempt, if it did.
+    stop: StopReason | None = None
+    #: the attempt's cancel scope caught the worker's stop.
+    interrupted: bool = False
+    #: the limit that set the attempt's deadline, e.g. "job timeout 5s".
+    limit: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What to write for an attempt, and the error it is recorded with."""
+
+    #: None: nothing is written (the lease was lost, or the handler raised a fatal).
+    settlement: Settlement | None
+    #: the failure to log and report (None on success or shutdown).
+    error: BaseException | None
+
+
+def interpret(
+    lease: Lease,
+    end: AttemptEnd,
+    *,
+    serializer: Serializer,
+    now: float,
+    policy: RetryPolicy | None = None,
+    max_bounces: int = DEFAULT_MAX_BOUNCES,
+    log: logging.Logger | None = None,
+) -> Verdict:
+    """The settlement for an attempt that ended as ``end`` says (see the module text)."""
+    if end.stop is StopReason.LEASE_LOST or isinstance(end.error, LeaseLost):
+        lost = end.error if isinstance(end.error, LeaseLost) else LeaseLost(f"job {lease.record.id!r} lost its lease")
+        return Verdict(None, lost)
+    if end.fatal is not None:
+        return Verdict(None, end.fatal)
+    error = end.error
+    if end.stop is not None and (end.interrupted or error is not None):
+        # The worker interrupted the handler: why decides the outcome, whatever the
+        # handler raised on its way out.
+        if end.stop is StopReason.SHUTDOWN:
+            return Verdict(Settlement.requeue(lease), None)
+        if end.stop is StopReason.CANCELLED:
+            return Verdict(Settlement.archive(lease, CANCELLED), JobCancelled(f"job {lease.record.id!r} was cancelled"))
+        error = JobTimeout(f"attempt ran past its {end.limit}", limit=end.limit)
+    if error is None:
+        try:
+            result = None if end.value is None else serializer.dumps(end.value)
+        except QueueError as exc:
+            error = exc
+        else:
+            return Verdict(success(lease, result), None)
+    return Verdict(failure(lease, error, now=now, policy=policy, max_bounces=max_bounces, log=log), error)
 
 
 def describe(error: BaseException) -> str:

@@ -21,6 +21,7 @@ attempt's recorded failure.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import logging
 import math
@@ -37,7 +38,6 @@ from queue_core.clock import Clock, SystemClock
 from queue_core.errors import (
     HandlerNotFound,
     JobCancelled,
-    JobTimeout,
     LeaseLost,
     QueueError,
     RateLimited,
@@ -58,8 +58,6 @@ from queue_core.worker.ratelimit import Limiter, admit
 UNKNOWN_TYPE_DELAY = 15.0
 #: how long a job is held back when a distributed rate limit cannot be consulted.
 LIMITER_TROUBLE_DELAY = 1.0
-#: the reason a cancelled job is archived with.
-CANCELLED = "cancelled"
 
 
 def job_fields(record: JobRecord) -> dict[str, Any]:
@@ -145,106 +143,140 @@ class Runner:
 
     async def _run(self, attempt: Attempt) -> None:
         record = attempt.lease.record
-        delivery = Delivery(
-            attempt.lease, broker=self.broker, serializer=self.serializer,
-            on_progress=functools.partial(self._progress, record),
-        )  # fmt: skip
+        progress = functools.partial(self._progress, record)
+        delivery = Delivery(attempt.lease, broker=self.broker, serializer=self.serializer, on_progress=progress)
+        route = await self._admitted(attempt, delivery)
+        if route is None:
+            return
+        deadline = attempt_deadline(record, self.clock.now(), route.spec.timeout)
+        attempt.deadline = delivery.deadline = deadline.at
+        emit(
+            "job_started",
+            self.log,
+            queue=record.queue,
+            job_id=record.id,
+            job_type=record.type,
+            attempt=delivery.attempt,
+        )
+        started = anyio.current_time()
+        end = await self._within_deadline(attempt, route, delivery, started, deadline.at)
+        duration = anyio.current_time() - started
+        if attempt.stop_reason is None and attempt.scope.cancel_called:
+            attempt.stop_reason = StopReason.TIMEOUT  # the scope's deadline passed
+        end = dataclasses.replace(
+            end, stop=attempt.stop_reason, interrupted=attempt.scope.cancelled_caught, limit=deadline.limit
+        )
+        verdict = outcomes.interpret(
+            attempt.lease,
+            end,
+            serializer=self.serializer,
+            now=self.clock.now(),
+            policy=route.spec.retry_delay,
+            max_bounces=self.max_bounces,
+            log=self.log,
+        )
+        await self._conclude(attempt, delivery, verdict, duration)
+
+    async def _admitted(self, attempt: Attempt, delivery: Delivery) -> Route | None:
+        """The gates before the handler: the record decodes, a handler serves its type
+        here, the rate limits admit it. The job's route, or None when a gate settled it."""
+        record = attempt.lease.record
         if record.malformed is not None:
             why = f"malformed job record: {record.malformed}"
             await self._archive(attempt, delivery, why, SerializationError(why))
-            return
+            return None
         route = self.routes.get(record.type)
         if route is None or (route.spec.queue is not None and route.spec.queue != record.queue):
             await self._unknown(attempt, delivery, route)
-            return
+            return None
         if await self._refused(attempt, delivery, route):
-            return
+            return None
+        return route
 
-        now = self.clock.now()
-        deadline = attempt_deadline(record, now, route.spec.timeout)
-        attempt.deadline = delivery.deadline = deadline.at
-        emit("job_started", self.log, queue=record.queue, job_id=record.id, job_type=record.type,
-             attempt=delivery.attempt)  # fmt: skip
-        started = anyio.current_time()
-        value: Any = None
-        error: BaseException | None = None
-        fatal: BaseException | None = None
+    async def _within_deadline(
+        self, attempt: Attempt, route: Route, delivery: Delivery, started: float, deadline: float
+    ) -> outcomes.AttemptEnd:
+        """Run the handler chain under the attempt's cancel scope, ended at ``deadline``."""
         with attempt.scope:
             if self._runtime_clock:
                 # The clock runs with the event loop's: the scope's own deadline ends the
                 # attempt, no watcher task per job (Attempt.stop records it as TIMEOUT).
-                attempt.scope.deadline = started + (deadline.at - self.clock.now())
-                value, error, fatal = await self._call(route, delivery)
-            else:
-                async with anyio.create_task_group() as tg:
-                    tg.start_soon(self._expire, attempt, deadline.at, name=f"deadline of {record.id}")
-                    value, error, fatal = await self._call(route, delivery)
-                    tg.cancel_scope.cancel()
-        duration = anyio.current_time() - started
-        if attempt.stop_reason is None and attempt.scope.cancel_called:
-            attempt.stop_reason = StopReason.TIMEOUT  # the scope's deadline passed
+                attempt.scope.deadline = started + (deadline - self.clock.now())
+                return await self._call(route, delivery)
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._expire, attempt, deadline, name=f"deadline of {attempt.job_id}")
+                end = await self._call(route, delivery)
+                tg.cancel_scope.cancel()
+                return end
+        # Reached when the scope caught the worker's stop before the handler returned.
+        return outcomes.AttemptEnd()
 
-        reason = attempt.stop_reason
-        if reason is StopReason.LEASE_LOST or isinstance(error, LeaseLost):
-            self.log.warning(
-                "job %s (%s) in %s lost its lease on attempt %d; another worker owns it, nothing written",
-                record.id, record.type, record.queue, delivery.attempt, extra=job_fields(record),
-            )  # fmt: skip
-            self._report(error if isinstance(error, LeaseLost) else LeaseLost(f"job {record.id!r} lost its lease"),
-                         delivery)  # fmt: skip
-            return
-        if fatal is not None:
-            # Not requeued: a handler that exits the process every time would otherwise
-            # take down every worker forever. Its lease runs out and the recoverer counts
-            # a crash, so max_crashes bounds the loop (the other running jobs are requeued
-            # by the shutdown that follows).
-            self.log.error(
-                "job %s (%s) in %s: its handler raised %s; the worker stops, the job is recovered when its lease "
-                "runs out (counted as a crash)", record.id, record.type, record.queue, type(fatal).__name__,
-                extra=job_fields(record),
-            )  # fmt: skip
-            if self.on_fatal is not None:
-                self.on_fatal(fatal)
-            return
-        if reason is not None and (attempt.scope.cancelled_caught or error is not None):
-            # The worker interrupted the handler: why decides the outcome, whatever the
-            # handler raised on its way out.
-            if reason is StopReason.SHUTDOWN:
-                await self._requeue(attempt, "the worker is shutting down")
-                return
-            if reason is StopReason.CANCELLED:
-                await self._archive(attempt, delivery, CANCELLED, JobCancelled(f"job {record.id!r} was cancelled"))
-                return
-            error = JobTimeout(f"attempt ran past its {deadline.limit}", limit=deadline.limit)
-
-        if error is None:
-            try:
-                result = None if value is None else self.serializer.dumps(value)
-            except QueueError as exc:
-                error = exc
+    async def _conclude(self, attempt: Attempt, delivery: Delivery, verdict: outcomes.Verdict, duration: float) -> None:
+        """Log, report and write what ``interpret`` decided."""
+        settlement, error = verdict.settlement, verdict.error
+        if settlement is None:
+            assert error is not None
+            if isinstance(error, LeaseLost):
+                self._lost(attempt, delivery, error)
             else:
-                await self._succeed(attempt, result, duration)
-                return
-        await self._fail(attempt, route, delivery, error)
+                self._fatal(attempt, error)
+        elif settlement.kind is SettleKind.REQUEUE:
+            await self._requeue(attempt, "the worker is shutting down")
+        elif isinstance(error, JobCancelled):
+            await self._archive(attempt, delivery, outcomes.CANCELLED, error)
+        elif error is None:
+            await self._succeed(attempt, settlement, duration)
+        else:
+            await self._fail(attempt, delivery, error, settlement)
+
+    def _lost(self, attempt: Attempt, delivery: Delivery, error: LeaseLost) -> None:
+        record = attempt.lease.record
+        self.log.warning(
+            "job %s (%s) in %s lost its lease on attempt %d; another worker owns it, nothing written",
+            record.id,
+            record.type,
+            record.queue,
+            delivery.attempt,
+            extra=job_fields(record),
+        )
+        self._report(error, delivery)
+
+    def _fatal(self, attempt: Attempt, fatal: BaseException) -> None:
+        # Not requeued: a handler that exits the process every time would otherwise
+        # take down every worker forever. Its lease runs out and the recoverer counts
+        # a crash, so max_crashes bounds the loop (the other running jobs are requeued
+        # by the shutdown that follows).
+        record = attempt.lease.record
+        self.log.error(
+            "job %s (%s) in %s: its handler raised %s; the worker stops, the job is recovered when its lease "
+            "runs out (counted as a crash)",
+            record.id,
+            record.type,
+            record.queue,
+            type(fatal).__name__,
+            extra=job_fields(record),
+        )
+        if self.on_fatal is not None:
+            self.on_fatal(fatal)
 
     @staticmethod
-    async def _call(route: Route, delivery: Delivery) -> tuple[Any, BaseException | None, BaseException | None]:
-        """Run the handler chain: (value, error, fatal)."""
+    async def _call(route: Route, delivery: Delivery) -> outcomes.AttemptEnd:
+        """Run the handler chain: what it returned, or raised."""
         try:
-            return await route.call(delivery), None, None
+            return outcomes.AttemptEnd(value=await route.call(delivery))
         except Exception as exc:
-            return None, exc, None
+            return outcomes.AttemptEnd(error=exc)
         except (KeyboardInterrupt, SystemExit) as exc:
-            return None, None, exc
+            return outcomes.AttemptEnd(fatal=exc)
         except GeneratorExit as exc:
-            return None, exc, None
+            return outcomes.AttemptEnd(error=exc)
         except BaseException as exc:
             # The loop's own cancellation ends the attempt as usual; anything else (on
             # asyncio a CancelledError the handler raised itself, a BaseExceptionGroup
             # with a KeyboardInterrupt inside) is the handler's failure, not the worker's.
             if _cancelled(exc):
                 raise
-            return None, exc, None
+            return outcomes.AttemptEnd(error=exc)
 
     async def _expire(self, attempt: Attempt, at: float) -> None:
         await self.clock.sleep_until(at)
@@ -267,11 +299,16 @@ class Runner:
         delay = min(UNKNOWN_TYPE_DELAY, self.unknown_type_grace)
         self.log.warning(
             "job %s in %s: %s; back in %gs without using a retry (a newer worker may know it)",
-            record.id, record.queue, why, delay, extra=job_fields(record),
-        )  # fmt: skip
+            record.id,
+            record.queue,
+            why,
+            delay,
+            extra=job_fields(record),
+        )
         self._report(error, delivery)
-        await self._retry(attempt, Settlement.retry(attempt.lease, self.clock.now() + delay, why,
-                                                    counts_as_failure=False), error)  # fmt: skip
+        await self._retry(
+            attempt, Settlement.retry(attempt.lease, self.clock.now() + delay, why, counts_as_failure=False), error
+        )
 
     async def _refused(self, attempt: Attempt, delivery: Delivery, route: Route) -> bool:
         """Check the rate limits; hold the job back and return True when one refuses."""
@@ -285,16 +322,28 @@ class Runner:
         try:
             delay, limiter = await admit(limiters, now)
         except QueueError as exc:
-            self.log.warning("job %s: rate limit unavailable (%s); holding it back %gs", record.id, exc,
-                             LIMITER_TROUBLE_DELAY, extra=job_fields(record))  # fmt: skip
+            self.log.warning(
+                "job %s: rate limit unavailable (%s); holding it back %gs",
+                record.id,
+                exc,
+                LIMITER_TROUBLE_DELAY,
+                extra=job_fields(record),
+            )
             delay, message = LIMITER_TROUBLE_DELAY, f"rate limit unavailable: {exc}"
         else:
             if limiter is None:
                 return False
             message = f"rate limited by the {limiter.scope} limit {limiter.limit}"
         error = RateLimited(delay, message)
-        self.log.info("job %s (%s) in %s: %s; back in %.2fs without using a retry", record.id, record.type,
-                      record.queue, message, delay, extra=job_fields(record))  # fmt: skip
+        self.log.info(
+            "job %s (%s) in %s: %s; back in %.2fs without using a retry",
+            record.id,
+            record.type,
+            record.queue,
+            message,
+            delay,
+            extra=job_fields(record),
+        )
         self._report(error, delivery)
         settlement = Settlement.retry(attempt.lease, now + delay, outcomes.describe(error), counts_as_failure=False)
         await self._retry(attempt, settlement, error)
@@ -302,34 +351,50 @@ class Runner:
 
     # ----------------------------------------------------------------- outcomes
 
-    async def _succeed(self, attempt: Attempt, result: bytes | None, duration: float) -> None:
+    async def _succeed(self, attempt: Attempt, settlement: Settlement, duration: float) -> None:
         record = attempt.lease.record
-        if await self._settle(outcomes.success(attempt.lease, result), attempt):
+        if await self._settle(settlement, attempt):
             if self.log.isEnabledFor(logging.DEBUG):
-                self.log.debug("job %s (%s) in %s succeeded in %.3fs", record.id, record.type, record.queue,
-                               duration, extra=job_fields(record))  # fmt: skip
-            emit("job_succeeded", self.log, queue=record.queue, job_id=record.id, job_type=record.type,
-                 duration=duration)  # fmt: skip
+                self.log.debug(
+                    "job %s (%s) in %s succeeded in %.3fs",
+                    record.id,
+                    record.type,
+                    record.queue,
+                    duration,
+                    extra=job_fields(record),
+                )
+            emit(
+                "job_succeeded", self.log, queue=record.queue, job_id=record.id, job_type=record.type, duration=duration
+            )
 
-    async def _fail(self, attempt: Attempt, route: Route, delivery: Delivery, error: BaseException) -> None:
-        lease, record = attempt.lease, attempt.lease.record
-        now = self.clock.now()
-        settlement = outcomes.failure(
-            lease, error, now=now, policy=route.spec.retry_delay, max_bounces=self.max_bounces, log=self.log
-        )
-        self._log_failure(record, delivery.attempt, error, settlement, now)
+    async def _fail(self, attempt: Attempt, delivery: Delivery, error: BaseException, settlement: Settlement) -> None:
+        record = attempt.lease.record
+        self._log_failure(record, delivery.attempt, error, settlement, self.clock.now())
         if settlement.kind is SettleKind.REVOKE:
             await self._settle(settlement, attempt)
             return
         self._report(error, delivery)
-        emit("job_failed", self.log, queue=record.queue, job_id=record.id, job_type=record.type, error=error,
-             will_retry=settlement.kind is SettleKind.RETRY)  # fmt: skip
+        emit(
+            "job_failed",
+            self.log,
+            queue=record.queue,
+            job_id=record.id,
+            job_type=record.type,
+            error=error,
+            will_retry=settlement.kind is SettleKind.RETRY,
+        )
         if settlement.kind is SettleKind.RETRY:
             await self._retry(attempt, settlement, error)
         elif await self._settle(settlement, attempt):
             assert settlement.error is not None
-            emit("job_archived", self.log, queue=record.queue, job_id=record.id, job_type=record.type,
-                 reason=settlement.error)  # fmt: skip
+            emit(
+                "job_archived",
+                self.log,
+                queue=record.queue,
+                job_id=record.id,
+                job_type=record.type,
+                reason=settlement.error,
+            )
 
     def _log_failure(
         self, record: JobRecord, attempt_no: int, error: BaseException, settlement: Settlement, now: float
@@ -346,15 +411,26 @@ class Runner:
         elif settlement.counts_as_failure:
             assert settlement.retry_at is not None
             self.log.warning(
-                "%s failed: %s; retry %d of %d in %.1fs", where, outcomes.describe(error),
-                record.retried + 1, record.max_retries, settlement.retry_at - now, exc_info=exc_info, extra=fields,
-            )  # fmt: skip
+                "%s failed: %s; retry %d of %d in %.1fs",
+                where,
+                outcomes.describe(error),
+                record.retried + 1,
+                record.max_retries,
+                settlement.retry_at - now,
+                exc_info=exc_info,
+                extra=fields,
+            )
         else:
             assert settlement.retry_at is not None
             self.log.info(
-                "%s bounced: %s; back in %.1fs (bounce %d of %d, no retry used)", where, outcomes.describe(error),
-                settlement.retry_at - now, record.bounces + 1, self.max_bounces, extra=fields,
-            )  # fmt: skip
+                "%s bounced: %s; back in %.1fs (bounce %d of %d, no retry used)",
+                where,
+                outcomes.describe(error),
+                settlement.retry_at - now,
+                record.bounces + 1,
+                self.max_bounces,
+                extra=fields,
+            )
 
     async def _retry(self, attempt: Attempt, settlement: Settlement, error: BaseException) -> None:
         record = attempt.lease.record
@@ -363,14 +439,29 @@ class Runner:
         assert settlement.retry_at is not None
         if self.on_retry is not None:
             self.on_retry(settlement.retry_at)
-        emit("job_retrying", self.log, queue=record.queue, job_id=record.id, job_type=record.type,
-             retry_at=settlement.retry_at, error=error, counts_as_failure=settlement.counts_as_failure)  # fmt: skip
+        emit(
+            "job_retrying",
+            self.log,
+            queue=record.queue,
+            job_id=record.id,
+            job_type=record.type,
+            retry_at=settlement.retry_at,
+            error=error,
+            counts_as_failure=settlement.counts_as_failure,
+        )
 
     async def _archive(self, attempt: Attempt, delivery: Delivery, reason: str, error: BaseException) -> None:
         record = attempt.lease.record
-        level = logging.WARNING if reason == CANCELLED else logging.ERROR
-        self.log.log(level, "job %s (%s) in %s archived: %s", record.id, record.type, record.queue, reason,
-                     extra=job_fields(record))  # fmt: skip
+        level = logging.WARNING if reason == outcomes.CANCELLED else logging.ERROR
+        self.log.log(
+            level,
+            "job %s (%s) in %s archived: %s",
+            record.id,
+            record.type,
+            record.queue,
+            reason,
+            extra=job_fields(record),
+        )
         self._report(error, delivery)
         if await self._settle(Settlement.archive(attempt.lease, reason), attempt):
             emit("job_archived", self.log, queue=record.queue, job_id=record.id, job_type=record.type, reason=reason)
@@ -378,8 +469,14 @@ class Runner:
     async def _requeue(self, attempt: Attempt, why: str) -> None:
         record = attempt.lease.record
         if await self._settle(Settlement.requeue(attempt.lease), attempt):
-            self.log.info("job %s (%s) in %s interrupted: %s; requeued at the head without using a retry",
-                          record.id, record.type, record.queue, why, extra=job_fields(record))  # fmt: skip
+            self.log.info(
+                "job %s (%s) in %s interrupted: %s; requeued at the head without using a retry",
+                record.id,
+                record.type,
+                record.queue,
+                why,
+                extra=job_fields(record),
+            )
 
     async def _settle(self, settlement: Settlement, attempt: Attempt) -> bool:
         """Write ``settlement``; True when applied."""
@@ -388,13 +485,23 @@ class Runner:
             return False
         applied = await self.settler.settle(settlement)
         if applied is None:
-            self.log.error("could not %s job %s (%s) in %s; it is recovered when its lease runs out",
-                           settlement.kind.value, record.id, record.type, record.queue,
-                           extra=job_fields(record))  # fmt: skip
+            self.log.error(
+                "could not %s job %s (%s) in %s; it is recovered when its lease runs out",
+                settlement.kind.value,
+                record.id,
+                record.type,
+                record.queue,
+                extra=job_fields(record),
+            )
         elif not applied:
-            self.log.warning("job %s (%s) in %s: %s refused, the lease was lost; another worker owns the job",
-                             record.id, record.type, record.queue, settlement.kind.value,
-                             extra=job_fields(record))  # fmt: skip
+            self.log.warning(
+                "job %s (%s) in %s: %s refused, the lease was lost; another worker owns the job",
+                record.id,
+                record.type,
+                record.queue,
+                settlement.kind.value,
+                extra=job_fields(record),
+            )
         return bool(applied)
 
     # ----------------------------------------------------------------- reporting
@@ -409,7 +516,22 @@ class Runner:
             self.log.exception("worker error_handler raised; ignored", extra=job_fields(delivery.record))
 
     def _progress(self, record: JobRecord, report: Progress) -> None:
-        self.log.debug("job %s (%s) progress: %g of %s%s", record.id, record.type, report.done, report.total,
-                       f" ({report.message})" if report.message else "", extra=job_fields(record))  # fmt: skip
-        emit("job_progress", self.log, queue=record.queue, job_id=record.id, job_type=record.type,
-             done=report.done, total=report.total, message=report.message)  # fmt: skip
+        self.log.debug(
+            "job %s (%s) progress: %g of %s%s",
+            record.id,
+            record.type,
+            report.done,
+            report.total,
+            f" ({report.message})" if report.message else "",
+            extra=job_fields(record),
+        )
+        emit(
+            "job_progress",
+            self.log,
+            queue=record.queue,
+            job_id=record.id,
+            job_type=record.type,
+            done=report.done,
+            total=report.total,
+            message=report.message,
+        )

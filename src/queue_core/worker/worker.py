@@ -50,6 +50,8 @@ from queue_core.worker.ratelimit import RateLimit
 __all__ = ["IDLE_WAIT_BLOCKING", "IDLE_WAIT_POLLING", "Worker", "WorkerOptions", "default_worker_id"]
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
 class Worker:
     """Processes jobs from ``queues`` with registered handlers.
 
