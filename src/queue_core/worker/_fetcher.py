@@ -33,7 +33,7 @@ from queue_core.worker._queues import QueueOrder
 
 ERROR_BACKOFF_MIN = 0.1
 #: The longest wait between two tries while the broker is unreachable: it bounds how long
-#: after the broker is back the worker takes jobs again (the fault plan promises 2 s).
+#: after the broker is back the worker takes jobs again (docs/guarantees.md, P8: within 2 s).
 ERROR_BACKOFF_MAX = 1.0
 
 

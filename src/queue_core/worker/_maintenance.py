@@ -29,7 +29,7 @@ NOTIFIED_FORWARD_CAP = 60.0
 FORWARD_BATCH = 1000
 #: how often the janitor deletes completed jobs past retention and trims the archive: a
 #: record outlives its expiry by at most this much. Housekeeping, so an idle worker spends
-#: few commands on it (issue 8: an idle worker under 2 Redis commands per second).
+#: few commands on it (docs/worker/index.md: what an idle worker costs in Redis commands).
 JANITOR_INTERVAL = 30.0
 
 
