@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypedDict
 
 from queue_core import errors, validation
 from queue_core.broker import Broker, EnqueueOutcome, EnqueueStatus, JobInfo
@@ -42,6 +42,18 @@ DEFAULT_CHUNK_SIZE = 500
 #: the largest encoded payload a client enqueues unless told otherwise (1 MiB): Redis keeps
 #: every job in memory, and a few huge payloads crowd out everything else.
 DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024
+
+
+class ClientSettings(TypedDict, total=False):
+    """``Client``'s keyword options (a ``SyncClient`` takes the same)."""
+
+    clock: Clock | None
+    serializer: Serializer
+    default_retention: float | timedelta
+    max_payload_bytes: int | None
+    logger: logging.Logger | None
+    error_handler: ClientErrorHandler | None
+    broker_options: Mapping[str, Any] | None
 
 
 class Client(BrokerHolder):

@@ -36,6 +36,12 @@ JANITOR_INTERVAL = 30.0
 class Forwarder:
     """Moves due scheduled and retry jobs to pending, waking exactly when the next is due."""
 
+    #: the longest sleep between two looks, and while notifications are known to work.
+    cap = FORWARD_CAP
+    notified_cap = NOTIFIED_FORWARD_CAP
+    #: jobs moved per broker call.
+    batch = FORWARD_BATCH
+
     def __init__(
         self,
         broker: Broker,
@@ -45,9 +51,6 @@ class Forwarder:
         *,
         on_forwarded: Callable[[int], None] | None = None,
         notified: Callable[[], bool] = lambda: False,
-        cap: float = FORWARD_CAP,
-        notified_cap: float = NOTIFIED_FORWARD_CAP,
-        batch: int = FORWARD_BATCH,
     ) -> None:
         self.broker = broker
         self.queues = list(queues)
@@ -55,9 +58,6 @@ class Forwarder:
         self.log = log
         self.on_forwarded = on_forwarded
         self.notified = notified
-        self.cap = cap
-        self.notified_cap = notified_cap
-        self.batch = batch
         self._wake_at = float("inf")
         self._rescheduled = anyio.Event()
 

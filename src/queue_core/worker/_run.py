@@ -40,11 +40,10 @@ from queue_core.clock import Clock
 from queue_core.events import emit
 from queue_core.info import ActiveJobInfo, WorkerInfo, WorkerStatus
 from queue_core.worker._cancellation import CancelListener
-from queue_core.worker._fetcher import Fetcher
+from queue_core.worker._fetcher import Fetcher, FetcherHooks
 from queue_core.worker._heartbeat import Heartbeat
 from queue_core.worker._leases import Attempt, InFlight, LeaseKeeper, StopReason
 from queue_core.worker._maintenance import Forwarder, Janitor, Recoverer
-from queue_core.worker._queues import QueueOrder
 from queue_core.worker._runner import Runner, RunnerSetup
 from queue_core.worker._settler import Settler
 from queue_core.worker.aggregation import Aggregator
@@ -144,19 +143,8 @@ class WorkerRun:
         if idle_wait is None:
             blocking = getattr(getattr(self.broker, "capabilities", None), "blocking_wait", False)
             idle_wait = IDLE_WAIT_BLOCKING if blocking else IDLE_WAIT_POLLING
-        return Fetcher(
-            broker=self.broker,
-            clock=self.clock,
-            order=QueueOrder(self.options.queue_weights, strict=self.options.strict),
-            inflight=self.inflight,
-            lease_for=self.options.lease_for,
-            worker_id=self.options.id,
-            log=self.log,
-            start=self.start,
-            requeue=self.requeue,
-            idle_timeout=idle_wait,
-            on_wake=self.forwarder.recheck,
-        )
+        hooks = FetcherHooks(start=self.start, requeue=self.requeue, on_wake=self.forwarder.recheck)
+        return Fetcher(self.options, self.broker, self.clock, self.inflight, self.log, hooks, idle_timeout=idle_wait)
 
     def _aggregator(self, names: list[str]) -> Aggregator | None:
         policy = self.options.aggregation

@@ -35,7 +35,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, TypeVar, overload
+from typing import Any, TypedDict, TypeVar, Unpack, overload
 
 import anyio
 from anyio.abc import TaskStatus
@@ -116,6 +116,16 @@ class GroupMember:
 
     def __repr__(self) -> str:
         return f"<GroupMember {self.type} id={self.id} queue={self.queue} group={self.group}>"
+
+
+class AggregationSettings(TypedDict, total=False):
+    """``AggregationPolicy``'s options as keyword arguments of ``Aggregator(...)``."""
+
+    grace: float | timedelta
+    max_delay: float | timedelta | None
+    max_size: int | None
+    stage_for: float | timedelta
+    check_interval: float | timedelta | None
 
 
 #: ``aggregate(group, members) -> Job``, plain or async. ``members`` are oldest first.
@@ -223,23 +233,14 @@ class Aggregator:
         queues: str | Iterable[str],
         aggregate: AggregateFunction,
         *,
-        grace: float | timedelta = DEFAULT_GRACE,
-        max_delay: float | timedelta | None = None,
-        max_size: int | None = None,
-        stage_for: float | timedelta = DEFAULT_STAGE_FOR,
-        check_interval: float | timedelta | None = None,
         clock: Clock | None = None,
         serializer: Serializer = JSON,
         logger: logging.Logger | None = None,
+        **settings: Unpack[AggregationSettings],
     ) -> None:
-        policy = AggregationPolicy(
-            aggregate,
-            grace=grace,  # type: ignore[arg-type]  # timedeltas are converted on construction
-            max_delay=max_delay,  # type: ignore[arg-type]
-            max_size=max_size,
-            stage_for=stage_for,  # type: ignore[arg-type]
-            check_interval=check_interval,  # type: ignore[arg-type]
-        )
+        # Durations may be timedeltas here: the policy converts them on construction.
+        given: dict[str, Any] = dict(settings)
+        policy = AggregationPolicy(aggregate, **given)
         if not isinstance(broker, AggregationBroker):
             raise Unsupported(f"{type(broker).__name__} does not implement the AggregationBroker protocol")
         self.broker = broker
