@@ -82,9 +82,7 @@ class Client(BrokerHolder):
         error_handler: ClientErrorHandler | None = None,
         broker_options: Mapping[str, Any] | None = None,
     ) -> None:
-        if max_payload_bytes is not None and (
-            isinstance(max_payload_bytes, bool) or not isinstance(max_payload_bytes, int) or max_payload_bytes < 1
-        ):
+        if max_payload_bytes is not None and (not validation.is_int(max_payload_bytes) or max_payload_bytes < 1):
             raise errors.ValidationError("max_payload_bytes", max_payload_bytes, "an integer >= 1 or None")
         self.max_payload_bytes = max_payload_bytes
         super().__init__(broker_or_url, broker_options=broker_options, clock=clock)
@@ -156,7 +154,7 @@ class Client(BrokerHolder):
         raises; chunks sent before it stay enqueued (their jobs already have IDs, so the
         call can be repeated and the stored ones come back as ``ID_CONFLICT``).
         """
-        if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+        if not validation.is_int(chunk_size) or chunk_size < 1:
             raise errors.ValidationError("chunk_size", chunk_size, "an integer >= 1")
         prepared = self._prepare(jobs)
         outcomes: list[EnqueueOutcome] = []

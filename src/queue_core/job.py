@@ -84,7 +84,7 @@ class Job:
         set_(self, "payload", bytes(self.payload))
         validation.queue_name(self.queue)
         retries = self.max_retries
-        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+        if not validation.is_int(retries) or retries < 0:
             raise errors.InvalidMaxRetries("max_retries", retries, "an integer >= 0 (0 means no retries)")
         if self.delay is not None:
             set_(self, "delay", validation.seconds(self.delay, "delay", errors.InvalidSchedule))

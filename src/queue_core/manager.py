@@ -210,7 +210,7 @@ class Manager(BrokerHolder):
         """Processed / failed / succeeded per UTC day for the last ``days`` days (1-90),
         today first. Counts are per attempt."""
         queue = validation.queue_name(queue)
-        if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_HISTORY_DAYS:
+        if not validation.is_int(days) or not 1 <= days <= MAX_HISTORY_DAYS:
             raise errors.ValidationError(
                 "days",
                 days,

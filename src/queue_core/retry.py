@@ -79,6 +79,6 @@ def delay_for(policy: RetryPolicy | None, retried: int, error: BaseException) ->
     if policy is None:
         return default_backoff(retried, error)
     delay = policy(retried, error)
-    if isinstance(delay, bool) or not isinstance(delay, int | float) or not math.isfinite(delay) or delay < 0:
+    if not validation.is_number(delay) or delay < 0:
         raise ValueError(f"retry policy returned {delay!r}; expected a finite number of seconds >= 0")
     return float(delay)

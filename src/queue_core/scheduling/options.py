@@ -68,7 +68,7 @@ class SchedulerOptions:
         if not isinstance(self.provider, ConfigProvider):
             raise errors.InvalidSchedulerOption("provider", self.provider, "an object with async def get_configs()")
         validation.job_id(self.id, "id")
-        if isinstance(self.catch_up, bool) or not isinstance(self.catch_up, int) or self.catch_up < 0:
+        if not validation.is_int(self.catch_up) or self.catch_up < 0:
             raise errors.InvalidSchedulerOption("catch_up", self.catch_up, "an integer >= 0 (0 skips missed ticks)")
         for name in ("rescue_after", "claim_ttl"):
             value = getattr(self, name)

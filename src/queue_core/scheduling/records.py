@@ -108,7 +108,7 @@ def decode_fire(recorded_at: float, event: bytes) -> FireRecord | None:
 async def schedule_history(broker: Broker, schedule_id: str, limit: int = 100) -> list[FireRecord]:
     """The newest ``limit`` fires of ``schedule_id`` (at most the 1000 kept), newest first."""
     check_schedule_id(schedule_id, "schedule_id")
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= HISTORY_KEEP:
+    if not validation.is_int(limit) or not 1 <= limit <= HISTORY_KEEP:
         raise errors.ValidationError("limit", limit, f"an integer from 1 to {HISTORY_KEEP}")
     events = await broker.list_events(history_stream(schedule_id), limit)
     return [record for at, event in events if (record := decode_fire(at, event)) is not None]

@@ -167,7 +167,7 @@ class AggregationPolicy:
         if self.max_delay is not None:
             set_(self, "max_delay", _seconds("max_delay", self.max_delay))
         size = self.max_size
-        if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
+        if size is not None and (not validation.is_int(size) or size < 1):
             raise InvalidAggregationOption("max_size", size, "an integer >= 1, or None for no limit")
         set_(self, "stage_for", _seconds("stage_for", self.stage_for))
         if self.check_interval is not None:
