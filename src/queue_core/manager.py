@@ -21,6 +21,7 @@ are loops of those.
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
@@ -132,7 +133,7 @@ class QueueLocation:
 
 @dataclass(frozen=True, slots=True)
 class ServerInfo:
-    """What the broker's server says about itself (``Manager.redis_info``)."""
+    """What the broker's server says about itself (``Manager.server_info``)."""
 
     #: the driver's name (``Capabilities.name``): "redis", "memory", ...
     driver: str
@@ -409,13 +410,18 @@ class Manager(BrokerHolder):
         newest first."""
         return await schedule_history(self.broker, schedule_id, limit)
 
-    async def redis_info(self) -> ServerInfo:
+    async def server_info(self) -> ServerInfo:
         """What the broker's server reports about itself (Redis: ``INFO``; on a Cluster,
         that of one node, plus each queue's slot and nodes in ``queue_locations``)."""
         server_info: Callable[[], Awaitable[dict[str, Any]]] | None = getattr(self.broker, "server_info", None)
         if server_info is None:
             raise errors.Unsupported(f"the {self.broker.capabilities.name!r} driver does not report server info")
         return ServerInfo(driver=self.broker.capabilities.name, info=await server_info())
+
+    async def redis_info(self) -> ServerInfo:
+        """Deprecated: the former name of ``server_info()`` (kept for one release)."""
+        warnings.warn("Manager.redis_info() is deprecated; use Manager.server_info()", DeprecationWarning, stacklevel=2)
+        return await self.server_info()
 
     # ----------------------------------------------------------------- internals
 
