@@ -42,13 +42,13 @@ from queue_core.broker import Broker
 from queue_core.broker_clock import BrokerClock
 from queue_core.clock import Clock, SystemClock
 from queue_core.events import LOGGER_NAME
+from queue_core.extras import require_backend
 from queue_core.handlers import Group, H, Handler, HandlerSpec, HandlerTable
 from queue_core.middleware import Middleware
 from queue_core.outcomes import DEFAULT_MAX_BOUNCES
 from queue_core.queues import parse_queues
 from queue_core.ratelimit import RateLimit
 from queue_core.ratelimit import checked as checked_rate_limit
-from queue_core.extras import require_backend
 from queue_core.registry import DEFAULT_URL, open_broker, scheme_of
 from queue_core.retry import RetryPolicy
 from queue_core.runner import WorkerErrorHandler
