@@ -31,9 +31,11 @@ exception: drivers map those at their edge (``redis.ConnectionError`` becomes
     │   ├── InvalidInterval             a periodic schedule's ``every``
     │   ├── InvalidTimezone
     │   ├── InvalidSchedulerOption
+    │   ├── InvalidRetryPolicy          retry.fixed / retry.exponential arguments
     │   ├── InvalidAggregationOption    an Aggregator's grace, max delay, max size...
     │   ├── InvalidTaskDefinition       a task function or option the task registry refuses
     │   └── InvalidTaskArguments        enqueue arguments that do not fit the task's signature
+    ├── NotOpen                         a Client or Manager used before open() (also a RuntimeError)
     ├── SerializationError              a payload or result the serializer cannot handle
     │   └── TaskArgumentsMismatch       a stored payload no longer fits its task (archived)
     ├── EnqueueRejected                 the broker refused one job
@@ -51,7 +53,9 @@ exception: drivers map those at their edge (``redis.ConnectionError`` becomes
     │   ├── BrokerUnavailable           connection refused, timed out, lost
     │   │   └── BrokerAuthError
     │   ├── UnknownBrokerScheme
+    │   ├── PluginConflict              two installed plugins serve one URL scheme (also a RuntimeError)
     │   ├── MissingDependency           an optional extra is not installed
+    │   ├── StorageLayoutMismatch       the stored data was written by another storage layout version
     │   └── Unsupported                 the driver does not offer this capability
     ├── WorkerError
     │   ├── HandlerAlreadyRegistered
@@ -210,6 +214,10 @@ class InvalidSchedulerOption(ValidationError):
     pass
 
 
+class InvalidRetryPolicy(ValidationError):
+    pass
+
+
 class InvalidAggregationOption(ValidationError):
     pass
 
@@ -221,6 +229,10 @@ class InvalidTaskDefinition(ValidationError):
 class InvalidTaskArguments(ValidationError):
     """Arguments given to a task's ``enqueue`` do not fit its signature; ``field`` names
     the parameter (or ``arguments`` when the binding itself failed)."""
+
+
+class NotOpen(QueueError, RuntimeError):
+    """A Client, Manager or sync client was used before it was opened or after it was closed."""
 
 
 class SerializationError(QueueError):
@@ -350,9 +362,30 @@ class UnknownBrokerScheme(BrokerError, ValueError):
         super().__init__(f"no broker driver for scheme {scheme!r}; installed schemes: {listed}")
 
 
+class PluginConflict(BrokerError, RuntimeError):
+    pass
+
+
 class MissingDependency(BrokerError, ImportError):
     def __init__(self, what: str, extra: str) -> None:
+        self.extra = extra
         super().__init__(f"{what} needs an optional dependency: pip install 'queue-core[{extra}]'")
+
+
+class StorageLayoutMismatch(BrokerError):
+    """The broker's storage holds data of another layout version than this driver writes.
+
+    Raised before anything is read or written, so the stored data stays as it was; run the
+    release that wrote it, or migrate (see "Upgrading" in CHANGELOG.md)."""
+
+    def __init__(self, where: str, found: str, expected: str) -> None:
+        self.where = where
+        self.found = found
+        self.expected = expected
+        super().__init__(
+            f"{where} holds storage layout version {found!r}; this queue-core writes layout {expected!r} "
+            "and refuses to touch it (see Upgrading in the changelog)"
+        )
 
 
 class Unsupported(BrokerError, NotImplementedError):

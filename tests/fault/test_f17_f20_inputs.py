@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from redis.crc import key_slot
 
 from queue_core import Job, Scheduler, SyncClient, ValidationError
-from queue_core.schedule_spec import to_ms
+from queue_core.scheduling._spec import to_ms
 from queue_core.validation import MAX_NAME_LENGTH
 from queue_redis import scripts
 from queue_redis.keys import QueueKeys
@@ -65,7 +65,8 @@ def check_namespace(conn: object, queues: set[str]) -> None:
         if key == MARKER:
             continue
         assert key.startswith(PREFIX + ":"), f"key outside the prefix: {key!r}"
-        if key == f"{PREFIX}:queues" or key.startswith((f"{PREFIX}:hb:", f"{PREFIX}:claim:", f"{PREFIX}:events:")):
+        global_key = key in (f"{PREFIX}:queues", f"{PREFIX}:layout")
+        if global_key or key.startswith((f"{PREFIX}:hb:", f"{PREFIX}:claim:", f"{PREFIX}:events:")):
             continue
         owner = [q for q in queues if key.startswith(f"{PREFIX}:{{{q}}}:")]
         assert len(owner) == 1, f"key {key!r} belongs to {owner} of {sorted(queues)[:5]}..."

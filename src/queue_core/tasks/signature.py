@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from queue_core import errors
-from queue_core.delivery import Delivery
+from queue_core.worker.delivery import Delivery
 from queue_core.tasks.codec import Codec, Mismatch, Unsupported, compile_codec, describe
 
 _KINDS_TAKEN = (
