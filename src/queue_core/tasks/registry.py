@@ -20,10 +20,10 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Concatenate, overload
 
 from queue_core import errors, validation
-from queue_core.worker.delivery import Delivery
 from queue_core.job import DEFAULT_MAX_RETRIES, DEFAULT_QUEUE
 from queue_core.retry import RetryPolicy
 from queue_core.tasks.task import DEFAULT_RESULT_RETENTION, P, R, Task
+from queue_core.worker.delivery import Delivery
 
 if TYPE_CHECKING:
     from queue_core.worker.handlers import HandlerSpec

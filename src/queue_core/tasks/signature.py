@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from queue_core import errors
-from queue_core.worker.delivery import Delivery
 from queue_core.tasks.codec import Codec, Mismatch, Unsupported, compile_codec, describe
+from queue_core.worker.delivery import Delivery
 
 _KINDS_TAKEN = (
     inspect.Parameter.POSITIONAL_ONLY,

@@ -24,12 +24,12 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 from queue_core import errors
 from queue_core.broker import EnqueueOutcome, EnqueueStatus, JobInfo
 from queue_core.client import DEFAULT_CHUNK_SIZE, Client
-from queue_core.worker.delivery import Delivery
-from queue_core.worker.handlers import is_async_callable
 from queue_core.job import Job
 from queue_core.retry import RetryPolicy
 from queue_core.sync_client import SyncClient
 from queue_core.tasks.signature import Signature
+from queue_core.worker.delivery import Delivery
+from queue_core.worker.handlers import is_async_callable
 
 if TYPE_CHECKING:
     from queue_core.worker.handlers import Handler
