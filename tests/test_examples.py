@@ -16,7 +16,7 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 @pytest.mark.parametrize(
     ("script", "expected"),
     [
-        ("quickstart.py", ["sent to user4@example.com", "bounce check passed on attempt 2", '{"status":"sent"}']),
+        ("quickstart.py", ["sent to user4@example.com", "passed on attempt 2", "first email job: {'status': 'sent'}"]),
         ("trio_app.py", ["resized photo3.jpg to 1280px", "archived: 1"]),
     ],
 )
