@@ -95,6 +95,7 @@ from queue_core.scheduling.scheduler import (
 from queue_core.serialization import JSON, JsonSerializer, Serializer
 from queue_core.states import JobState
 from queue_core.sync_client import SyncClient
+from queue_core.tasks import DEFAULT_RESULT_RETENTION, SyncTaskJob, Task, TaskCall, TaskJob, TaskRegistry
 from queue_core.worker.aggregation import (
     Aggregated,
     AggregateFunction,
@@ -114,6 +115,7 @@ from queue_core.worker.worker import Worker
 __all__ = [
     "DEFAULT_MAX_RETRIES",
     "DEFAULT_QUEUE",
+    "DEFAULT_RESULT_RETENTION",
     "JSON",
     "ActiveJob",
     "ActiveJobInfo",
@@ -211,8 +213,13 @@ __all__ = [
     "SkipRetry",
     "StorageLayoutMismatch",
     "SyncClient",
+    "SyncTaskJob",
     "SystemClock",
+    "Task",
     "TaskArgumentsMismatch",
+    "TaskCall",
+    "TaskJob",
+    "TaskRegistry",
     "TransientError",
     "UnknownBrokerScheme",
     "Unsupported",

@@ -26,7 +26,7 @@ import logging
 import signal
 from collections.abc import Callable, Coroutine, Iterable, Mapping
 from datetime import timedelta
-from typing import Any, Unpack
+from typing import TYPE_CHECKING, Any, Unpack
 
 import anyio
 from anyio.abc import TaskStatus
@@ -41,13 +41,16 @@ from queue_core.registry import DEFAULT_URL
 from queue_core.retry import RetryPolicy
 from queue_core.serialization import Serializer
 from queue_core.session import BrokerSession
-from queue_core.tasks import TaskRegistry
 from queue_core.worker._run import IDLE_WAIT_BLOCKING, IDLE_WAIT_POLLING, RunParts, WorkerRun
 from queue_core.worker.aggregation import AggregationPolicy
 from queue_core.worker.handlers import Group, H, Handler, HandlerSpec, HandlerTable
 from queue_core.worker.middleware import Middleware
 from queue_core.worker.options import WorkerErrorHandler, WorkerOptions, WorkerSettings, default_worker_id, options_from
 from queue_core.worker.ratelimit import RateLimit
+
+if TYPE_CHECKING:
+    # Only for the annotation: the tasks package imports the worker's Delivery.
+    from queue_core.tasks import TaskRegistry
 
 __all__ = ["IDLE_WAIT_BLOCKING", "IDLE_WAIT_POLLING", "Worker", "WorkerOptions", "default_worker_id"]
 
@@ -81,7 +84,7 @@ class Worker:
         tasks: TaskRegistry | None = None,
         **settings: Unpack[WorkerSettings],
     ) -> None:
-        if tasks is not None and not isinstance(tasks, TaskRegistry):
+        if tasks is not None and not callable(getattr(tasks, "register_with", None)):
             raise errors.InvalidWorkerOption("tasks", tasks, "a TaskRegistry or None")
         if tasks is not None and len(tasks) and options is None and settings.get("queues") is None:
             settings["queues"] = tasks.queues()
