@@ -14,10 +14,12 @@ from queue_core.aggregation import (
 )
 from queue_core.broker import (
     Broker,
+    BrokerTestHooks,
     Capabilities,
     DailyStats,
     EnqueueOutcome,
     EnqueueStatus,
+    Footprint,
     JobInfo,
     JobRecord,
     Lease,
@@ -114,6 +116,7 @@ __all__ = [
     "Broker",
     "BrokerAuthError",
     "BrokerError",
+    "BrokerTestHooks",
     "BrokerUnavailable",
     "CallNext",
     "Capabilities",
@@ -128,6 +131,7 @@ __all__ = [
     "EnqueueRejected",
     "EnqueueStatus",
     "FireRecord",
+    "Footprint",
     "Group",
     "GroupMember",
     "GroupRequired",
