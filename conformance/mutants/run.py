@@ -259,8 +259,8 @@ def report(results: dict[tuple[int, str, str], Outcome], mutants: list[Mutant], 
             all_killed &= killed == len(mutants)
             cells.append(f"{killed}/{len(mutants)} {100 * killed / len(mutants):5.1f}%")
         print(f"{round_:>5}  " + "  ".join(f"{cell:>16}" for cell in cells))
-    not_killed = sorted({(name, driver, outcome.verdict) for (_, name, driver), outcome in results.items()} - set())
-    not_killed = [entry for entry in not_killed if entry[2] != "killed"]
+    verdicts = {(name, driver, outcome.verdict) for (_, name, driver), outcome in results.items()}
+    not_killed = sorted(entry for entry in verdicts if entry[2] != "killed")
     for name, driver, verdict in not_killed:
         print(f"  {verdict}: {name} on {driver}")
     return 0 if all_killed else 1
