@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help demo test lint bench bench-peers test-faults-long
+.PHONY: help demo test lint bench bench-peers test-faults-long mutation mutation-fast test-driver-example
 
 help:
 	@echo "make demo              run the demo on the embedded memory:// broker"
@@ -16,6 +16,9 @@ help:
 	@echo "make bench             benchmarks/run.py: queue-core alone (asyncio, trio, memory://, baselines, RSS)"
 	@echo "make bench-peers       the same workloads for saq, streaq, taskiq and dramatiq too, with the targets"
 	@echo "make test-faults-long  the long fault tests (tests/fault -m long)"
+	@echo "make mutation          the kit against every curated mutant, memory:// and Redis, three rounds (RUNS=3)"
+	@echo "make mutation-fast     the fast subset of mutants on memory:// (CI)"
+	@echo "make test-driver-example  install examples/driver and run the kit's examples against logged://"
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -49,3 +52,19 @@ test-faults-long: $(STAMP)
 	else \
 		echo "tests/fault is not there yet: no long fault tests to run"; \
 	fi
+
+# Mutation testing of the conformance kit (conformance/mutants): every mutant must be killed.
+RUNS ?= 3
+mutation: $(STAMP)
+	nice -n 5 $(BIN)/python conformance/mutants/run.py --runs $(RUNS)
+
+mutation-fast: $(STAMP)
+	$(BIN)/python conformance/mutants/run.py --fast --drivers memory
+
+# The example driver, installed as a user would (a wheel, not editable), then the kit's
+# examples run against it.
+KIT_EXAMPLES := $(addprefix queue_conformance.,test_examples test_examples_admin test_examples_aggregation \
+	test_examples_coordination test_examples_fencing test_examples_storage)
+test-driver-example: $(STAMP)
+	$(BIN)/pip install --quiet --no-deps --force-reinstall ./examples/driver
+	$(BIN)/python -m pytest -p queue_conformance --pyargs $(KIT_EXAMPLES) --broker logged:// -q

@@ -322,11 +322,31 @@ class BrokerAuthError(BrokerUnavailable):
 
 
 class UnknownBrokerScheme(BrokerError, ValueError):
-    def __init__(self, scheme: str, installed: list[str]) -> None:
+    """No loaded plugin serves the URL's scheme; ``broken`` describes the plugins that
+    failed to load (one of them may be the driver meant)."""
+
+    def __init__(self, scheme: str, installed: list[str], broken: list[str] | None = None) -> None:
         self.scheme = scheme
         self.installed = installed
+        self.broken = list(broken or [])
         listed = ", ".join(f"{s}://" for s in installed) or "none"
-        super().__init__(f"no broker driver for scheme {scheme!r}; installed schemes: {listed}")
+        message = f"no broker driver for scheme {scheme!r}; installed schemes: {listed}"
+        if self.broken:
+            message += "; " + "; ".join(self.broken)
+        super().__init__(message)
+
+
+class InvalidBrokerFactory(BrokerError, TypeError):
+    """A driver's factory gave something that is not a ``Broker``."""
+
+    def __init__(self, scheme: str, plugin: str, made: object) -> None:
+        self.scheme = scheme
+        self.plugin = plugin
+        super().__init__(
+            f"the broker factory for {scheme}:// (plugin {plugin!r}) returned {type(made).__name__} {made!r:.80}; "
+            "a factory must return a Broker (an object with a Capabilities `capabilities` attribute), "
+            "or be an async function whose result is one"
+        )
 
 
 class MissingDependency(BrokerError, ImportError):

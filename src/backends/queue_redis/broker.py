@@ -31,14 +31,10 @@ REDIS_CAPABILITIES = Capabilities(
     features=frozenset({"admin", "aggregation", "coordination", "testing"}),
 )
 #: On a cluster the testing interface's footprint would have to visit every node.
-REDIS_CLUSTER_CAPABILITIES = replace(
-    REDIS_CAPABILITIES, features=REDIS_CAPABILITIES.features - {"testing"}
-)
+REDIS_CLUSTER_CAPABILITIES = replace(REDIS_CAPABILITIES, features=REDIS_CAPABILITIES.features - {"testing"})
 
 
-class RedisBroker(
-    ProcessingOps, MaintenanceOps, InspectionOps, AdminOps, AggregationOps, CoordinationOps, TestingOps
-):
+class RedisBroker(ProcessingOps, MaintenanceOps, InspectionOps, AdminOps, AggregationOps, CoordinationOps, TestingOps):
     """Broker over Redis (and, through ``queue_fakeredis``, over an in-process fakeredis)."""
 
     capabilities: Capabilities = REDIS_CAPABILITIES
