@@ -6,7 +6,8 @@
     python conformance/mutants/run.py --only orphans-skipped --drivers memory
 
 Each mutant (``mutants.toml``: one exact text replacement in one file of ``src/``) is
-applied to a scratch copy of ``src/``; the kit then runs against that copy (it comes first
+applied to a scratch copy of ``src/``; the kit then runs against that copy (the mutant's
+focus module first, for a quick kill, then the whole kit if it survived that) (it comes first
 on ``PYTHONPATH``, ahead of the installed queue-core) in a fresh working directory, so no
 Hypothesis database carries a failing example from one run to the next. The kit failing is
 a kill; the kit passing is a survivor. Before the mutants, the same command runs on the
@@ -161,6 +162,17 @@ def run_kit(root: Path, url: str, focus: str | None, examples: int) -> Outcome:
     return Outcome("error", seconds, f"pytest exit {done.returncode}: " + " | ".join(tail))
 
 
+def kill(root: Path, url: str, mutant: Mutant, fast: bool, examples: int) -> Outcome:
+    """Run the kit against the mutated copy: its focus module first (where the mutant is
+    expected to die: a quick kill), then, unless ``fast``, the whole kit. Either failing
+    is a kill, exactly as the whole kit failing would be."""
+    focused = run_kit(root, url, mutant.focus, examples)
+    if fast or focused.verdict != "SURVIVED":
+        return focused
+    whole = run_kit(root, url, None, examples)
+    return Outcome(whole.verdict, focused.seconds + whole.seconds, whole.detail)
+
+
 def flush(url: str) -> None:
     if url.startswith("redis"):
         import redis
@@ -236,7 +248,7 @@ def main(argv: Sequence[str]) -> int:
             for mutant in mutants:
                 with scratch_copy(mutant) as root:
                     for driver, url in urls.items():
-                        outcome = run_kit(root, url, mutant.focus if args.fast else None, args.examples)
+                        outcome = kill(root, url, mutant, args.fast, args.examples)
                         flush(url)
                         results[(round_, mutant.name, driver)] = outcome
                         print(
