@@ -47,7 +47,8 @@ exception: drivers map those at their edge (``redis.ConnectionError`` becomes
     ├── BrokerError
     │   ├── BrokerUnavailable           connection refused, timed out, lost
     │   │   └── BrokerAuthError
-    │   ├── UnknownBrokerScheme
+    │   ├── UnknownBrokerScheme         no loaded plugin serves it; names plugins that failed to load
+    │   ├── InvalidBrokerFactory        a driver's factory gave no Broker
     │   ├── MissingDependency           an optional extra is not installed
     │   └── Unsupported                 the driver does not offer this capability
     ├── WorkerError
