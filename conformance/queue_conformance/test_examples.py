@@ -32,14 +32,15 @@ ENQUEUED, ID_CONFLICT, DUPLICATE = EnqueueStatus.ENQUEUED, EnqueueStatus.ID_CONF
 
 
 async def test_due_now_jobs_are_pending_and_come_out_fifo(broker: Broker) -> None:
-    """enqueue 3: "else pending, at the tail (FIFO)"."""
-    outcomes = await enqueue(broker, job("a"), job("b"), job("c"))
+    """enqueue 3: "else pending, at the tail (FIFO)"; IDs out of name order, so an order by
+    ID would fail."""
+    outcomes = await enqueue(broker, job("c"), job("a"), job("b"))
     assert [(o.job_id, o.status, o.state) for o in outcomes] == [
+        ("c", ENQUEUED, JobState.PENDING),
         ("a", ENQUEUED, JobState.PENDING),
         ("b", ENQUEUED, JobState.PENDING),
-        ("c", ENQUEUED, JobState.PENDING),
     ]
-    assert ids(await lease(broker)) == ["a", "b", "c"]
+    assert ids(await lease(broker)) == ["c", "a", "b"]
 
 
 async def test_future_process_time_is_scheduled_past_is_pending(broker: Broker) -> None:
