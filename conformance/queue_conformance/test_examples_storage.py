@@ -33,7 +33,7 @@ from queue_conformance.helpers import (
     stats,
 )
 from queue_conformance.model import LEASE_EXPIRED, poison_reason
-from queue_core import Broker, BrokerTestHooks, Job, JobState, Settlement
+from queue_core import Broker, BrokerTestHooks, Footprint, Job, JobState, Settlement
 
 pytestmark = pytest.mark.anyio
 
