@@ -10,10 +10,15 @@ rule passes the clock's ``now``. Rules are synchronous (Hypothesis drives them),
 driver is called through an anyio blocking portal, which may run asyncio or trio.
 Rules that need an optional concern are gated on ``broker.capabilities.features``.
 
-Two machines share the plumbing and the rules that make work (``Comparison``), so each
-stays within one test's time limit: ``BrokerComparison`` here explores enqueue,
-processing and maintenance; ``OperationsComparison`` (``machine_operations``) the
-operator actions, aggregation and coordination.
+Two machines share the plumbing and every rule of enqueue, processing and maintenance
+(``Comparison``): ``BrokerComparison`` here runs those alone, so each gets many steps;
+``OperationsComparison`` (``machine_operations``) adds the operator actions, aggregation
+and coordination to them, so there every rule meets every other (a unique enqueue meets
+``delete_job``, a stale lease meets a cancel request). Each stays within one test's time
+limit.
+
+With the ``testing`` feature, a rule opens crash windows (``lose_lease``) and each example
+ends with a storage hygiene check (``check_hygiene``).
 """
 
 from __future__ import annotations
