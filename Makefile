@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help demo test lint bench bench-peers test-faults-long mutation mutation-fast test-driver-example
+.PHONY: help demo test lint bench bench-peers test-faults-long dist-check docs docs-serve mutation mutation-fast test-driver-example
 
 help:
 	@echo "make demo              run the demo on the embedded memory:// broker"
@@ -16,6 +16,9 @@ help:
 	@echo "make bench             benchmarks/run.py: queue-core alone (asyncio, trio, memory://, baselines, RSS)"
 	@echo "make bench-peers       the same workloads for saq, streaq, taskiq and dramatiq too, with the targets"
 	@echo "make test-faults-long  the long fault tests (tests/fault -m long)"
+	@echo "make dist-check        build sdist and wheel, twine check, install each in a new venv and run it"
+	@echo "make docs              build the documentation site into site/ (mkdocs --strict)"
+	@echo "make docs-serve        serve the documentation with live reload on http://127.0.0.1:8000"
 	@echo "make mutation          the kit against every curated mutant, memory:// and Redis, three rounds (RUNS=3)"
 	@echo "make mutation-fast     the fast subset of mutants on memory:// (CI)"
 	@echo "make test-driver-example  install examples/driver and run the kit's examples against logged://"
@@ -52,6 +55,17 @@ test-faults-long: $(STAMP)
 	else \
 		echo "tests/fault is not there yet: no long fault tests to run"; \
 	fi
+
+# The release artifacts as a user installs them (tests/dist_check.py says what is checked).
+dist-check: $(STAMP)
+	$(BIN)/python tests/dist_check.py
+
+# --strict turns every warning (a broken link, a page missing from nav) into a failure.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
+
+docs-serve: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve
 
 # Mutation testing of the conformance kit (conformance/mutants): every mutant must be killed.
 RUNS ?= 3
