@@ -2,7 +2,7 @@
 
     python conformance/mutants/run.py                  # every mutant, memory:// and Redis, once
     python conformance/mutants/run.py --runs 3         # three rounds in a row
-    python conformance/mutants/run.py --fast           # CI: the fast subset, memory://, each on its focus module
+    python conformance/mutants/run.py --fast           # CI: the fast subset, each on its focus module only
     python conformance/mutants/run.py --only orphans-skipped --drivers memory
 
 Each mutant (``mutants.toml``: one exact text replacement in one file of ``src/``) is
