@@ -31,7 +31,9 @@ exception: drivers map those at their edge (``redis.ConnectionError`` becomes
     │   ├── InvalidInterval             a periodic schedule's ``every``
     │   ├── InvalidTimezone
     │   ├── InvalidSchedulerOption
+    │   ├── InvalidRetryPolicy          retry.fixed / retry.exponential arguments
     │   └── InvalidAggregationOption    an Aggregator's grace, max delay, max size...
+    ├── NotOpen                         a Client or Manager used before open() (also a RuntimeError)
     ├── SerializationError              a payload or result the serializer cannot handle
     ├── EnqueueRejected                 the broker refused one job
     │   ├── JobIdConflict
@@ -49,6 +51,7 @@ exception: drivers map those at their edge (``redis.ConnectionError`` becomes
     │   │   └── BrokerAuthError
     │   ├── UnknownBrokerScheme         no loaded plugin serves it; names plugins that failed to load
     │   ├── InvalidBrokerFactory        a driver's factory gave no Broker
+    │   ├── PluginConflict              two installed plugins serve one URL scheme (also a RuntimeError)
     │   ├── MissingDependency           an optional extra is not installed
     │   ├── StorageLayoutMismatch       the stored data was written by another storage layout version
     │   └── Unsupported                 the driver does not offer this capability
@@ -205,8 +208,16 @@ class InvalidSchedulerOption(ValidationError):
     pass
 
 
+class InvalidRetryPolicy(ValidationError):
+    pass
+
+
 class InvalidAggregationOption(ValidationError):
     pass
+
+
+class NotOpen(QueueError, RuntimeError):
+    """A Client, Manager or sync client was used before it was opened or after it was closed."""
 
 
 class SerializationError(QueueError):
@@ -349,6 +360,10 @@ class InvalidBrokerFactory(BrokerError, TypeError):
             "a factory must return a Broker (an object with a Capabilities `capabilities` attribute), "
             "or be an async function whose result is one"
         )
+
+
+class PluginConflict(BrokerError, RuntimeError):
+    pass
 
 
 class MissingDependency(BrokerError, ImportError):

@@ -17,7 +17,7 @@ from importlib.metadata import entry_points
 
 import pluggy
 
-from queue_core import hookspecs
+from queue_core import errors, hookspecs
 
 logger = logging.getLogger("queue_core")
 
@@ -112,7 +112,7 @@ def installed_schemes() -> dict[str, hookspecs.BrokerFactory]:
             continue
         for scheme, factory in offered.items():
             if scheme in schemes and schemes[scheme] is not factory:
-                raise RuntimeError(
+                raise errors.PluginConflict(
                     f"two plugins serve the URL scheme {scheme!r}: {owners[scheme]!r} and {impl.plugin_name!r}"
                 )
             schemes[scheme] = factory

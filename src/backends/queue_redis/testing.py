@@ -9,7 +9,7 @@ from queue_core import Footprint
 from queue_redis import codec
 from queue_redis.base import BrokerBase, unsupported
 from queue_redis.scripts import script
-from queue_redis.transport import Call
+from queue_redis.wire.transport import Call
 
 #: PTTL's answer for a key that exists and has no expiry.
 NO_EXPIRY = -1
