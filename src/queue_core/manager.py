@@ -175,7 +175,7 @@ class Manager(BrokerHolder):
     ) -> None:
         super().__init__(broker_or_url)
         self.clock: Clock = clock if clock is not None else SystemClock()
-        self.log = logger if logger is not None else logging.getLogger(LOGGER_NAME)
+        self.log = logger if logger is not None else logging.getLogger(f"{LOGGER_NAME}.manager")
 
     # ----------------------------------------------------------------- queues
 

@@ -1,18 +1,29 @@
-"""The plugin manager: loads every ``queue_core`` entry point once per process."""
+"""The plugin manager: loads every ``queue_core`` entry point once per process.
+
+``QUEUE_CORE_DISABLED_PLUGINS`` (entry-point names, comma-separated, e.g.
+``prometheus,otel``) keeps those entry points from loading in this process.
+"""
 
 from __future__ import annotations
 
 import functools
+import os
 
 import pluggy
 
 from queue_core import hookspecs
 
 
+DISABLED_ENV = "QUEUE_CORE_DISABLED_PLUGINS"
+
+
 @functools.cache
 def plugin_manager() -> pluggy.PluginManager:
     manager = pluggy.PluginManager(hookspecs.PROJECT)
     manager.add_hookspecs(hookspecs)
+    for name in os.environ.get(DISABLED_ENV, "").split(","):
+        if name.strip():
+            manager.set_blocked(name.strip())
     manager.load_setuptools_entrypoints(hookspecs.PROJECT)
     manager.check_pending()
     return manager

@@ -385,6 +385,7 @@ class Runner:
                            settlement.kind.value, record.id, record.type, record.queue,
                            extra=job_fields(record))  # fmt: skip
         elif not applied:
+            emit("lease_lost", self.log, queue=record.queue, job_id=record.id, job_type=record.type)
             self.log.warning("job %s (%s) in %s: %s refused, the lease was lost; another worker owns the job",
                              record.id, record.type, record.queue, settlement.kind.value,
                              extra=job_fields(record))  # fmt: skip

@@ -38,6 +38,7 @@ from queue_core.broker import Broker, Lease, Settlement
 from queue_core.cancellation import CancelListener
 from queue_core.events import emit
 from queue_core.fetcher import Fetcher
+from queue_core.handlers import plugin_middleware
 from queue_core.heartbeat import Heartbeat
 from queue_core.info import ActiveJobInfo, WorkerInfo, WorkerStatus
 from queue_core.leases import Attempt, InFlight, LeaseKeeper, StopReason
@@ -80,7 +81,7 @@ class WorkerRun:
         self.inflight = InFlight(worker.concurrency)
         self.stopping = anyio.Event()
         self.work: TaskGroup | None = None
-        routes = worker.handlers.routes(anyio.CapacityLimiter(worker.threads))
+        routes = worker.handlers.routes(anyio.CapacityLimiter(worker.threads), outer=plugin_middleware(worker.id, names, log))
         self.settler = Settler(broker, clock, log)
         self.forwarder = Forwarder(
             broker,

@@ -165,7 +165,7 @@ class Scheduler:
         self.claim_ttl = None if claim_ttl is None else _seconds("claim_ttl", claim_ttl)
         self.heartbeat_interval = _seconds("heartbeat_interval", heartbeat_interval)
         self.serializer = serializer
-        self.log = logger if logger is not None else logging.getLogger(LOGGER_NAME)
+        self.log = logger if logger is not None else logging.getLogger(f"{LOGGER_NAME}.scheduler")
         self._registered: dict[str, ScheduleEntry] = {}
         self._provided: dict[str, ScheduleEntry] = {}
         self._slots: dict[str, _Slot] = {}

@@ -166,7 +166,7 @@ class Worker:
         self._own_clock = clock is None
         self.serializer = serializer
         self.id = default_worker_id() if id is None else validation.job_id(id, "id")
-        self.log = logger if logger is not None else logging.getLogger(LOGGER_NAME)
+        self.log = logger if logger is not None else logging.getLogger(f"{LOGGER_NAME}.worker")
         if error_handler is not None and not callable(error_handler):
             raise errors.InvalidWorkerOption("error_handler", error_handler, "a callable (error, delivery) -> None")
         self.error_handler = error_handler
