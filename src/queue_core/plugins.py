@@ -13,7 +13,6 @@ import pluggy
 
 from queue_core import hookspecs
 
-
 DISABLED_ENV = "QUEUE_CORE_DISABLED_PLUGINS"
 
 

@@ -81,7 +81,8 @@ class WorkerRun:
         self.inflight = InFlight(worker.concurrency)
         self.stopping = anyio.Event()
         self.work: TaskGroup | None = None
-        routes = worker.handlers.routes(anyio.CapacityLimiter(worker.threads), outer=plugin_middleware(worker.id, names, log))
+        outer = plugin_middleware(worker.id, names, log)
+        routes = worker.handlers.routes(anyio.CapacityLimiter(worker.threads), outer=outer)
         self.settler = Settler(broker, clock, log)
         self.forwarder = Forwarder(
             broker,

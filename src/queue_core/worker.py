@@ -231,6 +231,11 @@ class Worker:
         the worker's and outside their own."""
         return self.handlers.group(name)
 
+    @property
+    def url(self) -> str | None:
+        """The broker URL this worker opens (None when it was given a Broker)."""
+        return self._url
+
     # ----------------------------------------------------------------- running
 
     def stop(self, *, immediate: bool = False) -> None:

@@ -32,8 +32,11 @@ class OTelMetrics:
     def __init__(self, meter_provider: metrics.MeterProvider | None = None) -> None:
         meter = metrics.get_meter(METER_NAME, meter_provider=meter_provider)
 
-        def counter(name: str, description: str) -> metrics.Counter:
-            return meter.create_counter(f"queue_core.{name}", unit="{job}", description=description)
+        def counter(name: str, description: str, unit: str = "{job}") -> metrics.Counter:
+            return meter.create_counter(f"queue_core.{name}", unit=unit, description=description)
+
+        def histogram(name: str, description: str) -> metrics.Histogram:
+            return meter.create_histogram(f"queue_core.{name}", unit="s", description=description)
 
         self.enqueued = counter("jobs.enqueued", "Jobs stored by clients and schedulers of this process.")
         self.started = counter("jobs.started", "Attempts started.")
@@ -44,18 +47,13 @@ class OTelMetrics:
         self.archived = counter("jobs.archived", "Jobs archived by a worker (cancelled ones included).")
         self.cancelled = counter("jobs.cancelled", "Jobs archived because an operator cancelled them.")
         self.lost = counter("leases.lost", "Running jobs whose lease was lost.")
-        self.renewals = meter.create_counter("queue_core.lease.renewals", unit="{lease}",
-                                             description="Leases of running jobs extended.")  # fmt: skip
-        self.broker_errors = meter.create_counter("queue_core.broker.errors", unit="{error}",
-                                                  description="Failed broker calls of workers, by operation.")  # fmt: skip
-        self.reconnects = meter.create_counter("queue_core.broker.reconnects", unit="{reconnect}",
-                                               description="Broker operations that succeeded again after failing.")  # fmt: skip
+        self.renewals = counter("lease.renewals", "Leases of running jobs extended.", "{lease}")
+        self.broker_errors = counter("broker.errors", "Failed broker calls of workers, by operation.", "{error}")
+        self.reconnects = counter("broker.reconnects", "Operations that succeeded again after failing.", "{reconnect}")
         self.in_flight = meter.create_up_down_counter("queue_core.jobs.in_flight", unit="{job}",
                                                       description="Handlers running now.")  # fmt: skip
-        self.run = meter.create_histogram("queue_core.job.run.duration", unit="s",
-                                          description="Run time of one attempt.")  # fmt: skip
-        self.pickup = meter.create_histogram("queue_core.job.pickup.duration", unit="s",
-                                             description="Enqueue to the start of the first attempt.")  # fmt: skip
+        self.run = histogram("job.run.duration", "Run time of one attempt.")
+        self.pickup = histogram("job.pickup.duration", "Enqueue to the start of the first attempt.")
         self._attributes: dict[tuple[str, str], dict[str, str]] = {}
 
     def attributes(self, queue: str, job_type: str) -> dict[str, str]:

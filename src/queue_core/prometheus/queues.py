@@ -12,7 +12,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,14 +75,12 @@ class QueueCollector(Collector):
         queues: Sequence[str] | None = None,
         cache_seconds: float = DEFAULT_CACHE_SECONDS,
         timeout: float = DEFAULT_TIMEOUT,
-        broker_options: Mapping[str, Any] | None = None,
         backend: str = "asyncio",
     ) -> None:
         self.url = url
         self.queues = None if queues is None else frozenset(queues)
         self.cache_seconds = cache_seconds
         self.timeout = timeout
-        self._broker_options = dict(broker_options or {})
         self._backend = backend
         self._snapshot: Snapshot | None = None
         self._lock = threading.Lock()
@@ -121,7 +119,7 @@ class QueueCollector(Collector):
             assert self.url is not None
             self._portal_cm = anyio.from_thread.start_blocking_portal(self._backend)
             self._portal = self._portal_cm.__enter__()
-            manager = Manager(self.url, broker_options=self._broker_options)
+            manager = Manager(self.url)
             self._portal.call(manager.open)
             self._manager = manager
         return self._portal

@@ -23,7 +23,9 @@ if TYPE_CHECKING:
 RUN_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
 #: enqueue to first start: an idle worker takes a job in about a millisecond; a backlog
 #: makes it minutes.
-PICKUP_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0)
+PICKUP_BUCKETS = (
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0,
+)  # fmt: skip
 #: the reason a cancelled job is archived with (the runner's).
 CANCELLED = "cancelled"
 JOB_LABELS = ("queue", "job_type")
@@ -32,12 +34,22 @@ JOB_LABELS = ("queue", "job_type")
 class _Series:
     """The label children of one (queue, job type)."""
 
-    __slots__ = ("archived", "bounced", "cancelled", "enqueued", "failed", "in_flight", "pickup", "retried", "run",
-                 "started", "succeeded", "lost")  # fmt: skip
+    __slots__ = ("archived", "bounced", "cancelled", "enqueued", "failed", "in_flight", "lost", "pickup", "retried",
+                 "run", "started", "succeeded")  # fmt: skip
 
     def __init__(self, metrics: WorkerMetrics, queue: str, job_type: str) -> None:
-        for name in self.__slots__:
-            setattr(self, name, getattr(metrics, name).labels(queue, job_type))
+        self.enqueued: Counter = metrics.enqueued.labels(queue, job_type)
+        self.started: Counter = metrics.started.labels(queue, job_type)
+        self.succeeded: Counter = metrics.succeeded.labels(queue, job_type)
+        self.failed: Counter = metrics.failed.labels(queue, job_type)
+        self.retried: Counter = metrics.retried.labels(queue, job_type)
+        self.bounced: Counter = metrics.bounced.labels(queue, job_type)
+        self.archived: Counter = metrics.archived.labels(queue, job_type)
+        self.cancelled: Counter = metrics.cancelled.labels(queue, job_type)
+        self.lost: Counter = metrics.lost.labels(queue, job_type)
+        self.in_flight: Gauge = metrics.in_flight.labels(queue, job_type)
+        self.run: Histogram = metrics.run.labels(queue, job_type)
+        self.pickup: Histogram = metrics.pickup.labels(queue, job_type)
 
 
 class WorkerMetrics:
