@@ -18,7 +18,7 @@ class Endpoint(Protocol):
 
 def start(port: int, addr: str, worker: Worker) -> Endpoint:
     """Serve the default registry (the worker metrics plugin's) plus a ``QueueCollector``
-    on the worker's broker, on ``addr:port``, until ``close()``."""
+    of every queue on the worker's broker, on ``addr:port``, until ``close()``."""
     try:
         from prometheus_client import REGISTRY
 
@@ -29,7 +29,7 @@ def start(port: int, addr: str, worker: Worker) -> Endpoint:
         log.warning("the prometheus plugin is disabled (QUEUE_CORE_DISABLED_PLUGINS): no worker metrics are counted")
     collector = None
     if worker.url is not None:
-        collector = QueueCollector(worker.url, queues=list(worker.queues))
+        collector = QueueCollector(worker.url)
         REGISTRY.register(collector)
     else:
         log.warning("the worker was given a Broker, not a URL: its endpoint has no queue metrics")
