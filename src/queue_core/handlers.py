@@ -211,10 +211,11 @@ def plugin_middleware(worker_id: str, queues: list[str], log: logging.Logger) ->
     an item that is not middleware is logged and left out."""
     chain: list[Middleware] = []
     for items in collect("worker_middleware", log, worker_id=worker_id, queues=queues):
-        try:
-            chain.extend(checked_middleware(items, "queue_core_worker_middleware"))
-        except errors.QueueError as exc:
-            log.error("plugin middleware left out: %s", exc)
+        for item in items:
+            try:
+                chain.extend(checked_middleware([item], "queue_core_worker_middleware"))
+            except errors.QueueError as exc:
+                log.error("plugin middleware left out: %s", exc)
     return chain
 
 

@@ -17,12 +17,24 @@ The span model and attributes are in ``docs/observability.md``.
 
 from __future__ import annotations
 
-try:
-    import opentelemetry.trace  # noqa: F401 -- only to fail early with the install hint
-except ImportError as exc:  # pragma: no cover -- the extra is installed wherever tests run
-    raise ImportError("queue_core.otel needs opentelemetry-api: pip install 'queue-core[otel]'") from exc
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from queue_core.otel.metrics import OTelMetrics
-from queue_core.otel.tracing import CONSUMER_PARENTS, Tracing, configure
+if TYPE_CHECKING:
+    from queue_core.otel.metrics import OTelMetrics
+    from queue_core.otel.tracing import CONSUMER_PARENTS, Tracing, configure
 
 __all__ = ["CONSUMER_PARENTS", "OTelMetrics", "Tracing", "configure"]
+_HOME = {"OTelMetrics": "metrics", "Tracing": "tracing", "CONSUMER_PARENTS": "tracing", "configure": "tracing"}
+
+
+def __getattr__(name: str) -> Any:
+    # Imported on first use, so that the entry-point module (queue_core.otel.plugin) loads
+    # without opentelemetry-api and this package names the extra when it is missing.
+    if name not in _HOME:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    try:
+        module = importlib.import_module(f"{__name__}.{_HOME[name]}")
+    except ImportError as exc:
+        raise ImportError(f"queue_core.otel needs opentelemetry-api: pip install 'queue-core[otel]' ({exc})") from exc
+    return getattr(module, name)

@@ -13,7 +13,7 @@ try:
     from queue_core.otel.metrics import OTelMetrics
     from queue_core.otel.tracing import Tracing
 except ImportError:
-    tracing = metrics = object()
+    tracing, metrics = object(), object()
 else:
     tracing = Tracing()
     metrics = OTelMetrics()

@@ -19,13 +19,30 @@ endpoint; ``render_metrics`` gives the body and content type for a web app's own
 
 from __future__ import annotations
 
-try:
-    import prometheus_client  # noqa: F401 -- only to fail early with the install hint
-except ImportError as exc:  # pragma: no cover -- the extra is installed wherever tests run
-    raise ImportError("queue_core.prometheus needs prometheus-client: pip install 'queue-core[prometheus]'") from exc
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from queue_core.prometheus.exposition import MetricsServer, render_metrics, serve_metrics
-from queue_core.prometheus.queues import QueueCollector
-from queue_core.prometheus.worker import WorkerMetrics
+if TYPE_CHECKING:
+    from queue_core.prometheus.exposition import MetricsServer, render_metrics, serve_metrics
+    from queue_core.prometheus.queues import QueueCollector
+    from queue_core.prometheus.worker import WorkerMetrics
 
 __all__ = ["MetricsServer", "QueueCollector", "WorkerMetrics", "render_metrics", "serve_metrics"]
+_HOME = {
+    "MetricsServer": "exposition", "render_metrics": "exposition", "serve_metrics": "exposition",
+    "QueueCollector": "queues", "WorkerMetrics": "worker",
+}  # fmt: skip
+
+
+def __getattr__(name: str) -> Any:
+    # Imported on first use, so that the entry-point module (queue_core.prometheus.plugin)
+    # loads without prometheus-client and this package names the extra when it is missing.
+    if name not in _HOME:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    try:
+        module = importlib.import_module(f"{__name__}.{_HOME[name]}")
+    except ImportError as exc:
+        raise ImportError(
+            f"queue_core.prometheus needs prometheus-client: pip install 'queue-core[prometheus]' ({exc})"
+        ) from exc
+    return getattr(module, name)
