@@ -22,10 +22,21 @@ PATIENCE = 30.0
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def free_port(consecutive: int = 1) -> int:
+    """A port free now on 127.0.0.1, followed by ``consecutive - 1`` free ones."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            base = int(sock.getsockname()[1])
+        if base + consecutive > 65536:
+            continue
+        try:
+            for port in range(base + 1, base + consecutive):
+                with socket.socket() as sock:
+                    sock.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return base
 
 
 def parse(text: str) -> Samples:
