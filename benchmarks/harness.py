@@ -20,7 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,13 +68,23 @@ class Library:
         return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def queue_core(backend: str = "asyncio", transport: str = "pipelined") -> Library:
+#: the observability plugins (entry-point names): off in every queue-core row but the
+#: ones that measure their cost.
+OBSERVABILITY_PLUGINS = ("prometheus", "otel", "otel-metrics")
+
+
+def queue_core(backend: str = "asyncio", transport: str = "pipelined", plugins: Sequence[str] = ()) -> Library:
     """queue-core on ``backend``; ``transport`` "redis-py" sends script calls through
-    redis-py (threads under trio) instead of the pipelined hiredis connection."""
+    redis-py (threads under trio) instead of the pipelined hiredis connection. ``plugins``:
+    the observability plugins left on (none by default: the bare rate)."""
     label = "queue-core" if backend == "asyncio" else f"queue-core ({backend})"
     if transport != "pipelined":
         label = f"queue-core ({backend}, {transport})"
-    return Library(label, "queue-core", sys.executable, {"BENCH_BACKEND": backend, "BENCH_TRANSPORT": transport})
+    if plugins:
+        label = f"queue-core + {' + '.join(plugins)}"
+    disabled = ",".join(name for name in OBSERVABILITY_PLUGINS if name not in plugins)
+    env = {"BENCH_BACKEND": backend, "BENCH_TRANSPORT": transport, "QUEUE_CORE_DISABLED_PLUGINS": disabled}
+    return Library(label, "queue-core", sys.executable, env)
 
 
 def peer(name: str) -> Library:
