@@ -4,6 +4,7 @@ port, and a Prometheus scrape parsed with prometheus-client's own parser."""
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 import sys
 import urllib.request
@@ -95,3 +96,12 @@ async def eventually(check: Callable[[], Awaitable[bool]], what: str) -> None:
             await anyio.sleep(0.1)
         return
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def isolated(broker_url: str, name: str) -> str:
+    """``broker_url`` with a namespace of its own: a server of its own on memory://, a key
+    prefix on Redis."""
+    unique = f"{name}-{secrets.token_hex(4)}"
+    if broker_url.startswith("memory://"):
+        return f"memory://{unique}"
+    return f"{broker_url}{'&' if '?' in broker_url else '?'}prefix={unique}"

@@ -15,15 +15,16 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from prometheus_client import CollectorRegistry
 
 from queue_core import Client, Manager
+from queue_core.errors import BrokerUnavailable
 from queue_core.otel import OTelMetrics
 from queue_core.plugins import plugin_manager, register
-from queue_core.prometheus import QueueCollector, WorkerMetrics, render_metrics
-from tests.observability_kit import by_label, eventually, free_port, parse, scrape, worker_process
+from queue_core.prometheus import MetricsRoute, QueueCollector, WorkerMetrics, render_metrics
+from tests.observability_kit import by_label, eventually, free_port, isolated, parse, scrape, worker_process
 from tests.worker_kit import HookRecorder, make_worker, manual_clock, raising, running
 
 
 def test_a_url_collector_reads_the_broker_once_per_cache_interval() -> None:
-    url = f"memory://?prefix=coll-{secrets.token_hex(4)}"
+    url = isolated("memory://", "coll")
 
     async def enqueue(n: int) -> None:
         async with Client(url) as client:
@@ -60,7 +61,7 @@ def test_openmetrics_is_served_to_whoever_asks_for_it() -> None:
 
 
 def test_a_collector_without_url_exports_what_the_app_refreshed_it_with(broker_url: str) -> None:
-    url = f"{broker_url}{'&' if '?' in broker_url else '?'}prefix=coll-{secrets.token_hex(4)}"
+    url = isolated(broker_url, "coll")
     registry = CollectorRegistry()
     collector = QueueCollector()
     registry.register(collector)
@@ -157,3 +158,35 @@ async def test_json_logs_are_one_object_per_line_with_the_jobs_fields(
     assert (failure["job_type"], failure["queue"], failure["attempt"]) == ("doomed", "default", 1)
     assert "never works" in failure["message"] and failure["time"].endswith("+00:00")
     assert {"time", "level", "logger", "message"} <= set(lines[0])
+
+
+async def test_a_metrics_route_renders_the_process_metrics_and_the_queues(broker_url: str) -> None:
+    registry = CollectorRegistry()
+    WorkerMetrics(registry).series("mail", "send").succeeded.inc(3)
+    route = MetricsRoute(registry)
+    url = isolated(broker_url, "route")
+    async with Client(url) as client, Manager(url) as manager:
+        await client.enqueue("send", queue="mail")
+        body, content_type = await route(manager)
+    samples = parse(body.decode())
+    assert content_type.startswith("text/plain")
+    assert samples[("queue_core_jobs_succeeded_total", (("job_type", "send"), ("queue", "mail")))] == 3
+    assert by_label(samples, "queue_core_queue_jobs", "state", queue="mail")["pending"] == 1
+    assert samples[("queue_core_queue_collector_up", ())] == 1
+
+
+class Unreachable:
+    """A Manager whose broker is down."""
+
+    async def queue_names(self) -> list[str]:
+        raise BrokerUnavailable("connection refused")
+
+
+async def test_a_metrics_route_whose_broker_is_down_says_so_and_still_answers() -> None:
+    registry = CollectorRegistry()
+    WorkerMetrics(registry).series("mail", "send").started.inc()
+    body, _ = await MetricsRoute(registry)(Unreachable())  # type: ignore[arg-type]
+    samples = parse(body.decode())
+    assert samples[("queue_core_queue_collector_up", ())] == 0
+    assert samples[("queue_core_jobs_started_total", (("job_type", "send"), ("queue", "mail")))] == 1
+    assert not by_label(samples, "queue_core_queue_jobs", "state")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import secrets
 from pathlib import Path
 
 import anyio
@@ -13,7 +12,7 @@ from prometheus_client import CollectorRegistry
 
 from queue_core import Client
 from queue_core.prometheus import QueueCollector, WorkerMetrics, render_metrics
-from tests.observability_kit import parse
+from tests.observability_kit import isolated, parse
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 NAME = re.compile(r"\bqueue_core_[a-z_]+\b")
@@ -22,7 +21,7 @@ SUFFIXES = ("_bucket", "_count", "_sum", "_created")
 
 def exported() -> set[str]:
     """Every sample name the worker metrics and a queue collector export."""
-    url = f"memory://?prefix=docs-{secrets.token_hex(4)}"
+    url = isolated("memory://", "docs")
 
     async def one_job() -> None:
         async with Client(url) as client:

@@ -14,7 +14,8 @@ The worker metrics (``WorkerMetrics``) are a pluggy plugin loaded through the
 process counts into prometheus-client's default registry. ``QueueCollector`` reads the
 Manager when scraped, cached for a few seconds. ``serve_metrics`` starts the HTTP
 endpoint; ``render_metrics`` gives the body and content type for a web app's own
-``/metrics`` route. Every metric is described in ``docs/observability.md``.
+``/metrics`` route, and ``MetricsRoute`` does both for an async app with a Manager (the
+dashboard). Every metric is described in ``docs/observability.md``.
 """
 
 from __future__ import annotations
@@ -25,12 +26,13 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from queue_core.prometheus.exposition import MetricsServer, render_metrics, serve_metrics
     from queue_core.prometheus.queues import QueueCollector
+    from queue_core.prometheus.route import MetricsRoute
     from queue_core.prometheus.worker import WorkerMetrics
 
-__all__ = ["MetricsServer", "QueueCollector", "WorkerMetrics", "render_metrics", "serve_metrics"]
+__all__ = ["MetricsRoute", "MetricsServer", "QueueCollector", "WorkerMetrics", "render_metrics", "serve_metrics"]
 _HOME = {
     "MetricsServer": "exposition", "render_metrics": "exposition", "serve_metrics": "exposition",
-    "QueueCollector": "queues", "WorkerMetrics": "worker",
+    "QueueCollector": "queues", "WorkerMetrics": "worker", "MetricsRoute": "route",
 }  # fmt: skip
 
 

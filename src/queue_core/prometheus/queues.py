@@ -95,10 +95,18 @@ class QueueCollector(Collector):
         return snapshot is not None and time.monotonic() - snapshot.taken_at < self.cache_seconds
 
     async def refresh(self, manager: Manager) -> None:
-        """Read the broker through ``manager`` unless the last read is still fresh."""
+        """Read the broker through ``manager`` unless the last read is still fresh.
+
+        Raises what the read raised (``TimeoutError`` after ``timeout``); call
+        ``failed(error)`` then to export ``queue_core_queue_collector_up 0``."""
         if not self._fresh():
             with anyio.fail_after(self.timeout):
                 self._snapshot = await read_snapshot(manager)
+
+    def failed(self, error: BaseException) -> None:
+        """Forget the last read (the next scrape exports no queue series) and log ``error``."""
+        log.warning("queue metrics: cannot read the queues: %s", error)
+        self._snapshot = None
 
     def _read(self) -> Snapshot | None:
         """The snapshot to export: cached, or read now from ``url``; None when unavailable."""
