@@ -146,35 +146,48 @@ class QueueCollector(Collector):
 
     # ----------------------------------------------------------------- exporting
 
+    def describe(self) -> Iterator[Any]:
+        # What registering asks for: the names only, without reading the broker.
+        yield _up(None)
+        yield from _families(Snapshot((), 0, 0.0), None)
+
     def collect(self) -> Iterator[Any]:
         snapshot = self._read()
-        up = GaugeMetricFamily("queue_core_queue_collector_up", "1 when the last read of the queues succeeded.")
-        up.add_metric([], 1.0 if snapshot is not None else 0.0)
-        yield up
-        if snapshot is None:
-            return
-        stats = [s for s in snapshot.queues if self.queues is None or s.queue in self.queues]
-        jobs = GaugeMetricFamily("queue_core_queue_jobs", "Jobs in the queue by state.", labels=["queue", "state"])
-        oldest = GaugeMetricFamily(
-            "queue_core_queue_oldest_pending_age_seconds", "How long the oldest pending job has waited.",
-            labels=["queue"],
-        )  # fmt: skip
-        paused = GaugeMetricFamily("queue_core_queue_paused", "1 when the queue is paused.", labels=["queue"])
-        processed = CounterMetricFamily(
-            "queue_core_queue_processed", "Attempts finished in the queue, by every worker (the broker's total).",
-            labels=["queue"],
-        )  # fmt: skip
-        failed = CounterMetricFamily(
-            "queue_core_queue_failed", "Attempts failed in the queue, by every worker (the broker's total).",
-            labels=["queue"],
-        )  # fmt: skip
-        for queue in stats:
-            for state in STATES:
-                jobs.add_metric([queue.queue, state], float(getattr(queue, state)))
-            oldest.add_metric([queue.queue], queue.latency)
-            paused.add_metric([queue.queue], 1.0 if queue.paused else 0.0)
-            processed.add_metric([queue.queue], float(queue.processed_total))
-            failed.add_metric([queue.queue], float(queue.failed_total))
-        workers = GaugeMetricFamily("queue_core_workers_alive", "Workers with a live heartbeat.")
-        workers.add_metric([], float(snapshot.workers))
-        yield from (jobs, oldest, paused, processed, failed, workers)
+        yield _up(snapshot)
+        if snapshot is not None:
+            yield from _families(snapshot, self.queues)
+
+
+def _up(snapshot: Snapshot | None) -> GaugeMetricFamily:
+    up = GaugeMetricFamily("queue_core_queue_collector_up", "1 when the last read of the queues succeeded.")
+    up.add_metric([], 1.0 if snapshot is not None else 0.0)
+    return up
+
+
+def _families(snapshot: Snapshot, only: frozenset[str] | None) -> Iterator[Any]:
+    """The queue metric families of ``snapshot`` (of the queues in ``only``; None: all)."""
+    jobs = GaugeMetricFamily("queue_core_queue_jobs", "Jobs in the queue by state.", labels=["queue", "state"])
+    oldest = GaugeMetricFamily(
+        "queue_core_queue_oldest_pending_age_seconds", "How long the oldest pending job has waited.", labels=["queue"]
+    )
+    paused = GaugeMetricFamily("queue_core_queue_paused", "1 when the queue is paused.", labels=["queue"])
+    processed = CounterMetricFamily(
+        "queue_core_queue_processed", "Attempts finished in the queue, by every worker (the broker's total).",
+        labels=["queue"],
+    )  # fmt: skip
+    failed = CounterMetricFamily(
+        "queue_core_queue_failed", "Attempts failed in the queue, by every worker (the broker's total).",
+        labels=["queue"],
+    )  # fmt: skip
+    for queue in snapshot.queues:
+        if only is not None and queue.queue not in only:
+            continue
+        for state in STATES:
+            jobs.add_metric([queue.queue, state], float(getattr(queue, state)))
+        oldest.add_metric([queue.queue], queue.latency)
+        paused.add_metric([queue.queue], 1.0 if queue.paused else 0.0)
+        processed.add_metric([queue.queue], float(queue.processed_total))
+        failed.add_metric([queue.queue], float(queue.failed_total))
+    workers = GaugeMetricFamily("queue_core_workers_alive", "Workers with a live heartbeat.")
+    workers.add_metric([], float(snapshot.workers))
+    yield from (jobs, oldest, paused, processed, failed, workers)
