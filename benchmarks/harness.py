@@ -184,6 +184,11 @@ class WorkerProcess:
     def alive(self) -> bool:
         return self.process.poll() is None
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the worker process has used so far (``/proc``)."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def rss(self) -> int:
         """Resident set size of the worker process, in bytes (``/proc``)."""
         for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
@@ -237,7 +242,11 @@ def enqueue_and_drain(library: Library, server: Redis, n: int, workdir: Path) ->
         # The cost is read as the last job runs: the worker's shutdown is not the drain's.
         with measured(server) as cost:
             worker = WorkerProcess(library, server.url, marks)
+            wait_for_marks(marks, 1, worker)
+            cpu_at_first = worker.cpu_seconds()
             times = wait_for_marks(marks, n, worker)
+            # CPU per job, unlike the rate, hardly moves with what else the machine runs.
+            out["drain_worker_cpu_us"] = (worker.cpu_seconds() - cpu_at_first) / (n - 1) * 1e6
         if len(times) < n:
             raise RuntimeError(f"{library.label}: drained {len(times)} of {n} jobs in {DRAIN_TIMEOUT}s")
         first, last = min(times), max(times)

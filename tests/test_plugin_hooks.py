@@ -12,6 +12,7 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
+import anyio
 import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
@@ -19,7 +20,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from queue_core import Client, Delivery, Job, JobState, ManualClock, hookimpl
-from queue_core.errors import DuplicateJob, JobIdConflict, QueueError
+from queue_core.errors import DuplicateJob, JobIdConflict, QueueError, ValidationError
 from queue_core.events import Outage
 from queue_core.otel import Tracing
 from queue_core.plugins import plugin_manager, register
@@ -257,3 +258,66 @@ def test_a_plugin_can_be_switched_off_by_name() -> None:
     shown = python(SHOW_PLUGINS, QUEUE_CORE_DISABLED_PLUGINS="prometheus, otel-metrics")
     assert shown["loaded"] == {"prometheus": "NoneType", "otel": "Tracing", "otel-metrics": "NoneType"}
     assert shown["hooked"] == []
+
+
+class LeaseWatcher:
+    def __init__(self) -> None:
+        self.renewed: list[int] = []
+        self.lost: list[str] = []
+
+    @hookimpl
+    def queue_core_leases_renewed(self, count: int) -> None:
+        self.renewed.append(count)
+
+    @hookimpl
+    def queue_core_lease_lost(self, job_id: str) -> None:
+        self.lost.append(job_id)
+
+
+async def test_lease_renewals_and_a_lost_lease_are_reported(
+    broker_url: str, plugins: list[object], hooks: HookRecorder
+) -> None:
+    watcher = LeaseWatcher()
+    use(plugins, watcher)
+    clock = manual_clock()
+    async with fresh_broker(broker_url) as broker:
+        worker = make_worker(broker, clock, lease_for=30)
+        stopped = anyio.Event()
+
+        @worker.handler("long")
+        async def long(delivery: Delivery) -> None:
+            try:
+                await anyio.sleep_forever()
+            finally:
+                stopped.set()
+
+        async with Client(broker, clock=clock) as client:
+            job_id = (await client.enqueue("long")).id
+        async with worker_running(worker):
+            await hooks.wait_for("started", job_id=job_id)
+            for _ in range(2):
+                clock.advance(10)  # one renewal interval
+                renewed = len(watcher.renewed)
+                with anyio.fail_after(20):
+                    while len(watcher.renewed) == renewed:
+                        await anyio.sleep(0.01)
+            # Another worker's recoverer takes the job back: the next renewal learns it.
+            await broker.recover_expired(["default"], clock.now() + 31, 5)
+            clock.advance(10)
+            with anyio.fail_after(20):
+                await stopped.wait()
+    assert watcher.renewed == [1, 1] and watcher.lost == [job_id]
+
+
+def test_configure_sets_how_consumer_spans_are_parented() -> None:
+    from queue_core.otel import configure
+    from queue_core.otel.plugin import tracing
+
+    assert isinstance(tracing, Tracing) and tracing.consumer_parent == "child"
+    with pytest.raises(ValidationError, match="consumer_parent"):
+        configure(consumer_parent="sibling")
+    try:
+        configure(consumer_parent="link")
+        assert tracing.consumer_parent == "link"
+    finally:
+        configure(consumer_parent="child")
