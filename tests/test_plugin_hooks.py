@@ -21,7 +21,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from queue_core import Client, Delivery, Job, JobState, ManualClock, hookimpl
 from queue_core.errors import DuplicateJob, JobIdConflict, QueueError, ValidationError
-from queue_core.events import Outage
+from queue_core.events import Outage, emit
 from queue_core.otel import Tracing
 from queue_core.plugins import plugin_manager, register
 from queue_core.scheduler import Scheduler
@@ -321,3 +321,25 @@ def test_configure_sets_how_consumer_spans_are_parented() -> None:
         assert tracing.consumer_parent == "link"
     finally:
         configure(consumer_parent="child")
+
+
+def test_a_plugin_that_raises_does_not_keep_the_hook_from_the_others(
+    plugins: list[object], caplog: pytest.LogCaptureFixture
+) -> None:
+    seen: list[str] = []
+
+    class Broken:
+        @hookimpl
+        def queue_core_job_enqueued(self, job_id: str) -> None:
+            raise RuntimeError("a bug in a plugin")
+
+    class Fine:
+        @hookimpl
+        def queue_core_job_enqueued(self, job_id: str) -> None:
+            seen.append(job_id)
+
+    use(plugins, Fine())
+    use(plugins, Broken())  # registered last: called first
+    emit("job_enqueued", queue="q", job_id="j1", job_type="t")
+    assert seen == ["j1"]
+    assert "hook queue_core_job_enqueued raised; ignored" in caplog.text and "a bug in a plugin" in caplog.text

@@ -24,27 +24,24 @@ def wanted(hook: str) -> bool:
 
 
 def emit(hook: str, logger: logging.Logger | None = None, /, **kwargs: Any) -> None:
-    """Call hook ``queue_core_<hook>`` with ``kwargs``; plugin errors are logged, not raised."""
-    try:
-        caller = getattr(plugin_manager().hook, f"queue_core_{hook}")
-        # Most runs have no plugin on a given hook: skip pluggy's call machinery (it is
-        # on the path of every enqueue and every job).
-        if caller.get_hookimpls():
-            caller(**kwargs)
-    except Exception:
-        (logger or logging.getLogger(LOGGER_NAME)).exception("plugin hook queue_core_%s raised; ignored", hook)
+    """Call hook ``queue_core_<hook>`` with ``kwargs``; plugin errors are logged, not raised
+    (one plugin's error does not keep the hook from the others)."""
+    # Most runs have no plugin on a given hook: this returns before building anything (it
+    # is on the path of every enqueue and every job).
+    impls = getattr(plugin_manager().hook, f"queue_core_{hook}").get_hookimpls()
+    if impls:
+        _each(hook, impls, logger, kwargs)
 
 
-def collect(hook: str, logger: logging.Logger | None = None, /, **kwargs: Any) -> list[Any]:
-    """Call hook ``queue_core_<hook>`` and return its results (None results left out), in
-    call order; a plugin error is logged and yields no result (the others still run)."""
-    caller = getattr(plugin_manager().hook, f"queue_core_{hook}")
+def _each(hook: str, impls: list[Any], logger: logging.Logger | None, kwargs: dict[str, Any]) -> list[Any]:
+    """Call each implementation in pluggy's order (the newest registered first); the
+    results that are not None."""
     results: list[Any] = []
-    for impl in reversed(caller.get_hookimpls()):  # pluggy keeps them in reverse call order
+    for impl in reversed(impls):  # pluggy keeps them in reverse call order
         if impl.hookwrapper or impl.wrapper:
             continue
         try:
-            result = impl.function(*(kwargs[name] for name in impl.argnames))
+            result = impl.function(*[kwargs[name] for name in impl.argnames])
         except Exception:
             (logger or logging.getLogger(LOGGER_NAME)).exception(
                 "plugin %s: hook queue_core_%s raised; ignored", impl.plugin_name, hook
@@ -53,6 +50,12 @@ def collect(hook: str, logger: logging.Logger | None = None, /, **kwargs: Any) -
         if result is not None:
             results.append(result)
     return results
+
+
+def collect(hook: str, logger: logging.Logger | None = None, /, **kwargs: Any) -> list[Any]:
+    """Call hook ``queue_core_<hook>`` and return its results (None results left out), in
+    call order; a plugin error is logged and yields no result (the others still run)."""
+    return _each(hook, getattr(plugin_manager().hook, f"queue_core_{hook}").get_hookimpls(), logger, kwargs)
 
 
 def stamped(job: Job, origin: str, logger: logging.Logger | None = None) -> Job:
