@@ -307,6 +307,15 @@ def latency_and_idle(
         fifo.unlink()
 
 
+def plugin_cost(library: Library) -> float:
+    """CPU µs the library's plugins (and the hook calls) take per job, in-process."""
+    done = subprocess.run(
+        [library.python, str(ROOT / "benchmarks" / "plugin_cost.py")], env=library.environ(), cwd=ROOT,
+        capture_output=True, text=True, timeout=600, check=True,
+    )  # fmt: skip
+    return float(json.loads(done.stdout.strip().splitlines()[-1])["cpu_us_per_job"])
+
+
 def in_process(n: int, samples: int) -> dict[str, Any]:
     """memory://: enqueue, bulk, drain and pickup in one process (there is no server)."""
     result = queue_core().agent("memory", "memory://", n, CONCURRENCY, samples)
