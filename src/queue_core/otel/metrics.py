@@ -9,6 +9,10 @@ each job series carries ``messaging.destination.name`` (the queue) and
 
 from __future__ import annotations
 
+from queue_core.extras import require
+
+require("opentelemetry", feature="queue_core.otel", extra="otel")
+
 import time
 from typing import TYPE_CHECKING, Any
 

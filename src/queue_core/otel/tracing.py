@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from queue_core.extras import require
+
+require("opentelemetry", feature="queue_core.otel", extra="otel")
+
 import os
 import threading
 from typing import TYPE_CHECKING, Any

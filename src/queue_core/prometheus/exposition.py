@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from queue_core.extras import require
+
+require("prometheus_client", feature="queue_core.prometheus", extra="prometheus")
+
 import threading
 from dataclasses import dataclass
 from wsgiref.simple_server import WSGIServer

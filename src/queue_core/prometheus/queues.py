@@ -8,6 +8,10 @@ of scrapers cost the broker one read of each queue's stats per interval.
 
 from __future__ import annotations
 
+from queue_core.extras import require
+
+require("prometheus_client", feature="queue_core.prometheus", extra="prometheus")
+
 import contextlib
 import logging
 import threading

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from queue_core.extras import require
+
+require("prometheus_client", feature="queue_core.prometheus", extra="prometheus")
+
 from collections.abc import Iterator
 from typing import Any
 

@@ -7,6 +7,10 @@ a dict lookup and a few increments.
 
 from __future__ import annotations
 
+from queue_core.extras import require
+
+require("prometheus_client", feature="queue_core.prometheus", extra="prometheus")
+
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
