@@ -39,8 +39,9 @@ def _consumer_parent(value: str) -> str:
 class Tracing:
     """The tracing plugin (one per process, loaded through the ``otel`` entry point).
 
-    ``tracer_provider``: where spans go (default the global one, looked up per span so an
-    SDK configured after import is used).
+    ``tracer_provider``: where spans go (default the global one: the API's proxy tracer
+    follows an SDK configured after this plugin loaded). ``consumer_parent``: ``"child"``
+    or ``"link"`` (default ``QUEUE_CORE_OTEL_CONSUMER_PARENT``, else ``"child"``).
     """
 
     def __init__(self, tracer_provider: trace.TracerProvider | None = None, consumer_parent: str | None = None) -> None:
