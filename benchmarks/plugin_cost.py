@@ -19,11 +19,11 @@ from typing import Any
 import anyio
 
 from queue_core.broker import JobRecord, Lease
-from queue_core.delivery import Delivery
 from queue_core.events import emit
-from queue_core.handlers import plugin_middleware
-from queue_core.middleware import compose
 from queue_core.serialization import JSON
+from queue_core.worker.delivery import Delivery
+from queue_core.worker.handlers import plugin_middleware
+from queue_core.worker.middleware import compose
 
 JOBS = 50_000
 ROUNDS = 5

@@ -19,12 +19,11 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from queue_core import Client, Delivery, Job, JobState, ManualClock, hookimpl
+from queue_core import Client, Delivery, Job, JobState, ManualClock, Scheduler, hookimpl
 from queue_core.errors import DuplicateJob, JobIdConflict, QueueError, ValidationError
 from queue_core.events import Outage, emit
 from queue_core.otel import Tracing
 from queue_core.plugins import plugin_manager, register
-from queue_core.scheduler import Scheduler
 from tests.observability_kit import ROOT
 from tests.scheduler_kit import T0, fresh_broker, recording, running
 from tests.worker_kit import HookRecorder, make_worker, manual_clock

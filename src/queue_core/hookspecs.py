@@ -24,7 +24,6 @@ import pluggy
 if TYPE_CHECKING:
     from queue_core.broker import Broker
     from queue_core.job import Job
-    from queue_core.middleware import Middleware
 
 PROJECT = "queue_core"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -71,8 +70,9 @@ def queue_core_job_enqueue_failed(queue: str, job_id: str, job_type: str, error:
 
 
 @hookspec
-def queue_core_worker_middleware(worker_id: str, queues: list[str]) -> Sequence[Middleware] | None:
-    """Middleware to run around every handler of a worker that is starting.
+def queue_core_worker_middleware(worker_id: str, queues: list[str]) -> Sequence[Callable[..., Any]] | None:
+    """Middleware (``async def mw(delivery, call_next)``) to run around every handler of a
+    worker that is starting.
 
     Called once per ``Worker.run``. Plugin middleware is outermost, outside the worker's
     own: the middleware of the implementation called first is the outermost, and within

@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry import metrics
 
 from queue_core.hookspecs import hookimpl
-from queue_core.middleware import CallNext, Middleware
 from queue_core.otel import attributes as attr
+from queue_core.worker.middleware import CallNext, Middleware
 
 if TYPE_CHECKING:
-    from queue_core.delivery import Delivery
+    from queue_core.worker.delivery import Delivery
 
 METER_NAME = "queue_core"
 #: the reason a cancelled job is archived with (the runner's).

@@ -16,12 +16,12 @@ from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode
 
 from queue_core import errors
 from queue_core.hookspecs import hookimpl
-from queue_core.middleware import CallNext, Middleware
 from queue_core.otel import attributes as attr
+from queue_core.worker.middleware import CallNext, Middleware
 
 if TYPE_CHECKING:
-    from queue_core.delivery import Delivery
     from queue_core.job import Job
+    from queue_core.worker.delivery import Delivery
 
 TRACER_NAME = "queue_core"
 CONSUMER_PARENT_ENV = "QUEUE_CORE_OTEL_CONSUMER_PARENT"

@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING, Any
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 
 from queue_core.hookspecs import hookimpl
-from queue_core.middleware import CallNext, Middleware
+from queue_core.worker.middleware import CallNext, Middleware
 
 if TYPE_CHECKING:
-    from queue_core.delivery import Delivery
+    from queue_core.worker.delivery import Delivery
 
 #: run time of one attempt: from 5 ms (a cache write) to 10 minutes (a report).
 RUN_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
