@@ -20,7 +20,7 @@ import anyio
 from queue_core.broker import Lifecycle
 from queue_core.errors import QueueError
 
-LOGGER = logging.getLogger("queue_core")
+LOGGER = logging.getLogger("queue_core.broker")
 
 #: Samples per measurement; the one with the shortest round trip wins.
 SAMPLES = 3

@@ -178,7 +178,7 @@ class Manager(BrokerHolder):
         broker_options: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(broker_or_url, broker_options=broker_options, clock=clock)
-        self.log = logger if logger is not None else logging.getLogger(LOGGER_NAME)
+        self.log = logger if logger is not None else logging.getLogger(f"{LOGGER_NAME}.manager")
 
     # ----------------------------------------------------------------- queues
 

@@ -18,6 +18,7 @@ import anyio
 from queue_core.broker import Broker
 from queue_core.clock import Clock
 from queue_core.errors import QueueError, Unsupported
+from queue_core.events import Outage
 from queue_core.info import WORKER_HEARTBEAT, WorkerInfo
 
 DEFAULT_INTERVAL = 5.0
@@ -40,6 +41,7 @@ class Heartbeat:
         self.broker = broker
         self.clock = clock
         self.log = log
+        self._outage = Outage("heartbeat", log)
         self.worker_id = worker_id
         self.snapshot = snapshot
         self.interval = interval
@@ -85,5 +87,8 @@ class Heartbeat:
             self.log.info("worker %s publishes no heartbeat: %s", self.worker_id, exc)
             return False
         except QueueError as exc:
+            self._outage.failed(exc)
             self.log.warning("worker %s: heartbeat failed: %s", self.worker_id, exc)
+        else:
+            self._outage.ok()
         return True

@@ -47,7 +47,7 @@ from queue_core.worker._maintenance import Forwarder, Janitor, Recoverer
 from queue_core.worker._runner import Runner, RunnerSetup
 from queue_core.worker._settler import Settler
 from queue_core.worker.aggregation import Aggregator
-from queue_core.worker.handlers import HandlerTable
+from queue_core.worker.handlers import HandlerTable, plugin_middleware
 from queue_core.worker.options import WorkerOptions
 from queue_core.worker.ratelimit import Limiter
 
@@ -123,7 +123,8 @@ class WorkerRun:
 
     def _runner(self) -> Runner:
         options, broker = self.options, self.broker
-        routes = self.parts.handlers.routes(anyio.CapacityLimiter(options.thread_limit))
+        outer = plugin_middleware(options.id, list(options.queue_weights), self.log)
+        routes = self.parts.handlers.routes(anyio.CapacityLimiter(options.thread_limit), outer=outer)
         handler_limits = {
             job_type: Limiter(route.spec.rate_limit, broker, f"handler {job_type!r}")
             for job_type, route in routes.items()

@@ -85,7 +85,7 @@ class Worker:
         self.options = options if options is not None else options_from(settings)
         if not isinstance(self.options, WorkerOptions):
             raise errors.InvalidWorkerOption("options", self.options, "a WorkerOptions or None")
-        self.log = logger if logger is not None else logging.getLogger(LOGGER_NAME)
+        self.log = logger if logger is not None else logging.getLogger(f"{LOGGER_NAME}.worker")
         self.handlers = HandlerTable(self.options.queue_weights)
         self._started = False
         # Created inside run(): an anyio.Event binds to the event loop that first uses it.
@@ -178,6 +178,11 @@ class Worker:
         through it (``group.register`` / ``@group.handler``) get its middleware, inside
         the worker's and outside their own."""
         return self.handlers.group(name)
+
+    @property
+    def url(self) -> str | None:
+        """The broker URL this worker opens (None when it was given a Broker)."""
+        return self.session.url
 
     # ----------------------------------------------------------------- running
 
