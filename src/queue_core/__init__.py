@@ -4,6 +4,7 @@ This module only re-exports the public names; each lives in a module named for i
 """
 
 from queue_core.broker import (
+    NO_EVICTION,
     Broker,
     Capabilities,
     DailyStats,
@@ -12,9 +13,11 @@ from queue_core.broker import (
     JobInfo,
     JobRecord,
     Lease,
+    QueueLocation,
     QueueStats,
     Recovery,
     Renewal,
+    ServerReport,
     SettleKind,
     Settlement,
 )
@@ -30,6 +33,7 @@ from queue_core.errors import (
     HandlerSignal,
     InvalidAggregationOption,
     InvalidBrokerURL,
+    InvalidClockOption,
     InvalidCronSpec,
     InvalidInterval,
     InvalidJobId,
@@ -72,7 +76,7 @@ from queue_core.errors import (
 from queue_core.hookspecs import hookimpl
 from queue_core.info import ActiveJobInfo, WorkerInfo, WorkerStatus
 from queue_core.job import DEFAULT_MAX_RETRIES, DEFAULT_QUEUE, Job, content_digest, new_job_id
-from queue_core.manager import ActiveJob, BatchFailure, BatchResult, Manager, QueueInfo, QueueLocation, ServerInfo
+from queue_core.manager import ActiveJob, BatchFailure, BatchResult, Manager, QueueInfo, ServerInfo
 from queue_core.registry import open_broker
 from queue_core.scheduling.options import SchedulerOptions
 from queue_core.scheduling.scheduler import (
@@ -109,6 +113,7 @@ __all__ = [
     "DEFAULT_MAX_RETRIES",
     "DEFAULT_QUEUE",
     "JSON",
+    "NO_EVICTION",
     "ActiveJob",
     "ActiveJobInfo",
     "AggregateFunction",
@@ -140,6 +145,7 @@ __all__ = [
     "HandlerSignal",
     "InvalidAggregationOption",
     "InvalidBrokerURL",
+    "InvalidClockOption",
     "InvalidCronSpec",
     "InvalidInterval",
     "InvalidJobId",
@@ -195,6 +201,7 @@ __all__ = [
     "SerializationError",
     "Serializer",
     "ServerInfo",
+    "ServerReport",
     "SettleKind",
     "Settlement",
     "SkipRetry",

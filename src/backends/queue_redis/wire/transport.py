@@ -63,10 +63,6 @@ class Transport(Protocol):
         subscription, so two listeners never steal each other's messages. Subscribing is
         lazy and sticky: messages that arrive between calls are kept for the next one."""
 
-    def published(self, channel: str, data: bytes) -> None:
-        """A script just published ``data`` on ``channel``; in-process transports deliver
-        it here, Redis transports do nothing (Redis delivered it)."""
-
     async def close(self) -> None: ...
 
 
@@ -250,9 +246,6 @@ class ThreadTransport:
             if messages or time.monotonic() >= deadline:
                 return messages
 
-    def published(self, channel: str, data: bytes) -> None:
-        pass  # the script's PUBLISH reaches subscribers through Redis
-
     async def close(self) -> None:
         await anyio.to_thread.run_sync(self._close_sync)
 
@@ -420,9 +413,6 @@ class AsyncioTransport:
     async def listen(self, slot: str, channels: Sequence[str], timeout: float) -> list[bytes]:
         subscription = self._subscriptions.setdefault(slot, _AsyncSubscription(self._pubsub_clients))
         return await subscription.receive(channels, timeout)
-
-    def published(self, channel: str, data: bytes) -> None:
-        pass  # the script's PUBLISH reaches subscribers through Redis
 
     async def close(self) -> None:
         for subscription in self._subscriptions.values():
