@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 import anyio
 
+from queue_core._race import first_of
 from queue_core.broker import Broker
 from queue_core.clock import Clock
 from queue_core.errors import QueueError, Unsupported
@@ -58,18 +59,7 @@ class Heartbeat:
                 self._changed = anyio.Event()
                 if not await self.beat():
                     return
-                async with anyio.create_task_group() as tg:
-
-                    async def sleep() -> None:
-                        await self.clock.sleep_until(self.clock.now() + self.interval)
-                        tg.cancel_scope.cancel()
-
-                    async def changed() -> None:
-                        await self._changed.wait()
-                        tg.cancel_scope.cancel()
-
-                    tg.start_soon(sleep)
-                    tg.start_soon(changed)
+                await first_of(lambda: self.clock.sleep_until(self.clock.now() + self.interval), self._changed.wait)
         finally:
             with anyio.move_on_after(REMOVE_TIMEOUT, shield=True):
                 try:

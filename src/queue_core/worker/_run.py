@@ -35,6 +35,7 @@ import anyio
 from anyio.abc import TaskGroup, TaskStatus
 
 from queue_core import errors
+from queue_core._race import first_of
 from queue_core.broker import Broker, Lease, Settlement
 from queue_core.clock import Clock
 from queue_core.events import emit
@@ -217,18 +218,7 @@ class WorkerRun:
             self.log.info("worker %s stopping: waiting up to %gs for %d running job(s)",
                           options.id, options.shutdown_timeout, len(self.inflight))  # fmt: skip
         with anyio.move_on_after(options.shutdown_timeout):
-            async with anyio.create_task_group() as tg:
-
-                async def drained() -> None:
-                    await self.inflight.wait_empty()
-                    tg.cancel_scope.cancel()
-
-                async def hurried() -> None:
-                    await stop_now.wait()
-                    tg.cancel_scope.cancel()
-
-                tg.start_soon(drained)
-                tg.start_soon(hurried)
+            await first_of(self.inflight.wait_empty, stop_now.wait)
         if len(self.inflight):
             self.log.warning("worker %s: interrupting %d running job(s); they go back to pending",
                              options.id, len(self.inflight))  # fmt: skip
