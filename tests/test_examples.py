@@ -18,6 +18,15 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
     [
         ("quickstart.py", ["sent to user4@example.com", "passed on attempt 2", "first email job: {'status': 'sent'}"]),
         ("trio_app.py", ["resized photo3.jpg to 1280px", "archived: 1"]),
+        (
+            "observability.py",
+            [
+                'queue_core_jobs_retried_total{job_type="upload",queue="default"} 1.0',
+                'queue_core_queue_processed_total{queue="default"} 4.0',
+                "process default (CONSUMER) attempt 2 trace",
+                '"logger": "queue_core.worker"',
+            ],
+        ),
     ],
 )
 def test_example_runs_to_completion(script: str, expected: list[str]) -> None:

@@ -31,6 +31,7 @@ from hypothesis.stateful import Bundle, initialize, multiple, precondition, rule
 from queue_conformance import strategies as s
 from queue_conformance.compare import Raised, assert_same, capture, capture_sync
 from queue_conformance.machine import Comparison, Probe, has_feature
+from queue_conformance.reports import server_report_problems
 from queue_core import JobState, QueueNotFound, Unsupported
 
 PAGE_ALL = 1000
@@ -166,8 +167,8 @@ class OperationsComparison(Comparison):
     def server_reports(self, queue: str) -> None:
         """memory_usage and server_info are the driver's own figures: only their form,
         and memory_usage's errors, are compared."""
-        info = self.portal.call(self.broker.server_info)
-        assert isinstance(info, dict) and info, f"server_info() should be a non-empty dict, got {info!r}"
+        problems = server_report_problems(self.portal.call(self.broker.server_info))
+        assert not problems, "; ".join(problems)
         usage = self.portal.call(capture, self.broker.memory_usage, queue)
         if not self.broker.capabilities.memory_usage:
             assert usage == Raised(Unsupported), f"memory_usage without the capability: {usage!r}"

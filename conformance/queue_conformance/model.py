@@ -45,7 +45,6 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from queue_core import (
     DailyStats,
@@ -64,6 +63,7 @@ from queue_core import (
     Recovery,
     Renewal,
     ResultNotFound,
+    ServerReport,
     SettleKind,
     Settlement,
     Unsupported,
@@ -656,8 +656,8 @@ class ReferenceBroker:
     def memory_usage(self, queue: str, samples: int = 20) -> int:
         raise Unsupported("the reference model stores no bytes to measure")
 
-    def server_info(self) -> dict[str, Any]:
-        return {"server": "reference"}
+    def server_info(self) -> ServerReport:
+        return ServerReport(backend="reference")
 
     # ----------------------------------------------------------------- admin
 

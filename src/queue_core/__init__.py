@@ -4,6 +4,7 @@ This module only re-exports the public names; each lives in a module named for i
 """
 
 from queue_core.broker import (
+    NO_EVICTION,
     Broker,
     BrokerTestHooks,
     Capabilities,
@@ -14,9 +15,11 @@ from queue_core.broker import (
     JobInfo,
     JobRecord,
     Lease,
+    QueueLocation,
     QueueStats,
     Recovery,
     Renewal,
+    ServerReport,
     SettleKind,
     Settlement,
 )
@@ -33,6 +36,7 @@ from queue_core.errors import (
     InvalidAggregationOption,
     InvalidBrokerFactory,
     InvalidBrokerURL,
+    InvalidClockOption,
     InvalidCronSpec,
     InvalidInterval,
     InvalidJobId,
@@ -81,7 +85,7 @@ from queue_core.errors import (
 from queue_core.hookspecs import hookimpl
 from queue_core.info import ActiveJobInfo, WorkerInfo, WorkerStatus
 from queue_core.job import DEFAULT_MAX_RETRIES, DEFAULT_QUEUE, Job, content_digest, new_job_id
-from queue_core.manager import ActiveJob, BatchFailure, BatchResult, Manager, QueueInfo, QueueLocation, ServerInfo
+from queue_core.manager import ActiveJob, BatchFailure, BatchResult, Manager, QueueInfo, ServerInfo
 from queue_core.registry import open_broker
 from queue_core.scheduling.options import SchedulerOptions
 from queue_core.scheduling.scheduler import (
@@ -120,6 +124,7 @@ __all__ = [
     "DEFAULT_QUEUE",
     "DEFAULT_RESULT_RETENTION",
     "JSON",
+    "NO_EVICTION",
     "ActiveJob",
     "ActiveJobInfo",
     "AggregateFunction",
@@ -154,6 +159,7 @@ __all__ = [
     "InvalidAggregationOption",
     "InvalidBrokerFactory",
     "InvalidBrokerURL",
+    "InvalidClockOption",
     "InvalidCronSpec",
     "InvalidInterval",
     "InvalidJobId",
@@ -214,6 +220,7 @@ __all__ = [
     "SerializationError",
     "Serializer",
     "ServerInfo",
+    "ServerReport",
     "SettleKind",
     "Settlement",
     "SkipRetry",

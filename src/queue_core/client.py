@@ -30,7 +30,7 @@ from typing import Any, Protocol, TypedDict
 from queue_core import errors, validation
 from queue_core.broker import Broker, EnqueueOutcome, EnqueueStatus, JobInfo
 from queue_core.clock import Clock
-from queue_core.events import LOGGER_NAME, emit
+from queue_core.events import LOGGER_NAME, emit, stamped, wanted
 from queue_core.job import DEFAULT_QUEUE, Job
 from queue_core.registry import DEFAULT_URL
 from queue_core.serialization import JSON, Serializer
@@ -106,7 +106,7 @@ class Client(BrokerHolder):
         super().__init__(broker_or_url, broker_options=broker_options, clock=clock)
         self.serializer = serializer
         self.default_retention = validation.seconds(default_retention, "default_retention", errors.InvalidRetention)
-        self.log = logger if logger is not None else logging.getLogger(LOGGER_NAME)
+        self.log = logger if logger is not None else logging.getLogger(f"{LOGGER_NAME}.client")
         self.error_handler = error_handler
         self._finish_watch = FinishWatch(lambda: self.broker, lambda: self.clock.now())
 
@@ -139,28 +139,16 @@ class Client(BrokerHolder):
         now = self.clock.now()
         try:
             (outcome,) = await self.broker.enqueue([prepared], now)
-        except errors.QueueError as exc:
-            self._report(exc, prepared, "enqueue of job %s (%s) failed: %s", prepared.job_id, prepared.type, exc)
+        except BaseException as exc:
+            self._not_stored([prepared], exc)
+            if isinstance(exc, errors.QueueError):
+                self._report(exc, prepared, "enqueue of job %s (%s) failed: %s", prepared.job_id, prepared.type, exc)
             raise
-        if outcome.status is EnqueueStatus.ID_CONFLICT:
-            conflict = errors.JobIdConflict(
-                f"a job with ID {outcome.job_id!r} already exists in queue {outcome.queue!r}",
-                job_id=outcome.job_id,
-                queue=outcome.queue,
-            )
-            self._report(conflict, prepared, "%s", conflict, level=logging.WARNING)
-            raise conflict
-        if outcome.status is EnqueueStatus.DUPLICATE:
-            held = f" (held by job {outcome.holder!r})" if outcome.holder else ""
-            duplicate = errors.DuplicateJob(
-                f"job {outcome.job_id!r} is a duplicate: unique lock {prepared.lock_key!r} "
-                f"in queue {outcome.queue!r} is taken{held}",
-                job_id=outcome.job_id,
-                queue=outcome.queue,
-                holder=outcome.holder,
-            )
-            self._report(duplicate, prepared, "%s", duplicate, level=logging.WARNING)
-            raise duplicate
+        refused = refusal(prepared, outcome)
+        if refused is not None:
+            self._not_stored([prepared], refused)
+            self._report(refused, prepared, "%s", refused, level=logging.WARNING)
+            raise refused
         self._enqueued(prepared)
         return enqueued_info(prepared, outcome, now)
 
@@ -181,12 +169,17 @@ class Client(BrokerHolder):
             chunk = prepared[start : start + chunk_size]
             try:
                 chunk_outcomes = await self.broker.enqueue(chunk, self.clock.now())
-            except errors.QueueError as exc:
-                self._report(exc, None, "enqueue of %d jobs failed after %d were sent: %s", len(chunk), start, exc)
+            except BaseException as exc:
+                self._not_stored(prepared[start:], exc)  # this chunk and the ones never sent
+                if isinstance(exc, errors.QueueError):
+                    self._report(exc, None, "enqueue of %d jobs failed after %d were sent: %s", len(chunk), start, exc)
                 raise
             for job, outcome in zip(chunk, chunk_outcomes, strict=True):
-                if outcome.ok:
+                refused = refusal(job, outcome)
+                if refused is None:
                     self._enqueued(job)
+                else:
+                    self._not_stored([job], refused)
             outcomes.extend(chunk_outcomes)
         return outcomes
 
@@ -252,11 +245,19 @@ class Client(BrokerHolder):
             if job.retention == 0 and self.default_retention:
                 job = job.with_options(retention=self.default_retention)
             prepared.append(job)
-        return prepared
+        # Only once every job passed its checks: each one announced to the plugins here is
+        # followed by exactly one "enqueued" or "enqueue_failed".
+        return [stamped(job, "client", self.log) for job in prepared]
 
     def _enqueued(self, job: Job) -> None:
         assert job.job_id is not None
         emit("job_enqueued", self.log, queue=job.queue, job_id=job.job_id, job_type=job.type)
+
+    def _not_stored(self, jobs: Iterable[Job], error: BaseException) -> None:
+        if wanted("job_enqueue_failed"):
+            for job in jobs:
+                assert job.job_id is not None
+                emit("job_enqueue_failed", self.log, queue=job.queue, job_id=job.job_id, job_type=job.type, error=error)
 
     def _report(
         self, error: BaseException, job: Job | None, message: str, *args: Any, level: int = logging.ERROR
@@ -284,6 +285,26 @@ def _timeout(timeout: float | timedelta | None) -> float | None:
     if timeout is None:
         return None
     return validation.seconds(timeout, "timeout", errors.InvalidTimeout)
+
+
+def refusal(job: Job, outcome: EnqueueOutcome) -> errors.QueueError | None:
+    """The error for an outcome that stored nothing (ID taken, unique lock held), else None."""
+    if outcome.status is EnqueueStatus.ID_CONFLICT:
+        return errors.JobIdConflict(
+            f"a job with ID {outcome.job_id!r} already exists in queue {outcome.queue!r}",
+            job_id=outcome.job_id,
+            queue=outcome.queue,
+        )
+    if outcome.status is EnqueueStatus.DUPLICATE:
+        held = f" (held by job {outcome.holder!r})" if outcome.holder else ""
+        return errors.DuplicateJob(
+            f"job {outcome.job_id!r} is a duplicate: unique lock {job.lock_key!r} "
+            f"in queue {outcome.queue!r} is taken{held}",
+            job_id=outcome.job_id,
+            queue=outcome.queue,
+            holder=outcome.holder,
+        )
+    return None
 
 
 def enqueued_info(job: Job, outcome: EnqueueOutcome, now: float) -> JobInfo:

@@ -232,6 +232,10 @@ class InvalidTaskArguments(ValidationError):
     the parameter (or ``arguments`` when the binding itself failed)."""
 
 
+class InvalidClockOption(ValidationError):
+    """A ``BrokerClock`` option (``refresh_every``) was rejected."""
+
+
 class NotOpen(QueueError, RuntimeError):
     """A Client, Manager or sync client was used before it was opened or after it was closed."""
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from queue_core import errors, validation
-from queue_core.broker import Broker, DailyStats, JobInfo, QueueStats
+from queue_core.broker import Broker, DailyStats, JobInfo, QueueStats, ServerReport
 from queue_core.clock import Clock
 from queue_core.events import LOGGER_NAME
 from queue_core.info import WORKER_HEARTBEAT, ActiveJobInfo, WorkerInfo
@@ -121,39 +121,8 @@ class BatchResult:
         return not self.failed
 
 
-@dataclass(frozen=True, slots=True)
-class QueueLocation:
-    """Where a queue lives on a Redis Cluster: its hash slot and the nodes serving it."""
-
-    queue: str
-    slot: int
-    #: "host:port", the primary first, then its replicas.
-    nodes: list[str]
-
-
-@dataclass(frozen=True, slots=True)
-class ServerInfo:
-    """What the broker's server says about itself (``Manager.server_info``)."""
-
-    #: the driver's name (``Capabilities.name``): "redis", "memory", ...
-    driver: str
-    #: for Redis, ``INFO`` parsed: field -> value (``redis_version``, ``used_memory``, ...).
-    info: dict[str, Any]
-
-    @property
-    def version(self) -> str | None:
-        version = self.info.get("redis_version")
-        return None if version is None else str(version)
-
-    @property
-    def is_cluster(self) -> bool:
-        return bool(self.info.get("cluster_enabled"))
-
-    @property
-    def queue_locations(self) -> list[QueueLocation]:
-        """On a Cluster, the slot and nodes of every queue, by name; empty elsewhere."""
-        located = self.info.get("queue_locations") or {}
-        return [QueueLocation(name, int(at["slot"]), list(at["nodes"])) for name, at in sorted(located.items())]
+#: The former name of ``ServerReport``, kept for one release.
+ServerInfo = ServerReport
 
 
 # --------------------------------------------------------------------------- the manager
@@ -178,7 +147,7 @@ class Manager(BrokerHolder):
         broker_options: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(broker_or_url, broker_options=broker_options, clock=clock)
-        self.log = logger if logger is not None else logging.getLogger(LOGGER_NAME)
+        self.log = logger if logger is not None else logging.getLogger(f"{LOGGER_NAME}.manager")
 
     # ----------------------------------------------------------------- queues
 
@@ -410,15 +379,12 @@ class Manager(BrokerHolder):
         newest first."""
         return await schedule_history(self.broker, schedule_id, limit)
 
-    async def server_info(self) -> ServerInfo:
-        """What the broker's server reports about itself (Redis: ``INFO``; on a Cluster,
-        that of one node, plus each queue's slot and nodes in ``queue_locations``)."""
-        server_info: Callable[[], Awaitable[dict[str, Any]]] | None = getattr(self.broker, "server_info", None)
-        if server_info is None:
-            raise errors.Unsupported(f"the {self.broker.capabilities.name!r} driver does not report server info")
-        return ServerInfo(driver=self.broker.capabilities.name, info=await server_info())
+    async def server_info(self) -> ServerReport:
+        """What the broker's server reports about itself: backend, version, cluster (and
+        on a Redis Cluster each queue's slot and nodes), eviction policy and memory."""
+        return await self.broker.server_info()
 
-    async def redis_info(self) -> ServerInfo:
+    async def redis_info(self) -> ServerReport:
         """Deprecated: the former name of ``server_info()`` (kept for one release)."""
         warnings.warn("Manager.redis_info() is deprecated; use Manager.server_info()", DeprecationWarning, stacklevel=2)
         return await self.server_info()

@@ -35,6 +35,7 @@ import anyio
 from anyio.abc import TaskGroup, TaskStatus
 
 from queue_core import errors
+from queue_core._race import first_of
 from queue_core.broker import Broker, Lease, Settlement
 from queue_core.clock import Clock
 from queue_core.events import emit
@@ -47,7 +48,7 @@ from queue_core.worker._maintenance import Forwarder, Janitor, Recoverer
 from queue_core.worker._runner import Runner, RunnerSetup
 from queue_core.worker._settler import Settler
 from queue_core.worker.aggregation import Aggregator
-from queue_core.worker.handlers import HandlerTable
+from queue_core.worker.handlers import HandlerTable, plugin_middleware
 from queue_core.worker.options import WorkerOptions
 from queue_core.worker.ratelimit import Limiter
 
@@ -123,7 +124,8 @@ class WorkerRun:
 
     def _runner(self) -> Runner:
         options, broker = self.options, self.broker
-        routes = self.parts.handlers.routes(anyio.CapacityLimiter(options.thread_limit))
+        outer = plugin_middleware(options.id, list(options.queue_weights), self.log)
+        routes = self.parts.handlers.routes(anyio.CapacityLimiter(options.thread_limit), outer=outer)
         handler_limits = {
             job_type: Limiter(route.spec.rate_limit, broker, f"handler {job_type!r}")
             for job_type, route in routes.items()
@@ -216,18 +218,7 @@ class WorkerRun:
             self.log.info("worker %s stopping: waiting up to %gs for %d running job(s)",
                           options.id, options.shutdown_timeout, len(self.inflight))  # fmt: skip
         with anyio.move_on_after(options.shutdown_timeout):
-            async with anyio.create_task_group() as tg:
-
-                async def drained() -> None:
-                    await self.inflight.wait_empty()
-                    tg.cancel_scope.cancel()
-
-                async def hurried() -> None:
-                    await stop_now.wait()
-                    tg.cancel_scope.cancel()
-
-                tg.start_soon(drained)
-                tg.start_soon(hurried)
+            await first_of(self.inflight.wait_empty, stop_now.wait)
         if len(self.inflight):
             self.log.warning("worker %s: interrupting %d running job(s); they go back to pending",
                              options.id, len(self.inflight))  # fmt: skip

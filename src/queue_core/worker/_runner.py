@@ -494,6 +494,7 @@ class Runner:
                 extra=job_fields(record),
             )
         elif not applied:
+            emit("lease_lost", self.log, queue=record.queue, job_id=record.id, job_type=record.type)
             self.log.warning(
                 "job %s (%s) in %s: %s refused, the lease was lost; another worker owns the job",
                 record.id,
