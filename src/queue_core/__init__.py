@@ -79,7 +79,17 @@ from queue_core.handlers import Group
 from queue_core.hookspecs import hookimpl
 from queue_core.info import ActiveJobInfo, WorkerInfo, WorkerStatus
 from queue_core.job import DEFAULT_MAX_RETRIES, DEFAULT_QUEUE, Job, content_digest, new_job_id
-from queue_core.manager import ActiveJob, BatchFailure, BatchResult, Manager, QueueInfo, QueueLocation, ServerInfo
+from queue_core.manager import (
+    ActiveJob,
+    BatchFailure,
+    BatchResult,
+    Manager,
+    MetricsHistory,
+    QueueInfo,
+    QueueLocation,
+    ServerInfo,
+)
+from queue_core.metrics import HISTOGRAM_SLOTS, METRICS_KEEP, RUNTIME_BUCKETS, MinuteMetrics, minute_of
 from queue_core.middleware import CallNext, Middleware
 from queue_core.ratelimit import RateLimit
 from queue_core.registry import open_broker
@@ -102,7 +112,10 @@ from queue_core.worker import Worker
 __all__ = [
     "DEFAULT_MAX_RETRIES",
     "DEFAULT_QUEUE",
+    "HISTOGRAM_SLOTS",
     "JSON",
+    "METRICS_KEEP",
+    "RUNTIME_BUCKETS",
     "ActiveJob",
     "ActiveJobInfo",
     "AggregateFunction",
@@ -156,7 +169,9 @@ __all__ = [
     "Manager",
     "ManualClock",
     "MemoryConfigProvider",
+    "MetricsHistory",
     "Middleware",
+    "MinuteMetrics",
     "MissingDependency",
     "NotFound",
     "OperationNotAllowed",
@@ -201,6 +216,7 @@ __all__ = [
     "content_digest",
     "hookimpl",
     "list_schedules",
+    "minute_of",
     "new_job_id",
     "open_broker",
     "reclaim_staging",

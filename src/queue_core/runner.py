@@ -49,6 +49,7 @@ from queue_core.errors import (
 from queue_core.events import emit
 from queue_core.handlers import Route
 from queue_core.leases import Attempt, InFlight, StopReason
+from queue_core.metrics_recorder import MetricsRecorder
 from queue_core.ratelimit import Limiter, admit
 from queue_core.serialization import Serializer
 from queue_core.settler import Settler
@@ -105,6 +106,7 @@ class Runner:
         error_handler: WorkerErrorHandler | None = None,
         on_retry: Callable[[float], None] | None = None,
         on_fatal: Callable[[BaseException], None] | None = None,
+        metrics: MetricsRecorder | None = None,
     ) -> None:
         self.broker = broker
         self.clock = clock
@@ -120,6 +122,7 @@ class Runner:
         self.error_handler = error_handler
         self.on_retry = on_retry
         self.on_fatal = on_fatal
+        self.metrics = metrics
         #: whether ``clock`` runs with the event loop's time, so an attempt's deadline can
         #: be its cancel scope's (a ManualClock needs a task that waits on it instead).
         self._runtime_clock = isinstance(clock, SystemClock | BrokerClock)
@@ -173,7 +176,7 @@ class Runner:
                     tg.start_soon(self._expire, attempt, deadline.at, name=f"deadline of {record.id}")
                     value, error, fatal = await self._call(route, delivery)
                     tg.cancel_scope.cancel()
-        duration = anyio.current_time() - started
+        duration = attempt.run_time = anyio.current_time() - started
         if attempt.stop_reason is None and attempt.scope.cancel_called:
             attempt.stop_reason = StopReason.TIMEOUT  # the scope's deadline passed
 
@@ -388,6 +391,8 @@ class Runner:
             self.log.warning("job %s (%s) in %s: %s refused, the lease was lost; another worker owns the job",
                              record.id, record.type, record.queue, settlement.kind.value,
                              extra=job_fields(record))  # fmt: skip
+        elif self.metrics is not None:
+            self.metrics.observe(record, settlement, attempt.run_time)
         return bool(applied)
 
     # ----------------------------------------------------------------- reporting

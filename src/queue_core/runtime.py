@@ -7,6 +7,7 @@
     │   ├── lease keeper        renews running jobs' leases every lease_for / 3 (and sees cancels)
     │   ├── settler             writes outcomes, batched
     │   ├── heartbeat           WorkerInfo with a TTL
+    │   ├── metrics recorder    per-minute counts and run times, written every few seconds
     │   └── job tasks           one per running attempt (runner), at most ``concurrency``
     └── loops (cancelled when stopping)
         ├── wake listener       wait_for_jobs: wakes the fetcher and the forwarder
@@ -42,6 +43,7 @@ from queue_core.heartbeat import Heartbeat
 from queue_core.info import ActiveJobInfo, WorkerInfo, WorkerStatus
 from queue_core.leases import Attempt, InFlight, LeaseKeeper, StopReason
 from queue_core.maintenance import Forwarder, Janitor, Recoverer
+from queue_core.metrics_recorder import MetricsRecorder
 from queue_core.queues import QueueOrder
 from queue_core.ratelimit import Limiter
 from queue_core.runner import Runner
@@ -82,6 +84,7 @@ class WorkerRun:
         self.work: TaskGroup | None = None
         routes = worker.handlers.routes(anyio.CapacityLimiter(worker.threads))
         self.settler = Settler(broker, clock, log)
+        self.metrics = MetricsRecorder(broker, clock, log)
         self.forwarder = Forwarder(
             broker,
             names,
@@ -101,7 +104,7 @@ class WorkerRun:
             unknown_type_grace=worker.unknown_type_grace,
             worker_limits=[Limiter(worker.rate_limit, broker, "worker")] if worker.rate_limit else [],
             handler_limits=handler_limits, error_handler=worker.error_handler, on_retry=self.forwarder.due_at,
-            on_fatal=self.on_fatal,
+            on_fatal=self.on_fatal, metrics=self.metrics,
         )  # fmt: skip
         if idle_wait is None:
             blocking = getattr(getattr(broker, "capabilities", None), "blocking_wait", False)
@@ -180,6 +183,7 @@ class WorkerRun:
                 work.start_soon(self.keeper.run, name="lease keeper")
                 work.start_soon(self.settler.run, name="settler")
                 work.start_soon(self.heartbeat.run, name="heartbeat")
+                work.start_soon(self.metrics.run, name="metrics recorder")
                 task_status.started()
                 await self.stopping.wait()
                 await self.drain(stop_now)

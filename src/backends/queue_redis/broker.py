@@ -16,6 +16,7 @@ from queue_redis.coordination import CoordinationOps
 from queue_redis.inspection import InspectionOps
 from queue_redis.keys import DEFAULT_PREFIX, GlobalKeys
 from queue_redis.maintenance import MaintenanceOps
+from queue_redis.metrics import MetricsOps
 from queue_redis.processing import ProcessingOps
 from queue_redis.transport import Transport
 
@@ -26,11 +27,11 @@ REDIS_CAPABILITIES = Capabilities(
     blocking_wait=True,
     memory_usage=True,
     cluster_safe=True,
-    features=frozenset({"admin", "aggregation", "coordination"}),
+    features=frozenset({"admin", "aggregation", "coordination", "metrics"}),
 )
 
 
-class RedisBroker(ProcessingOps, MaintenanceOps, InspectionOps, AdminOps, AggregationOps, CoordinationOps):
+class RedisBroker(ProcessingOps, MaintenanceOps, InspectionOps, AdminOps, AggregationOps, CoordinationOps, MetricsOps):
     """Broker over Redis (and, through ``queue_fakeredis``, over an in-process fakeredis)."""
 
     capabilities: Capabilities = REDIS_CAPABILITIES
