@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import signal
 
+import anyio
 import click
 
 from queue_core.cli.common import Settings, broker_options, library_logger, run
@@ -35,7 +37,7 @@ def dashboard(host: str, port: int, read_only: bool, auth: str | None, prefix: s
     token, --read-only removes them all. Needs the dashboard extra:
     pip install 'queue-core[dashboard]'."""
     prefix = prefix.rstrip("/")
-    if prefix and not _PREFIX.fullmatch(prefix):
+    if prefix and (not _PREFIX.fullmatch(prefix) or any(part in (".", "..") for part in prefix.split("/"))):
         raise click.BadParameter(
             "a path such as /queues (letters, digits, _ . - ~ between slashes)", param_hint="--prefix"
         )
@@ -76,4 +78,16 @@ async def _serve(
         where = f"http://{host if ':' not in host else f'[{host}]'}:{port}{prefix}/"
         click.echo(f"queue-core dashboard for {redacted(settings.url)} at {where}"
                    + (" (read-only)" if read_only else "") + "; Ctrl-C stops it", err=True)  # fmt: skip
-        await serve(app, host, port)
+        stop = anyio.Event()
+        watcher = anyio.CancelScope()
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(_stop_on_signal, stop, watcher)
+            await serve(app, host, port, stop=stop)
+            watcher.cancel()
+
+
+async def _stop_on_signal(stop: anyio.Event, scope: anyio.CancelScope) -> None:
+    # Ctrl-C or SIGTERM: the server stops accepting and finishes what it is serving.
+    with scope, anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for _ in signals:
+            stop.set()
