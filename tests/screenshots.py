@@ -1,7 +1,8 @@
 """``make screenshots``: every dashboard page of the scenario, as PNGs in docs/images/.
 
-Runs the scenario of ``tests/dashboard_site.py`` on a private memory:// broker with a
-live worker and scheduler, and has headless Chromium photograph each page.
+Runs the scenario of ``tests/dashboard_site.py`` on a throwaway redis-server (so the
+server report and memory figures are Redis') with a live worker and scheduler, and has
+headless Chromium photograph each page.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import anyio
 
 from queue_core import Delivery, Worker
 from tests.dashboard_site import chromium, populate, run_scheduler, running_site
+from tests.redis_server import RedisServer
 
 OUT = Path(__file__).resolve().parent.parent / "docs" / "images"
 WIDTH, HEIGHT = 1360, 900
@@ -25,7 +27,7 @@ async def _slow_email(delivery: Delivery) -> None:
 
 def main() -> int:
     OUT.mkdir(parents=True, exist_ok=True)
-    with running_site() as site:
+    with RedisServer() as server, running_site(server.url) as site:
         ids = site.call(populate, site.url)
         scheduler = site.call(run_scheduler, site.url)
         site.portal.start_task_soon(scheduler.run)
