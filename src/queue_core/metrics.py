@@ -128,7 +128,29 @@ class MinuteMetrics:
 
 def total(metrics: Iterable[MinuteMetrics], *, queue: str = "*", job_type: str = "*", minute: int = 0) -> MinuteMetrics:
     """All of ``metrics`` added into one (the names and minute given when empty)."""
-    result: MinuteMetrics | None = None
+    first: MinuteMetrics | None = None
+    queues, types, minutes = set(), set(), set()
+    processed = failed = runtime_us = 0
+    slots = [0] * HISTOGRAM_SLOTS
+    # Added in place: a 72-hour window sums thousands of minutes.
     for item in metrics:
-        result = item if result is None else result.plus(item)
-    return result if result is not None else MinuteMetrics(queue, job_type, minute)
+        first = first or item
+        queues.add(item.queue)
+        types.add(item.job_type)
+        minutes.add(item.minute)
+        processed += item.processed
+        failed += item.failed
+        runtime_us += item.runtime_us
+        for slot, count in enumerate(item.histogram):
+            slots[slot] += count
+    if first is None:
+        return MinuteMetrics(queue, job_type, minute)
+    return MinuteMetrics(
+        queue=first.queue if len(queues) == 1 else "*",
+        job_type=first.job_type if len(types) == 1 else "*",
+        minute=min(minutes),
+        processed=processed,
+        failed=failed,
+        runtime_us=runtime_us,
+        histogram=tuple(slots),
+    )

@@ -20,7 +20,7 @@ from queue_redis.transport import Call
 
 #: Redis keeps a minute's hash this long past its expiry, only to collect it.
 COLLECT_AFTER_MS = 60_000
-_COUNTS = ("p", "f", "t")
+_SLOT_NAMES = tuple(f"h{slot}".encode() for slot in range(HISTOGRAM_SLOTS))
 
 
 class MetricsOps(BrokerBase):
@@ -48,22 +48,20 @@ class MetricsOps(BrokerBase):
 
 
 def _decode_minute(queue: str, minute: int, flat: Sequence[bytes]) -> list[MinuteMetrics]:
-    by_type: dict[str, dict[str, int]] = {}
-    for index in range(0, len(flat), 2):
-        name = codec.text(flat[index])
-        kind, colon, job_type = name.partition(":")
-        if not colon:
-            continue  # 'exp'
-        by_type.setdefault(job_type, {})[kind] = int(flat[index + 1])
+    by_type: dict[bytes, dict[bytes, int]] = {}
+    for name, value in zip(flat[0::2], flat[1::2], strict=True):
+        kind, colon, job_type = bytes(name).partition(b":")
+        if colon:  # every field but 'exp'
+            by_type.setdefault(job_type, {})[kind] = int(value)
     return [
         MinuteMetrics(
             queue=queue,
-            job_type=job_type,
+            job_type=job_type.decode(),
             minute=minute,
-            processed=counts.get("p", 0),
-            failed=counts.get("f", 0),
-            runtime_us=counts.get("t", 0),
-            histogram=tuple(counts.get(f"h{slot}", 0) for slot in range(HISTOGRAM_SLOTS)),
+            processed=counts.get(b"p", 0),
+            failed=counts.get(b"f", 0),
+            runtime_us=counts.get(b"t", 0),
+            histogram=tuple(counts.get(slot, 0) for slot in _SLOT_NAMES),
         )
-        for job_type, counts in sorted(by_type.items())
+        for job_type, counts in sorted(by_type.items(), key=lambda item: item[0].decode())
     ]

@@ -139,6 +139,7 @@ def create_app(
         Route("/metrics", bind(pages.metrics_page)),
         Route("/live/metrics", bind(pages.metrics_live)),
         Route("/workers", bind(pages.workers_page)),
+        Route("/live/workers", bind(pages.workers_live)),
         Route("/schedules", bind(pages.schedules_page)),
         Route("/schedules/{schedule_id}", bind(pages.schedule_page)),
         Route("/server", bind(pages.server_page)),

@@ -309,6 +309,10 @@ async def workers_page(dash: Dashboard, request: Request) -> Response:
     return dash.render(request, "workers.html", title="Workers", workers=workers)
 
 
+async def workers_live(dash: Dashboard, request: Request) -> Response:
+    return dash.render(request, "_workers_live.html", workers=await dash.manager.list_workers())
+
+
 async def schedules_page(dash: Dashboard, request: Request) -> Response:
     schedules = await dash.manager.schedules()
     return dash.render(request, "schedules.html", title="Schedules", schedules=schedules)
