@@ -56,8 +56,8 @@ async def test_every_page_renders(broker: Broker, seeded: dict[str, str]) -> Non
         assert queue.status_code == 200 and seeded["a"] in queue.text and seeded["b"] in queue.text
         job = await client.get(f"/queues/mail/jobs/{seeded['a']}")
         assert job.status_code == 200 and "a@example.com" in job.text
-        for path in ("/live/overview", "/live/queues/mail", "/queues/mail/groups", "/metrics", "/metrics?window=72h", "/live/workers",
-                     "/live/metrics?window=24h", "/workers", "/schedules", "/server"):  # fmt: skip
+        for path in ("/live/overview", "/live/queues/mail", "/queues/mail/groups", "/metrics", "/metrics?window=72h",
+                     "/live/workers", "/live/metrics?window=24h", "/workers", "/schedules", "/server"):  # fmt: skip
             response = await client.get(path)
             assert response.status_code == 200, path
         missing = await client.get("/queues/mail/jobs/nope")
