@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help demo test lint bench bench-peers test-faults-long screenshots
+.PHONY: help demo test lint bench bench-peers test-faults-long dist-check docs docs-serve screenshots
 
 help:
 	@echo "make demo              run the demo on the embedded memory:// broker"
@@ -17,6 +17,9 @@ help:
 	@echo "make bench-peers       the same workloads for saq, streaq, taskiq and dramatiq too, with the targets"
 	@echo "make screenshots       the dashboard's pages as PNGs in docs/images/ (headless chromium)"
 	@echo "make test-faults-long  the long fault tests (tests/fault -m long)"
+	@echo "make dist-check        build sdist and wheel, twine check, install each in a new venv and run it"
+	@echo "make docs              build the documentation site into site/ (mkdocs --strict)"
+	@echo "make docs-serve        serve the documentation with live reload on http://127.0.0.1:8000"
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -54,3 +57,14 @@ test-faults-long: $(STAMP)
 	else \
 		echo "tests/fault is not there yet: no long fault tests to run"; \
 	fi
+
+# The release artifacts as a user installs them (tests/dist_check.py says what is checked).
+dist-check: $(STAMP)
+	$(BIN)/python tests/dist_check.py
+
+# --strict turns every warning (a broken link, a page missing from nav) into a failure.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
+
+docs-serve: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve

@@ -37,6 +37,7 @@ from queue_core import errors
 from queue_core.broker import EnqueueOutcome, JobInfo
 from queue_core.client import DEFAULT_CHUNK_SIZE, DEFAULT_MAX_PAYLOAD_BYTES, Client, ClientErrorHandler
 from queue_core.clock import Clock
+from queue_core.extras import require_backend
 from queue_core.job import Job
 from queue_core.registry import DEFAULT_URL
 from queue_core.serialization import JSON, Serializer
@@ -82,6 +83,7 @@ class SyncClient:
             broker_options=broker_options,
         )
         self._stack = contextlib.ExitStack()
+        require_backend(backend)
         portal = self._stack.enter_context(start_blocking_portal(backend, name=f"queue-core SyncClient {url}"))
         try:
             portal.call(self._client.open)

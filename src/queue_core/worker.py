@@ -42,6 +42,7 @@ from queue_core.broker import Broker
 from queue_core.broker_clock import BrokerClock
 from queue_core.clock import Clock, SystemClock
 from queue_core.events import LOGGER_NAME
+from queue_core.extras import require_backend
 from queue_core.handlers import Group, H, Handler, HandlerSpec, HandlerTable
 from queue_core.middleware import Middleware
 from queue_core.outcomes import DEFAULT_MAX_BOUNCES
@@ -265,6 +266,7 @@ class Worker:
         if self._stop_now_requested:
             self._stop_now.set()
         async with self._broker() as broker:
+            await self._refuse_foreign_layout(broker)
             # A look at the broker's settings, beside the loops: it must not delay the start.
             check = functools.partial(self._check_broker_settings, broker)
             extra: list[Callable[[], Coroutine[Any, Any, None]]] = [check]
@@ -288,6 +290,7 @@ class Worker:
         With ``handle_signals`` (the default), SIGTERM or SIGINT stops it gracefully, and
         a second signal stops it at once. ``backend`` is "asyncio" or "trio".
         """
+        require_backend(backend)
         anyio.run(self.run_until_signal if handle_signals else self.run, backend=backend)
 
     async def _watch_signals(
@@ -303,6 +306,17 @@ class Worker:
                 else:
                     self.log.warning("worker %s: %s received again, interrupting running jobs", self.id, name)
                     self.stop(immediate=True)
+
+    async def _refuse_foreign_layout(self, broker: Broker) -> None:
+        """A driver that finds data of another storage layout refuses every call: end the
+        run with that error now, before any loop starts, rather than have each loop log it
+        forever. Any other failure is left to the loops, which retry."""
+        try:
+            await broker.ping()
+        except errors.StorageLayoutMismatch:
+            raise
+        except errors.QueueError as exc:
+            self.log.debug("worker %s: the broker does not answer yet (%s); the loops retry", self.id, exc)
 
     async def _broker_clock(self, broker: Broker) -> Clock:
         clock = BrokerClock(broker)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from queue_core.errors import MissingDependency
+from queue_core.extras import require
 
 if TYPE_CHECKING:
     from queue_core.dashboard.app import create_app as create_app
@@ -33,11 +33,8 @@ def __getattr__(name: str) -> Any:
     # the first real use names the extra to install.
     if name not in __all__:
         raise AttributeError(name)
-    try:
-        app = importlib.import_module("queue_core.dashboard.app")
-        security = importlib.import_module("queue_core.dashboard.security")
-    except ImportError as exc:
-        if exc.name is not None and exc.name.split(".")[0] in {"starlette", "jinja2", "multipart", "python_multipart"}:
-            raise MissingDependency("the dashboard", "dashboard") from exc
-        raise
+    for module in ("starlette", "jinja2", "hypercorn", "python_multipart"):
+        require(module, feature="the dashboard", extra="dashboard")
+    app = importlib.import_module("queue_core.dashboard.app")
+    security = importlib.import_module("queue_core.dashboard.security")
     return app.create_app if name == "create_app" else security.basic_auth
