@@ -17,6 +17,7 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
     [
         ("quickstart.py", ["sent to user4@example.com", "bounce check passed on attempt 2", '{"status":"sent"}']),
         ("trio_app.py", ["resized photo3.jpg to 1280px", "archived: 1"]),
+        ("dashboard_app.py", ["without the role: 401", "queue page: 200, 3 email.send jobs listed"]),
     ],
 )
 def test_example_runs_to_completion(script: str, expected: list[str]) -> None:
