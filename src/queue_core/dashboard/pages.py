@@ -30,6 +30,7 @@ TABS = (JobState.PENDING, JobState.ACTIVE, JobState.SCHEDULED, JobState.RETRY, J
 PAGE_SIZES = (25, 50, 100)
 #: a search by job type looks at this many jobs of the state at most (never all of them).
 SEARCH_LIMIT = 1000
+SEARCH_PAGE = 500
 #: windows of the metrics page: label -> (minutes, minutes per point).
 WINDOWS = {"1h": (60, 1), "6h": (360, 5), "24h": (1440, 15), "72h": (MAX_WINDOW_MINUTES, 60)}
 #: INFO fields the server page shows first, by section.
@@ -168,12 +169,12 @@ async def _search(dash: Dashboard, queue: str, state: JobState, text: str) -> tu
     else:
         return [job], f"job ID {text} ({job.state.value})"
     found: list[JobInfo] = []
-    if state is JobState.ACTIVE or state in TABS:
-        for page in range(1, SEARCH_LIMIT // 500 + 1):
-            batch = await manager.list_jobs(queue, state, page, 500)
-            found += [job for job in batch if text.lower() in job.type.lower()]
-            if len(batch) < 500:
-                break
+    wanted = text.lower()
+    for page in range(1, SEARCH_LIMIT // SEARCH_PAGE + 1):
+        batch = await manager.list_jobs(queue, state, page, SEARCH_PAGE)
+        found += [job for job in batch if wanted in job.type.lower()]
+        if len(batch) < SEARCH_PAGE:
+            break
     return found, f"job type containing “{text}” among the first {SEARCH_LIMIT:,} {state.value} jobs"
 
 
