@@ -84,8 +84,8 @@ def _time_label(minute: int, step: int) -> str:
     return time.strftime(pattern, time.gmtime(minute))
 
 
-def _frame(points: Sequence[MinuteMetrics], top: float, unit: str, fmt: str) -> Chart:
-    chart = Chart(unit=unit)
+def _frame(points: Sequence[MinuteMetrics], top: float, unit: str, fmt: str, height: int = HEIGHT) -> Chart:
+    chart = Chart(unit=unit, height=height, plot_bottom=height - BOTTOM)
     plot_height = chart.plot_bottom - TOP
     for index in range(5):
         value = top * index / 4
@@ -98,10 +98,10 @@ def _frame(points: Sequence[MinuteMetrics], top: float, unit: str, fmt: str) -> 
     return chart
 
 
-def throughput(points: Sequence[MinuteMetrics]) -> Chart:
+def throughput(points: Sequence[MinuteMetrics], height: int = HEIGHT) -> Chart:
     """Succeeded and failed attempts per point, stacked."""
     top = nice_ceiling(max((p.processed for p in points), default=0))
-    chart = _frame(points, top, "jobs", "{:g}")
+    chart = _frame(points, top, "jobs", "{:g}", height)
     plot_height = chart.plot_bottom - TOP
     slot = (chart.plot_right - LEFT) / max(1, len(points))
     gap = min(2.0, slot * 0.2)

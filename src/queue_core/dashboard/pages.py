@@ -116,6 +116,13 @@ async def _queue_header(dash: Dashboard, queue: str) -> QueueInfo:
     return await dash.manager.queue_info(validation.queue_name(queue))
 
 
+async def _queue_chart(dash: Dashboard, queue: str) -> charts.Chart | None:
+    """The queue's throughput over the last hour (one read of 60 minutes)."""
+    if "metrics" not in dash.manager.broker.capabilities.features:
+        return None
+    return charts.throughput((await dash.manager.metrics(queue, minutes=60)).points, height=130)
+
+
 async def queue_page(dash: Dashboard, request: Request) -> Response:
     manager = dash.manager
     info = await _queue_header(dash, request.path_params["queue"])
@@ -145,6 +152,7 @@ async def queue_page(dash: Dashboard, request: Request) -> Response:
         "queue.html",
         title=f"Queue {info.queue}",
         queue=info,
+        chart=await _queue_chart(dash, info.queue),
         state=state.value,
         tabs=[tab.value for tab in TABS],
         jobs=jobs,
@@ -181,7 +189,10 @@ async def _search(dash: Dashboard, queue: str, state: JobState, text: str) -> tu
 async def queue_live(dash: Dashboard, request: Request) -> Response:
     info = await _queue_header(dash, request.path_params["queue"])
     state = request.query_params.get("state") or "pending"
-    return dash.render(request, "_queue_live.html", queue=info, state=state, tabs=[tab.value for tab in TABS])
+    return dash.render(
+        request, "_queue_live.html", queue=info, state=state, tabs=[tab.value for tab in TABS],
+        chart=await _queue_chart(dash, info.queue),
+    )  # fmt: skip
 
 
 async def groups_page(dash: Dashboard, request: Request) -> Response:
