@@ -23,7 +23,7 @@ from queue_core import (
 )
 from queue_core.broker import JobRecord, Lease, Settlement
 from queue_core.metrics import RUNTIME_BUCKETS, histogram_slot
-from queue_core.metrics_recorder import MetricsRecorder
+from queue_core.worker._metrics_recorder import MetricsRecorder
 from tests.worker_kit import NOW, HookRecorder, make_worker, manual_clock, running
 
 pytestmark = pytest.mark.anyio

@@ -16,7 +16,7 @@ from queue_core import HISTOGRAM_SLOTS, MinuteMetrics
 from queue_redis import codec
 from queue_redis.base import BrokerBase, grouped
 from queue_redis.scripts import script
-from queue_redis.transport import Call
+from queue_redis.wire.transport import Call
 
 #: Redis keeps a minute's hash this long past its expiry, only to collect it.
 COLLECT_AFTER_MS = 60_000

@@ -342,7 +342,7 @@ async def schedule_page(dash: Dashboard, request: Request) -> Response:
 
 async def server_page(dash: Dashboard, request: Request) -> Response:
     try:
-        server = await dash.manager.redis_info()
+        server = await dash.manager.server_info()
     except errors.Unsupported as exc:
         return dash.render(request, "server.html", title="Server", server=None, sections=[], other=[], note=str(exc))
     info = server.info
