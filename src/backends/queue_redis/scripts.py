@@ -63,6 +63,7 @@ NAMES = (
     "reclaim_staged",
     "record_metrics",
     "read_metrics",
+    "lose_lease",
 )
 
 
