@@ -79,7 +79,16 @@ from queue_core.errors import (
 from queue_core.hookspecs import hookimpl
 from queue_core.info import ActiveJobInfo, WorkerInfo, WorkerStatus
 from queue_core.job import DEFAULT_MAX_RETRIES, DEFAULT_QUEUE, Job, content_digest, new_job_id
-from queue_core.manager import ActiveJob, BatchFailure, BatchResult, Manager, QueueInfo, ServerInfo
+from queue_core.manager import (
+    ActiveJob,
+    BatchFailure,
+    BatchResult,
+    Manager,
+    MetricsHistory,
+    QueueInfo,
+    ServerInfo,
+)
+from queue_core.metrics import HISTOGRAM_SLOTS, METRICS_KEEP, RUNTIME_BUCKETS, MinuteMetrics, minute_of
 from queue_core.registry import open_broker
 from queue_core.scheduling.options import SchedulerOptions
 from queue_core.scheduling.scheduler import (
@@ -115,8 +124,11 @@ from queue_core.worker.worker import Worker
 __all__ = [
     "DEFAULT_MAX_RETRIES",
     "DEFAULT_QUEUE",
+    "HISTOGRAM_SLOTS",
     "JSON",
+    "METRICS_KEEP",
     "NO_EVICTION",
+    "RUNTIME_BUCKETS",
     "ActiveJob",
     "ActiveJobInfo",
     "AggregateFunction",
@@ -175,7 +187,9 @@ __all__ = [
     "Manager",
     "ManualClock",
     "MemoryConfigProvider",
+    "MetricsHistory",
     "Middleware",
+    "MinuteMetrics",
     "MissingDependency",
     "NotFound",
     "NotOpen",
@@ -226,6 +240,7 @@ __all__ = [
     "content_digest",
     "hookimpl",
     "list_schedules",
+    "minute_of",
     "new_job_id",
     "open_broker",
     "reclaim_staging",
