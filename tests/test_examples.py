@@ -27,6 +27,7 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
                 '"logger": "queue_core.worker"',
             ],
         ),
+        ("dashboard_app.py", ["without the role: 401", "queue page: 200, 3 email.send jobs listed"]),
     ],
 )
 def test_example_runs_to_completion(script: str, expected: list[str]) -> None:

@@ -85,7 +85,16 @@ from queue_core.errors import (
 from queue_core.hookspecs import hookimpl
 from queue_core.info import ActiveJobInfo, WorkerInfo, WorkerStatus
 from queue_core.job import DEFAULT_MAX_RETRIES, DEFAULT_QUEUE, Job, content_digest, new_job_id
-from queue_core.manager import ActiveJob, BatchFailure, BatchResult, Manager, QueueInfo, ServerInfo
+from queue_core.manager import (
+    ActiveJob,
+    BatchFailure,
+    BatchResult,
+    Manager,
+    MetricsHistory,
+    QueueInfo,
+    ServerInfo,
+)
+from queue_core.metrics import HISTOGRAM_SLOTS, METRICS_KEEP, RUNTIME_BUCKETS, MinuteMetrics, minute_of
 from queue_core.registry import open_broker
 from queue_core.scheduling.options import SchedulerOptions
 from queue_core.scheduling.scheduler import (
@@ -123,8 +132,11 @@ __all__ = [
     "DEFAULT_MAX_RETRIES",
     "DEFAULT_QUEUE",
     "DEFAULT_RESULT_RETENTION",
+    "HISTOGRAM_SLOTS",
     "JSON",
+    "METRICS_KEEP",
     "NO_EVICTION",
+    "RUNTIME_BUCKETS",
     "ActiveJob",
     "ActiveJobInfo",
     "AggregateFunction",
@@ -186,7 +198,9 @@ __all__ = [
     "Manager",
     "ManualClock",
     "MemoryConfigProvider",
+    "MetricsHistory",
     "Middleware",
+    "MinuteMetrics",
     "MissingDependency",
     "NotFound",
     "NotOpen",
@@ -245,6 +259,7 @@ __all__ = [
     "content_digest",
     "hookimpl",
     "list_schedules",
+    "minute_of",
     "new_job_id",
     "open_broker",
     "reclaim_staging",

@@ -28,6 +28,7 @@ from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
 from queue_core.job import Job
+from queue_core.metrics import MinuteMetrics
 from queue_core.states import JobState
 
 # --------------------------------------------------------------------------- value types
@@ -45,7 +46,8 @@ class Capabilities:
     cluster_safe: bool = False
     #: the Manager can estimate memory per queue.
     memory_usage: bool = False
-    #: names of the optional concerns implemented: "aggregation", "coordination", "admin".
+    #: names of the optional concerns implemented: "aggregation", "coordination", "admin",
+    #: "metrics".
     features: frozenset[str] = frozenset()
 
 
@@ -593,6 +595,29 @@ class CoordinationBroker(Protocol):
 
 
 @runtime_checkable
+class MetricsBroker(Protocol):
+    """Per-minute metrics history (``queue_core.metrics``), kept for a while and then
+    forgotten. Optional: drivers that keep it list "metrics" in their features."""
+
+    async def record_metrics(self, samples: Sequence[MinuteMetrics], now: float, keep: float) -> None:
+        """Add each sample's counts (processed, failed, run time, histogram slots) to the
+        stored counts of its queue, job type and minute (``minute`` a multiple of 60).
+
+        A queue's minute stays readable while the reader's ``now`` is before its expiry,
+        ``minute + keep`` (the largest recorded into it). Counts added to a minute
+        whose expiry has been reached (``<= now``) start again from nothing. The
+        samples of one queue and minute are added atomically; the queue need not be
+        registered, and recording does not register it (``delete_queue`` leaves the
+        metrics to expire, as daily counters)."""
+
+    async def read_metrics(self, queue: str, since: int, until: int, now: float) -> list[MinuteMetrics]:
+        """The stored counts of ``queue`` for every minute from ``since`` to ``until``
+        (both included, multiples of 60) that has not expired at ``now``, one per job
+        type recorded in the minute, ordered by minute, then job type. ``[]`` for a
+        queue with none (never ``QueueNotFound``)."""
+
+
+@runtime_checkable
 class Broker(
     Lifecycle,
     EnqueueBroker,
@@ -602,6 +627,7 @@ class Broker(
     AdminBroker,
     AggregationBroker,
     CoordinationBroker,
+    MetricsBroker,
     Protocol,
 ):
     """Everything a driver implements. See each concern's protocol for the contracts."""

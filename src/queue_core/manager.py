@@ -32,6 +32,7 @@ from queue_core.clock import Clock
 from queue_core.events import LOGGER_NAME
 from queue_core.info import WORKER_HEARTBEAT, ActiveJobInfo, WorkerInfo
 from queue_core.job import DEFAULT_TIMEOUT
+from queue_core.metrics import MAX_WINDOW_MINUTES, MINUTE, MinuteMetrics, minute_of, total
 from queue_core.registry import DEFAULT_URL
 from queue_core.scheduling.scheduler import FireRecord, ScheduleInfo, list_schedules, schedule_history
 from queue_core.session import BrokerHolder
@@ -125,6 +126,31 @@ class BatchResult:
 ServerInfo = ServerReport
 
 
+@dataclass(frozen=True, slots=True)
+class MetricsHistory:
+    """Per-minute metrics over a window, summed as asked (``Manager.metrics``)."""
+
+    #: the queue asked for, or "*" for every queue.
+    queue: str
+    #: the job type asked for, or "*" for every type.
+    job_type: str
+    #: seconds each point covers (a multiple of 60).
+    step: int
+    #: one per step, oldest first, zeros where nothing was recorded; ``minute`` is the
+    #: start of the point's span.
+    points: list[MinuteMetrics]
+    #: totals over the window per job type (sorted by type).
+    by_type: dict[str, MinuteMetrics]
+    #: totals over the window per queue (sorted by name).
+    by_queue: dict[str, MinuteMetrics]
+
+    @property
+    def total(self) -> MinuteMetrics:
+        """Everything in the window added together."""
+        start = self.points[0].minute if self.points else 0
+        return total(self.points, queue=self.queue, job_type=self.job_type, minute=start)
+
+
 # --------------------------------------------------------------------------- the manager
 
 
@@ -187,6 +213,54 @@ class Manager(BrokerHolder):
                 f"an integer from 1 to {MAX_HISTORY_DAYS} (daily counters are kept {MAX_HISTORY_DAYS} days)",
             )
         return await self.broker.daily_stats(queue, days, self.clock.now())
+
+    async def metrics(
+        self, queue: str | None = None, *, job_type: str | None = None, minutes: int = 60, step: int = 1
+    ) -> MetricsHistory:
+        """Processed, failed and run time per minute for the last ``minutes`` minutes
+        (1-4320, i.e. up to the 72 hours kept), of one queue or all, one job type or
+        all, in points of ``step`` minutes each. Workers record these as they settle
+        jobs (crash recoveries are counted in the daily history only).
+        ``Unsupported`` when the driver keeps no metrics history."""
+        if queue is not None:
+            queue = validation.queue_name(queue)
+        if job_type is not None:
+            job_type = validation.job_type(job_type, "job_type")
+        minutes = _bounded("minutes", minutes, 1, MAX_WINDOW_MINUTES, "(metrics are kept 72 hours)")
+        step = _bounded("step", step, 1, minutes, "minutes per point, at most the window")
+        if "metrics" not in self.broker.capabilities.features:
+            raise errors.Unsupported(f"the {self.broker.capabilities.name!r} driver keeps no metrics history")
+        now = self.clock.now()
+        until = minute_of(now)
+        since = until - (minutes - 1) * MINUTE
+        queues = [queue] if queue is not None else await self.broker.list_queues()
+        width = step * MINUTE
+        count = -(-minutes // step)
+        first = until - (count * step - 1) * MINUTE
+        spans: list[list[MinuteMetrics]] = [[] for _ in range(count)]
+        by_type: dict[str, list[MinuteMetrics]] = {}
+        by_queue: dict[str, list[MinuteMetrics]] = {}
+        for name in queues:
+            for item in await self.broker.read_metrics(name, since, until, now):
+                if job_type is not None and item.job_type != job_type:
+                    continue
+                spans[(item.minute - first) // width].append(item)
+                by_type.setdefault(item.job_type, []).append(item)
+                by_queue.setdefault(item.queue, []).append(item)
+        queue_label, type_label = queue or "*", job_type or "*"
+        return MetricsHistory(
+            queue=queue_label,
+            job_type=type_label,
+            step=width,
+            points=[
+                _relabel(total(span, minute=first + index * width), queue_label, type_label, first + index * width)
+                for index, span in enumerate(spans)
+            ],
+            by_type={name: _relabel(total(found), queue_label, name, since) for name, found in sorted(by_type.items())},
+            by_queue={
+                name: _relabel(total(found), name, type_label, since) for name, found in sorted(by_queue.items())
+            },
+        )
 
     async def list_groups(self, queue: str) -> dict[str, int]:
         """Aggregation groups of the queue -> number of jobs waiting in each."""
@@ -463,6 +537,16 @@ class Manager(BrokerHolder):
             extra={"queue": queue},
         )  # fmt: skip
         return BatchResult(succeeded, failed)
+
+
+def _bounded(name: str, value: int, lowest: int, highest: int, why: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not lowest <= value <= highest:
+        raise errors.ValidationError(name, value, f"an integer from {lowest} to {highest} {why}")
+    return value
+
+
+def _relabel(item: MinuteMetrics, queue: str, job_type: str, minute: int) -> MinuteMetrics:
+    return MinuteMetrics(queue, job_type, minute, item.processed, item.failed, item.runtime_us, item.histogram)
 
 
 def _group_for(state: JobState, group: str | None, operation: str) -> str | None:

@@ -18,7 +18,9 @@ from queue_redis.wire.redis_sync import SyncCore
 from queue_redis.wire.transport import Call
 
 MEMORY_CAPABILITIES = Capabilities(
-    name="memory", blocking_wait=True, features=frozenset({"admin", "aggregation", "coordination", "testing"})
+    name="memory",
+    blocking_wait=True,
+    features=frozenset({"admin", "aggregation", "coordination", "metrics", "testing"}),
 )
 
 _FAKEREDIS_VERSION = version("fakeredis")

@@ -47,6 +47,8 @@ class Attempt:
     deadline: float | None = None
     scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
     stop_reason: StopReason | None = None
+    #: seconds the handler ran, once it returned (None when no handler ran).
+    run_time: float | None = None
 
     @property
     def job_id(self) -> str:

@@ -7,6 +7,7 @@
     │   ├── lease keeper        renews running jobs' leases every lease_for / 3 (and sees cancels)
     │   ├── settler             writes outcomes, batched
     │   ├── heartbeat           WorkerInfo with a TTL
+    │   ├── metrics recorder    per-minute counts and run times, written every few seconds
     │   └── job tasks           one per running attempt (runner), at most ``concurrency``
     └── loops (cancelled when stopping)
         ├── wake listener       wait_for_jobs: wakes the fetcher and the forwarder
@@ -45,6 +46,7 @@ from queue_core.worker._fetcher import Fetcher, FetcherHooks
 from queue_core.worker._heartbeat import Heartbeat
 from queue_core.worker._leases import Attempt, InFlight, LeaseKeeper, StopReason
 from queue_core.worker._maintenance import Forwarder, Janitor, Recoverer
+from queue_core.worker._metrics_recorder import MetricsRecorder
 from queue_core.worker._runner import Runner, RunnerSetup
 from queue_core.worker._settler import Settler
 from queue_core.worker.aggregation import Aggregator
@@ -96,6 +98,7 @@ class WorkerRun:
         self.stopping = anyio.Event()
         self.work: TaskGroup | None = None
         self.settler = Settler(broker, clock, log)
+        self.metrics = MetricsRecorder(broker, clock, log)
         self.forwarder = Forwarder(
             broker, names, clock, log, on_forwarded=lambda _: self.fetcher.nudge(), notified=self._listening
         )
@@ -138,6 +141,7 @@ class WorkerRun:
             handler_limits=handler_limits,
             on_retry=self.forwarder.due_at,
             on_fatal=self.on_fatal,
+            metrics=self.metrics,
         )
         return Runner(options, broker, self.clock, self.inflight, self.settler, self.log, setup)
 
@@ -205,6 +209,7 @@ class WorkerRun:
                 work.start_soon(self.keeper.run, name="lease keeper")
                 work.start_soon(self.settler.run, name="settler")
                 work.start_soon(self.heartbeat.run, name="heartbeat")
+                work.start_soon(self.metrics.run, name="metrics recorder")
                 task_status.started()
                 await self.stopping.wait()
                 await self.drain(stop_now)
