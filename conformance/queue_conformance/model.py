@@ -28,6 +28,10 @@ author can see what the kit expects:
   (``Job.lock_key``: the caller's key, or ``"<type>:<digest>"``).
 - ``pause`` on a queue nobody enqueued to sets the flag but does not register the
   queue.
+- ``wait_for_finished`` announcements: every move into completed or archived and every
+  deletion announces the job once (``finished`` collects them per step); the state
+  machines compare them with the driver's as multisets, since the order between the
+  jobs of one call is not fixed.
 - Operator actions, aggregation and coordination follow the rules docs/broker-protocol.md
   spells out for them: the order of errors, the cancel flag's life, what keeps a queue
   from deletion, group order and staging deadlines, expiry by the callers' ``now``.
@@ -254,18 +258,21 @@ class ModelQueue:
 
 class ReferenceBroker:
     """The Broker protocol, synchronous, over plain Python state: every concern but
-    the waits (``wait_for_jobs``, ``wait_for_cancel``) and the driver-specific reports
-    (``memory_usage`` is unsupported, ``server_info`` names the model).
+    the waits (``wait_for_jobs``, ``wait_for_cancel``, ``wait_for_finished``) and the
+    driver-specific reports (``memory_usage`` is unsupported, ``server_info`` names the
+    model).
 
     ``touched`` collects ``(queue, job_id)`` of every job a call changed (created,
     moved, deleted), and ``changed_queues`` the queues whose own flags changed (pause,
-    deletion), so the state machine knows which snapshots to compare.
+    deletion), so the state machine knows which snapshots to compare. ``finished``
+    lists ``(queue, job_id)`` once per announcement ``wait_for_finished`` would make.
     """
 
     def __init__(self) -> None:
         self.queues: dict[str, ModelQueue] = {}
         self.touched: set[tuple[str, str]] = set()
         self.changed_queues: set[str] = set()
+        self.finished: list[tuple[str, str]] = []
         #: whether the last ``dequeue`` archived a job whose deadline had passed.
         self.deadline_archived = False
         self._tokens = itertools.count(1)
@@ -305,6 +312,8 @@ class ReferenceBroker:
         job.joined_at = job.pending_since = job.due_at = job.started_at = job.lease_expires_at = None
         job.token = job.completed_at = job.expires_at = job.archived_at = None
         self.touched.add((job.job.queue, job.id))
+        if target in (JobState.COMPLETED, JobState.ARCHIVED):
+            self.finished.append((job.job.queue, job.id))
 
     def _detach(self, queue: ModelQueue, job: StoredJob) -> None:
         """Take a job out of the container of its state before an operator moves it: the
@@ -332,6 +341,7 @@ class ReferenceBroker:
         queue.release_lock(job)
         del queue.jobs[job.id]
         self.touched.add((queue.name, job.id))
+        self.finished.append((queue.name, job.id))
 
     def _to_pending(self, queue: ModelQueue, job: StoredJob, now: float, *, head: bool) -> None:
         self._move(job, JobState.PENDING)
@@ -931,6 +941,12 @@ class ReferenceBroker:
         return found
 
     # ----------------------------------------------------------------- for the machine
+
+    def take_finished(self, queue: str) -> list[str]:
+        """The announcements for ``queue`` not taken yet (for the reference driver)."""
+        taken = [job_id for name, job_id in self.finished if name == queue]
+        self.finished = [(name, job_id) for name, job_id in self.finished if name != queue]
+        return taken
 
     def known_jobs(self) -> Iterable[tuple[str, str]]:
         """Every ``(queue, job_id)`` currently stored."""

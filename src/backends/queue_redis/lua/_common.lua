@@ -172,3 +172,12 @@ local function wake(pending, pushed, channel)
   end
   return 0
 end
+
+-- Announce on the queue's 'finished' channel (SCOPE .. 'finished') the ids of jobs this
+-- script moved to completed or archived, or deleted: one message per call, ids separated
+-- by spaces (a job id never holds one). Waiters for outcomes subscribe to it.
+local function announce_finished(scope, ids)
+  if #ids > 0 then
+    redis.call('PUBLISH', scope .. 'finished', table.concat(ids, ' '))
+  end
+end

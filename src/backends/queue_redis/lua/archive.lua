@@ -4,10 +4,12 @@
 -- ARGV[1] scope  ARGV[2] now  ARGV[3] counter ttl (s)  ARGV[4] N
 -- then per job: id, token, error, release_unique ('1'/'0')
 -- Reply: per job 1 (settled) or 0 (lease not held).
+-- Archived ids are announced on the queue's finished channel.
 -- Caps on the archive are applied by purge.lua, which the janitor runs.
 
 local scope, now, ttl, n = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 local reply = {}
+local finished = {}
 for i = 0, n - 1 do
   local b = 4 + i * 4
   local id, token = ARGV[b + 1], ARGV[b + 2]
@@ -23,9 +25,11 @@ for i = 0, n - 1 do
     redis.call('ZADD', KEYS[3], now, id)
     count(KEYS[4], KEYS[6], ttl)
     count(KEYS[5], KEYS[7], ttl)
+    table.insert(finished, id)
     reply[i + 1] = 1
   else
     reply[i + 1] = 0
   end
 end
+announce_finished(scope, finished)
 return reply

@@ -5,6 +5,7 @@
 -- the result only when has_result is '1'
 -- Reply: per job 1 (settled) or 0 (lease not held: nothing changed).
 -- With an expiry (retention > 0) the job is kept as completed until then, else deleted.
+-- Settled ids are announced on the queue's finished channel.
 
 local scope, now, ttl, n = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 local reply = {}
@@ -38,4 +39,5 @@ end
 chunked('ZREM', KEYS[1], done, 1)
 chunked('ZREM', KEYS[2], done, 1)
 count_n(KEYS[4], KEYS[5], ttl, #done)
+announce_finished(scope, done)
 return reply

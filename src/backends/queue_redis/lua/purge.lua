@@ -2,11 +2,13 @@
 -- KEYS[1] completed  KEYS[2] archived
 -- ARGV[1] scope  ARGV[2] now  ARGV[3] archive max size  ARGV[4] oldest archived_at kept
 -- ARGV[5] batch (most bodies deleted per call)
--- Reply: the number of job records deleted. Trimmed jobs release their unique locks.
+-- Reply: the number of job records deleted. Trimmed jobs release their unique locks;
+-- deleted ids are announced on the queue's finished channel.
 
 local scope, now = ARGV[1], ARGV[2]
 local max_size, batch = tonumber(ARGV[3]), tonumber(ARGV[5])
 local deleted = 0
+local finished = {}
 
 local function drop(zset, ids)
   for _, id in ipairs(ids) do
@@ -18,6 +20,7 @@ local function drop(zset, ids)
     redis.call('DEL', key)
     redis.call('ZREM', zset, id)
     deleted = deleted + 1
+    table.insert(finished, id)
   end
 end
 
@@ -27,4 +30,5 @@ local excess = redis.call('ZCARD', KEYS[2]) - max_size
 if excess > 0 then
   drop(KEYS[2], redis.call('ZRANGE', KEYS[2], 0, math.min(excess, batch) - 1))
 end
+announce_finished(scope, finished)
 return deleted

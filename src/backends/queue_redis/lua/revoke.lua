@@ -2,10 +2,11 @@
 -- KEYS[1] active  KEYS[2] lease  KEYS[3] processed  KEYS[4] processed:<day>
 -- ARGV[1] scope  ARGV[2] now  ARGV[3] counter ttl (s)  ARGV[4] N
 -- then per job: id, token
--- Reply: per job 1 (settled) or 0 (lease not held).
+-- Reply: per job 1 (settled) or 0 (lease not held). Dropped ids are announced as finished.
 
 local scope, ttl, n = ARGV[1], ARGV[3], tonumber(ARGV[4])
 local reply = {}
+local finished = {}
 for i = 0, n - 1 do
   local b = 4 + i * 2
   local id, token = ARGV[b + 1], ARGV[b + 2]
@@ -15,9 +16,11 @@ for i = 0, n - 1 do
     release_unique(key, id)
     redis.call('DEL', key)
     count(KEYS[3], KEYS[4], ttl)
+    table.insert(finished, id)
     reply[i + 1] = 1
   else
     reply[i + 1] = 0
   end
 end
+announce_finished(scope, finished)
 return reply
