@@ -93,7 +93,8 @@ class JobRecord:
     #: transient bounces (RateLimited / TransientError) so far, apart from retries.
     bounces: int = 0
     last_error: str | None = None
-    #: set when the stored record could not be decoded; the worker archives such a job.
+    #: why the stored record could not be decoded (e.g. "invalid literal for int()..."),
+    #: or None; the worker archives such a job with last_error "malformed job record: <why>".
     malformed: str | None = None
 
 
@@ -207,6 +208,13 @@ class JobInfo:
     last_failed_at: float | None = None
     has_result: bool = False
     result_size: int = 0
+    #: why the stored record is damaged (a key of the wrong type, fields that do not
+    #: decode, no record behind a listed id), without the "malformed job record: " that
+    #: begins the last_error of a record archived for it; None for a healthy record. A damaged
+    #: record is still listed, shown, counted, deletable and archivable.
+    malformed: str | None = None
+    #: the traceback of the last failed attempt (bounded), or None.
+    last_traceback: str | None = None
 
     @property
     def job_id(self) -> str:

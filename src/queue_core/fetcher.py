@@ -27,7 +27,8 @@ import anyio.lowlevel
 
 from queue_core.broker import Broker, Lease
 from queue_core.clock import Clock
-from queue_core.errors import QueueError
+from queue_core.damage import DamagedQueues
+from queue_core.errors import QueueDamaged, QueueError
 from queue_core.leases import Attempt, InFlight
 from queue_core.queues import QueueOrder
 
@@ -60,6 +61,7 @@ class Fetcher:
         requeue: Callable[[Sequence[Lease]], Any],
         idle_timeout: float,
         on_wake: Callable[[], None] | None = None,
+        damaged: DamagedQueues | None = None,
     ) -> None:
         self.broker = broker
         self.clock = clock
@@ -72,6 +74,7 @@ class Fetcher:
         self.requeue = requeue
         self.idle_timeout = idle_timeout
         self.on_wake = on_wake
+        self.damaged = damaged or DamagedQueues(log)
         #: True while waiting for work.
         self.idle = False
         self._wake = anyio.Event()
@@ -159,9 +162,9 @@ class Fetcher:
         # Shielded: a dequeue cut short could lease jobs we never hear of, and they would
         # sit active until their lease ran out.
         with anyio.move_on_after(self.lease_for, shield=True):
-            for queues, count in self.order.plan(free):
+            for planned, count in self.order.plan(free):
                 try:
-                    leases += await self.broker.dequeue(queues, self.clock.now(), self.lease_for, self.worker_id, count)
+                    await self._dequeue(planned, count, leases)
                 except QueueError as exc:
                     failure = exc
                     break
@@ -185,6 +188,16 @@ class Fetcher:
         for lease in leases:
             self.start(self.inflight.add(lease, now))
         return len(leases)
+
+    async def _dequeue(self, planned: list[str], count: int, leases: list[Lease]) -> None:
+        """Up to ``count`` jobs from the healthy ones of ``planned`` into ``leases``; a
+        damaged queue is reported and left out, and the others are asked again."""
+        while queues := self.damaged.healthy(planned):
+            try:
+                leases += await self.broker.dequeue(queues, self.clock.now(), self.lease_for, self.worker_id, count)
+                return
+            except QueueDamaged as exc:
+                self.damaged.found(exc)
 
     async def idle_wait(self) -> None:
         """Wait until the listener or a nudge wakes us.

@@ -16,7 +16,8 @@ import anyio
 
 from queue_core.broker import Broker
 from queue_core.clock import Clock
-from queue_core.errors import QueueError, Unsupported
+from queue_core.damage import DamagedQueues
+from queue_core.errors import QueueDamaged, QueueError, Unsupported
 
 #: how often the forwarder looks again when nothing (or something later) is due and the
 #: broker's notifications are not reaching the worker: a job scheduled meanwhile for an
@@ -33,7 +34,18 @@ FORWARD_BATCH = 1000
 JANITOR_INTERVAL = 30.0
 
 
-class Forwarder:
+class _Duty:
+    """What the three duties share: their queues, less those found damaged."""
+
+    _queues: list[str]
+    damaged: DamagedQueues
+
+    @property
+    def queues(self) -> list[str]:
+        return self.damaged.healthy(self._queues)
+
+
+class Forwarder(_Duty):
     """Moves due scheduled and retry jobs to pending, waking exactly when the next is due."""
 
     def __init__(
@@ -48,9 +60,11 @@ class Forwarder:
         cap: float = FORWARD_CAP,
         notified_cap: float = NOTIFIED_FORWARD_CAP,
         batch: int = FORWARD_BATCH,
+        damaged: DamagedQueues | None = None,
     ) -> None:
         self.broker = broker
-        self.queues = list(queues)
+        self._queues = list(queues)
+        self.damaged = damaged or DamagedQueues(log)
         self.clock = clock
         self.log = log
         self.on_forwarded = on_forwarded
@@ -111,6 +125,9 @@ class Forwarder:
                 due = await self.broker.next_due(self.queues)
                 if not moved_total and due is not None and due <= now:
                     due = now + cap  # something due will not move: do not spin on it
+        except QueueDamaged as exc:
+            self.damaged.found(exc)
+            return now  # the other queues at once
         except Exception as exc:
             self.log.warning("forwarder: %s", exc, exc_info=not _is_broker_error(exc))
             return now + self.cap
@@ -119,7 +136,7 @@ class Forwarder:
         return min(max(due, now), now + cap)
 
 
-class Recoverer:
+class Recoverer(_Duty):
     """Puts the jobs of dead workers (expired leases, or active with no lease) back in play."""
 
     def __init__(
@@ -131,9 +148,11 @@ class Recoverer:
         *,
         interval: float,
         max_crashes: int,
+        damaged: DamagedQueues | None = None,
     ) -> None:
         self.broker = broker
-        self.queues = list(queues)
+        self._queues = list(queues)
+        self.damaged = damaged or DamagedQueues(log)
         self.clock = clock
         self.log = log
         self.interval = interval
@@ -145,6 +164,9 @@ class Recoverer:
     async def tick(self) -> None:
         try:
             recovery = await self.broker.recover_expired(self.queues, self.clock.now(), self.max_crashes)
+        except QueueDamaged as exc:
+            self.damaged.found(exc)
+            return
         except Exception as exc:
             self.log.warning("recoverer: %s", exc, exc_info=not _is_broker_error(exc))
             return
@@ -163,7 +185,7 @@ class Recoverer:
             )
 
 
-class Janitor:
+class Janitor(_Duty):
     """Deletes completed jobs past retention and archived jobs beyond the caps, and gives
     members of expired aggregation staging sets back to their groups."""
 
@@ -177,9 +199,11 @@ class Janitor:
         archive_max_size: int,
         archive_max_age: float,
         interval: float = JANITOR_INTERVAL,
+        damaged: DamagedQueues | None = None,
     ) -> None:
         self.broker = broker
-        self.queues = list(queues)
+        self._queues = list(queues)
+        self.damaged = damaged or DamagedQueues(log)
         self.clock = clock
         self.log = log
         self.archive_max_size = archive_max_size
@@ -196,6 +220,9 @@ class Janitor:
             deleted = await self.broker.purge_expired(
                 self.queues, self.clock.now(), self.archive_max_size, self.archive_max_age
             )
+        except QueueDamaged as exc:
+            self.damaged.found(exc)
+            return
         except Exception as exc:
             self.log.warning("janitor: %s", exc, exc_info=not _is_broker_error(exc))
             return

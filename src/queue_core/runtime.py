@@ -36,6 +36,7 @@ from queue_core import errors
 from queue_core.aggregation import Aggregator
 from queue_core.broker import Broker, Lease, Settlement
 from queue_core.cancellation import CancelListener
+from queue_core.damage import DamagedQueues
 from queue_core.events import emit
 from queue_core.fetcher import Fetcher
 from queue_core.heartbeat import Heartbeat
@@ -82,6 +83,7 @@ class WorkerRun:
         self.work: TaskGroup | None = None
         routes = worker.handlers.routes(anyio.CapacityLimiter(worker.threads))
         self.settler = Settler(broker, clock, log)
+        damaged = DamagedQueues(log)
         self.forwarder = Forwarder(
             broker,
             names,
@@ -89,6 +91,7 @@ class WorkerRun:
             log,
             on_forwarded=lambda _: self.fetcher.nudge(),
             notified=lambda: self.fetcher.listening,
+            damaged=damaged,
         )
         handler_limits = {
             job_type: Limiter(route.spec.rate_limit, broker, f"handler {job_type!r}")
@@ -109,7 +112,7 @@ class WorkerRun:
         self.fetcher = Fetcher(
             broker=broker, clock=clock, order=QueueOrder(worker.queues, strict=worker.strict),
             inflight=self.inflight, lease_for=worker.lease_for, worker_id=worker.id, log=log, start=self.start,
-            requeue=self.requeue, idle_timeout=idle_wait, on_wake=self.forwarder.recheck,
+            requeue=self.requeue, idle_timeout=idle_wait, on_wake=self.forwarder.recheck, damaged=damaged,
         )  # fmt: skip
         self.keeper = LeaseKeeper(broker, self.inflight, clock, worker.lease_for, log)
         self.cancels = CancelListener(broker, self.inflight, self.keeper, log)
@@ -117,8 +120,9 @@ class WorkerRun:
             broker, clock, log, worker_id=worker.id, snapshot=self.snapshot, interval=worker.heartbeat_interval
         )
         self.recoverer = Recoverer(
-            broker, names, clock, log, interval=worker.sweep_interval, max_crashes=worker.max_crashes
-        )
+            broker, names, clock, log, interval=worker.sweep_interval, max_crashes=worker.max_crashes,
+            damaged=damaged,
+        )  # fmt: skip
         self.aggregator = (
             None
             if worker.aggregation is None
@@ -128,7 +132,7 @@ class WorkerRun:
         )
         self.janitor = Janitor(
             broker, names, clock, log,
-            archive_max_size=worker.archive_max_size, archive_max_age=worker.archive_max_age,
+            archive_max_size=worker.archive_max_size, archive_max_age=worker.archive_max_age, damaged=damaged,
         )  # fmt: skip
 
     async def run(self, stop: anyio.Event, stop_now: anyio.Event) -> None:

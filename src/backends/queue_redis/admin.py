@@ -70,6 +70,16 @@ class AdminOps(BrokerBase):
             raise JobNotFound(queue, job_id)
         if code == "refused":
             _refused(action.split("_")[0], queue, JobState(state), allowed, job_id)
+        if code == "malformed":
+            verb = action.split("_")[0]
+            raise OperationNotAllowed(
+                f"cannot {verb} job {job_id!r} in queue {queue!r}: its record is damaged ({state}); "
+                "it can be: archive, delete",
+                action=verb,
+                allowed_actions=("archive", "delete"),
+                queue=queue,
+                job_id=job_id,
+            )
         return list(reply)
 
     async def run_job(self, queue: str, job_id: str, now: float) -> JobState:

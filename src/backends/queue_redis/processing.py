@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from queue_core import (
+    DamagedData,
     EnqueueOutcome,
     Job,
     Lease,
@@ -90,7 +91,14 @@ class ProcessingOps(BrokerBase):
                 ],
                 [keys.scope, codec.num(now), codec.num(expiry), token_prefix, limit - len(leases), STATS_TTL_SECONDS],
             )
-            [reply] = await self._transport.run([call])
+            try:
+                [reply] = await self._transport.run([call])
+            except DamagedData as exc:
+                # Jobs leased from earlier queues are returned (they must not be stranded);
+                # the damage is raised when it is all this call met.
+                if leases:
+                    break
+                raise await self._damaged(queue, exc) from exc
             width = 2 + len(codec.RECORD_FIELDS)
             for start in range(0, len(reply), width):
                 job_id, token = codec.text(reply[start]), codec.text(reply[start + 1])

@@ -31,7 +31,7 @@ from redis.exceptions import (
 )
 from redis.utils import str_if_bytes
 
-from queue_core import BrokerAuthError, BrokerError, BrokerUnavailable
+from queue_core import BrokerAuthError, BrokerError, BrokerUnavailable, DamagedData
 from queue_redis.scripts import Script, all_scripts
 
 # While waiting for notifications on a thread, wake this often so cancellation is prompt.
@@ -87,6 +87,8 @@ def mapped_errors() -> Iterator[None]:
             raise BrokerAuthError(f"Redis refused the command: {text}") from exc
         if "LOADING" in text or "BUSY" in text or "MASTERDOWN" in text or "READONLY" in text:
             raise BrokerUnavailable(f"Redis cannot serve now: {text}") from exc
+        if "WRONGTYPE" in text:
+            raise DamagedData(f"a key holds a value of the wrong type: {text}") from exc
         raise BrokerError(f"Redis error: {text}") from exc
     except redis.RedisError as exc:
         raise BrokerError(f"Redis error: {exc}") from exc

@@ -82,6 +82,8 @@ def explain(exc: BaseException, url: str) -> CliError:
         return CliError(str(exc), USAGE)
     if isinstance(exc, errors.Unsupported):
         return CliError(str(exc), FAILED)
+    if isinstance(exc, errors.DamagedData):
+        return CliError(str(exc), FAILED)
     if isinstance(exc, errors.BrokerError):
         return CliError(f"the broker at {where} failed: {exc}; is that URL a broker? {_URL_HINT}", USAGE)
     if isinstance(exc, errors.ValidationError):
