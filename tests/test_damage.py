@@ -139,7 +139,7 @@ async def test_a_damaged_queue_never_stops_the_others(
     await broker.enqueue(other, clock.now())
     await clobber(broker, broker._keys.queue("default").pending)  # type: ignore[attr-defined]
 
-    with pytest.raises(QueueDamaged, match="default.*pending.* holds a string, not a list"):
+    with pytest.raises(QueueDamaged, match=r"default.*pending.* holds a string, not a list"):
         await broker.dequeue(["default", "other"], clock.now(), 30, "w1", 5)
     queues = {q.queue: q for q in await manager.list_queues()}
     assert queues["other"].pending == 20 and queues["other"].damaged is None

@@ -125,7 +125,11 @@ class PayloadTooLarge(InvalidPayload):
     def __init__(self, size: int, limit: int) -> None:
         self.size = size
         self.limit = limit
-        super().__init__("payload size", size, f"at most {limit} bytes (Client max_payload_bytes)")
+        super().__init__(
+            "payload size",
+            size,
+            f"at most {limit} bytes (Client(max_payload_bytes=...); queue-core enqueue --max-payload-bytes)",
+        )
 
 
 class InvalidHeaders(ValidationError):

@@ -192,5 +192,5 @@ class AdminOps(BrokerBase):
         if outcome == "active":
             raise OperationNotAllowed(f"cannot delete queue {queue!r}: jobs are active; cancel them or wait")
         if outcome == "not_empty":
-            raise QueueNotEmpty(f"queue {queue!r} still has jobs; delete them first or pass force=True")
+            raise QueueNotEmpty(f"queue {queue!r} still has jobs; delete them first or pass force=True", queue=queue)
         await self._transport.execute([("SREM", self._keys.queues, queue)])

@@ -97,7 +97,11 @@ def explain(exc: BaseException, url: str) -> CliError:
     if isinstance(exc, errors.ScheduleNotFound):
         return CliError(f"{exc}; `queue-core cron ls` lists the schedules of live schedulers", FAILED)
     if isinstance(exc, errors.QueueNotEmpty):
-        return CliError(f"{exc}; pass --force to delete it with its jobs", FAILED)
+        return CliError(
+            f"queue {exc.queue!r} still has jobs; delete them first (`queue-core job delete -q QUEUE --all STATE`) "
+            "or pass --force to delete it with its jobs",
+            FAILED,
+        )
     if isinstance(exc, errors.QueueError):
         return CliError(str(exc), FAILED)
     if isinstance(exc, LookupError) and "backend" in str(exc):
