@@ -136,18 +136,38 @@ class Settlement:
     result: bytes | None = None
     #: ARCHIVE only: release the job's unique lock now instead of letting it expire.
     release_unique: bool = False
+    #: RETRY and ARCHIVE: the failed attempt's traceback, stored with the job as
+    #: ``JobInfo.last_traceback`` (None clears it: a signal or a bounce has none).
+    traceback: str | None = None
 
     @classmethod
     def complete(cls, lease: Lease, result: bytes | None = None) -> Settlement:
         return cls(lease, SettleKind.COMPLETE, result=result)
 
     @classmethod
-    def retry(cls, lease: Lease, retry_at: float, error: str, *, counts_as_failure: bool = True) -> Settlement:
-        return cls(lease, SettleKind.RETRY, error=error, retry_at=retry_at, counts_as_failure=counts_as_failure)
+    def retry(
+        cls,
+        lease: Lease,
+        retry_at: float,
+        error: str,
+        *,
+        counts_as_failure: bool = True,
+        traceback: str | None = None,
+    ) -> Settlement:
+        return cls(
+            lease,
+            SettleKind.RETRY,
+            error=error,
+            retry_at=retry_at,
+            counts_as_failure=counts_as_failure,
+            traceback=traceback,
+        )
 
     @classmethod
-    def archive(cls, lease: Lease, error: str, *, release_unique: bool = False) -> Settlement:
-        return cls(lease, SettleKind.ARCHIVE, error=error, release_unique=release_unique)
+    def archive(
+        cls, lease: Lease, error: str, *, release_unique: bool = False, traceback: str | None = None
+    ) -> Settlement:
+        return cls(lease, SettleKind.ARCHIVE, error=error, release_unique=release_unique, traceback=traceback)
 
     @classmethod
     def requeue(cls, lease: Lease) -> Settlement:
@@ -317,7 +337,8 @@ class ProcessingBroker(Protocol):
         RETRY: to the retry set at ``retry_at`` with ``error`` recorded; if
         ``counts_as_failure``, ``retried`` += 1 and processed/failed counted, else
         ``bounces`` += 1 and nothing counted. ARCHIVE: archived with ``error``; counts
-        processed and failed; archive caps applied (trimmed bodies deleted).
+        processed and failed; archive caps applied (trimmed bodies deleted). RETRY and
+        ARCHIVE store ``traceback`` as the job's ``last_traceback`` (None clears it).
         REQUEUE: head of pending, nothing counted. REVOKE: deleted, counts processed,
         releases the unique lock.
         """

@@ -21,9 +21,11 @@ attempt's recorded failure.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import logging
 import math
+import traceback
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -50,7 +52,7 @@ from queue_core.events import emit
 from queue_core.handlers import Route
 from queue_core.leases import Attempt, InFlight, StopReason
 from queue_core.ratelimit import Limiter, admit
-from queue_core.serialization import Serializer
+from queue_core.serialization import Serializer, encode
 from queue_core.settler import Settler
 
 #: ``error_handler(error, delivery)``: called after a failed attempt is logged.
@@ -62,6 +64,18 @@ UNKNOWN_TYPE_DELAY = 15.0
 LIMITER_TROUBLE_DELAY = 1.0
 #: the reason a cancelled job is archived with.
 CANCELLED = "cancelled"
+
+
+#: the most of a traceback stored with a job: its end, where the error was raised.
+TRACEBACK_LIMIT = 8192
+
+
+def bounded_traceback(error: BaseException) -> str:
+    """``error``'s formatted traceback, cut to its last ``TRACEBACK_LIMIT`` characters."""
+    text = "".join(traceback.format_exception(error))
+    if len(text) > TRACEBACK_LIMIT:
+        text = "...\n" + text[-(TRACEBACK_LIMIT - 4) :]
+    return text
 
 
 def job_fields(record: JobRecord) -> dict[str, Any]:
@@ -212,7 +226,7 @@ class Runner:
 
         if error is None:
             try:
-                result = None if value is None else self.serializer.dumps(value)
+                result = None if value is None else encode(self.serializer, value)
             except QueueError as exc:
                 error = exc
             else:
@@ -310,6 +324,8 @@ class Runner:
         settlement = outcomes.failure(
             lease, error, now=now, policy=route.spec.retry_delay, max_bounces=self.max_bounces, log=self.log
         )
+        if not isinstance(error, QueueError) and settlement.kind is not SettleKind.REVOKE:
+            settlement = dataclasses.replace(settlement, traceback=bounded_traceback(error))
         self._log_failure(record, delivery.attempt, error, settlement, now)
         if settlement.kind is SettleKind.REVOKE:
             await self._settle(settlement, attempt)
@@ -332,15 +348,17 @@ class Runner:
         if isinstance(error, Revoke):
             self.log.info("%s revoked by its handler; deleted", where, extra=fields)
             return
-        signal = isinstance(error, QueueError)  # our own signals need no traceback
-        exc_info = None if signal else error
+        # One line per failed attempt; the traceback is stored with the job (``job show``,
+        # ``Manager.job_info``) and logged at debug only.
+        if settlement.traceback is not None:
+            self.log.debug("%s: %s", where, settlement.traceback, extra=fields)
         if settlement.kind is SettleKind.ARCHIVE:
-            self.log.error("%s failed: %s; archived", where, outcomes.describe(error), exc_info=exc_info, extra=fields)
+            self.log.error("%s failed: %s; archived", where, outcomes.describe(error), extra=fields)
         elif settlement.counts_as_failure:
             assert settlement.retry_at is not None
             self.log.warning(
                 "%s failed: %s; retry %d of %d in %.1fs", where, outcomes.describe(error),
-                record.retried + 1, record.max_retries, settlement.retry_at - now, exc_info=exc_info, extra=fields,
+                record.retried + 1, record.max_retries, settlement.retry_at - now, extra=fields,
             )  # fmt: skip
         else:
             assert settlement.retry_at is not None
@@ -379,7 +397,8 @@ class Runner:
         record = attempt.lease.record
         if attempt.stop_reason is StopReason.LEASE_LOST:
             return False
-        applied = await self.settler.settle(settlement)
+        attempt.settling = True
+        applied = await self.settler.settle(settlement, until=attempt.expires_at)
         if applied is None:
             self.log.error("could not %s job %s (%s) in %s; it is recovered when its lease runs out",
                            settlement.kind.value, record.id, record.type, record.queue,

@@ -144,11 +144,13 @@ class ProcessingOps(BrokerBase):
             for s in items:
                 failure = "1" if s.counts_as_failure else "0"
                 args += [s.lease.job_id, s.lease.token, codec.num(s.retry_at or now), s.error or "", failure]
+                args.append(s.traceback or "")
             zkeys = [keys.active, keys.lease, keys.retry, keys.processed, keys.failed, processed, failed]
             return Call(script("retry"), zkeys, head + args)
         if kind is SettleKind.ARCHIVE:
             for s in items:
                 args += [s.lease.job_id, s.lease.token, s.error or "", "1" if s.release_unique else "0"]
+                args.append(s.traceback or "")
             zkeys = [keys.active, keys.lease, keys.archived, keys.processed, keys.failed, processed, failed]
             return Call(script("archive"), zkeys, head + args)
         if kind is SettleKind.REQUEUE:

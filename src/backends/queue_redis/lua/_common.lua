@@ -94,6 +94,15 @@ local function detach_damaged(c, id)
   return found
 end
 
+-- Store the traceback of a failed attempt ('' clears the previous one).
+local function keep_traceback(key, traceback)
+  if traceback == '' then
+    redis.call('HDEL', key, 'traceback')
+  else
+    redis.call('HSET', key, 'traceback', traceback)
+  end
+end
+
 -- Take the job out of the active set and its lease.
 local function leave_active(active, lease, id)
   redis.call('ZREM', active, id)
