@@ -13,6 +13,7 @@ nothing here.
 from __future__ import annotations
 
 import logging
+import random
 
 import anyio
 
@@ -21,8 +22,10 @@ from queue_core.errors import QueueError, Unsupported
 from queue_core.leases import InFlight, LeaseKeeper
 
 WAIT = 30.0
-BACKOFF_MIN = 0.5
-BACKOFF_MAX = 10.0
+BACKOFF_MIN = 0.1
+#: the longest wait between two tries while the broker is unreachable: a cancel sent
+#: just after an outage stops its handler within about this much (docs/guarantees.md P8).
+BACKOFF_MAX = 1.0
 
 
 class CancelListener:
@@ -41,8 +44,11 @@ class CancelListener:
                 self.log.info("no cancel notices from this broker (%s); cancels are seen at lease renewal", exc)
                 return
             except QueueError as exc:
-                self.log.warning("cancel listener: %s; listening again in %.1fs", exc, backoff)
-                await anyio.sleep(backoff)
+                # Jittered (the upper half of the backoff), so workers that lost the
+                # broker together do not all come back in the same instant.
+                delay = backoff * random.uniform(0.5, 1.0)
+                self.log.warning("cancel listener: %s; listening again in %.1fs", exc, delay)
+                await anyio.sleep(delay)
                 backoff = min(backoff * 2, BACKOFF_MAX)
                 continue
             backoff = BACKOFF_MIN

@@ -46,6 +46,9 @@ class Attempt:
     deadline: float | None = None
     scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
     stop_reason: StopReason | None = None
+    #: the handler is done and its outcome is being written: a renewal that finds the
+    #: lease gone meanwhile (the outcome was written first) has nothing to stop.
+    settling: bool = False
 
     @property
     def job_id(self) -> str:
@@ -87,6 +90,9 @@ class InFlight:
     def discard(self, attempt: Attempt) -> None:
         if self._attempts.pop(attempt.lease.token, None) is not None:
             self._notify()
+
+    def __contains__(self, attempt: Attempt) -> bool:
+        return self._attempts.get(attempt.lease.token) is attempt
 
     def attempts(self) -> list[Attempt]:
         return list(self._attempts.values())
@@ -160,7 +166,10 @@ class LeaseKeeper:
         cancelled = {lease.token for lease in renewal.cancelled}
         for attempt in attempts:
             if attempt.lease.token in lost:
-                self._lost(attempt, "the broker no longer grants its lease")
+                # A job settled while the renewal was on its way (its completion ended
+                # the lease): nothing to stop and nothing to report.
+                if not attempt.settling and attempt in self.inflight:
+                    self._lost(attempt, "the broker no longer grants its lease")
                 continue
             attempt.expires_at = now + self.lease_for
             if attempt.lease.token in cancelled and attempt.stop_reason is None:

@@ -500,8 +500,9 @@ class Manager(BrokerHolder):
 
 
 def _damaged_queue(queue: str, reason: str, now: float) -> QueueInfo:
-    counts = dict.fromkeys((f.name for f in fields(QueueStats) if f.type in ("int", "float")), 0)
-    return QueueInfo(**{**counts, "queue": queue, "paused": False, "timestamp": now}, damaged=reason)
+    counts: dict[str, Any] = {f.name: 0 for f in fields(QueueStats) if f.type in ("int", "float")}
+    counts.update(queue=queue, paused=False, timestamp=now)
+    return QueueInfo(**counts, damaged=reason)
 
 
 def _group_for(state: JobState, group: str | None, operation: str) -> str | None:
