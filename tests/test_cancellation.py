@@ -11,7 +11,7 @@ import pytest
 
 from queue_core import (
     Broker,
-    BrokerUnavailable,
+    BrokerError,
     Delivery,
     Job,
     JobCancelled,
@@ -208,7 +208,7 @@ class FailingCancelWaits:
     async def wait_for_cancel(self, timeout: float) -> list[str]:
         if self.failures:
             self.failures -= 1
-            raise BrokerUnavailable("connection refused")
+            raise BrokerError("Redis error: LOADING")
         self.done.set()
         await anyio.sleep_forever()
         return []

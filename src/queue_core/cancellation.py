@@ -18,8 +18,9 @@ import random
 import anyio
 
 from queue_core.broker import Broker
-from queue_core.errors import QueueError, Unsupported
+from queue_core.errors import BrokerUnavailable, QueueError, Unsupported
 from queue_core.leases import InFlight, LeaseKeeper
+from queue_core.outage import Outage
 
 WAIT = 30.0
 BACKOFF_MIN = 0.1
@@ -29,7 +30,10 @@ BACKOFF_MAX = 1.0
 
 
 class CancelListener:
-    def __init__(self, broker: Broker, inflight: InFlight, keeper: LeaseKeeper, log: logging.Logger) -> None:
+    def __init__(
+        self, broker: Broker, inflight: InFlight, keeper: LeaseKeeper, log: logging.Logger, outage: Outage | None = None
+    ) -> None:
+        self.outage = outage or Outage(log, "worker")
         self.broker = broker
         self.inflight = inflight
         self.keeper = keeper
@@ -47,7 +51,10 @@ class CancelListener:
                 # Jittered (the upper half of the backoff), so workers that lost the
                 # broker together do not all come back in the same instant.
                 delay = backoff * random.uniform(0.5, 1.0)
-                self.log.warning("cancel listener: %s; listening again in %.1fs", exc, delay)
+                if isinstance(exc, BrokerUnavailable):
+                    self.outage.failed("cancel listener", exc)
+                else:
+                    self.log.warning("cancel listener: %s; listening again in %.1fs", exc, delay)
                 await anyio.sleep(delay)
                 backoff = min(backoff * 2, BACKOFF_MAX)
                 continue

@@ -28,8 +28,9 @@ import anyio.lowlevel
 from queue_core.broker import Broker, Lease
 from queue_core.clock import Clock
 from queue_core.damage import DamagedQueues
-from queue_core.errors import QueueDamaged, QueueError
+from queue_core.errors import BrokerUnavailable, QueueDamaged, QueueError
 from queue_core.leases import Attempt, InFlight
+from queue_core.outage import Outage
 from queue_core.queues import QueueOrder
 
 ERROR_BACKOFF_MIN = 0.1
@@ -62,6 +63,7 @@ class Fetcher:
         idle_timeout: float,
         on_wake: Callable[[], None] | None = None,
         damaged: DamagedQueues | None = None,
+        outage: Outage | None = None,
     ) -> None:
         self.broker = broker
         self.clock = clock
@@ -75,6 +77,7 @@ class Fetcher:
         self.idle_timeout = idle_timeout
         self.on_wake = on_wake
         self.damaged = damaged or DamagedQueues(log)
+        self.outage = outage or Outage(log, f"worker {worker_id}")
         #: True while waiting for work.
         self.idle = False
         self._wake = anyio.Event()
@@ -113,13 +116,17 @@ class Fetcher:
                 self.listening = self._subscribed = False
                 self.ready.set()
                 delay = jittered(self._listen_backoff)
-                self.log.warning("fetcher: wait_for_jobs failed: %s; listening again in %.1fs", exc, delay)
+                if isinstance(exc, BrokerUnavailable):
+                    self.outage.failed("waiting for jobs", exc)
+                else:
+                    self.log.warning("fetcher: wait_for_jobs failed: %s; listening again in %.1fs", exc, delay)
                 await anyio.sleep(delay)
                 self._listen_backoff = min(self._listen_backoff * 2, ERROR_BACKOFF_MAX)
             else:
                 self._subscribed = True
                 self.ready.set()
                 self._listen_backoff = ERROR_BACKOFF_MIN
+                self.outage.recovered()
             if self.idle:
                 # The idle fetcher dequeues first and lets the forwarder look after that:
                 # a pickup does not wait behind the forwarder's round trip.
@@ -151,6 +158,7 @@ class Fetcher:
                 continue
             self._woken()
             self._backoff = ERROR_BACKOFF_MIN
+            self.outage.recovered()
             if not taken:
                 await self.idle_wait()
 
@@ -184,10 +192,38 @@ class Fetcher:
             with anyio.CancelScope(shield=True):
                 await self.requeue(leases)
             raise
+        suspect = next((lease for lease in leases if lease.record.crashes > 0), None)
+        if suspect is not None:
+            return await self._quarantine(suspect, [lease for lease in leases if lease is not suspect])
         now = self.clock.now()
         for lease in leases:
             self.start(self.inflight.add(lease, now))
         return len(leases)
+
+    async def _quarantine(self, suspect: Lease, others: list[Lease]) -> int:
+        """Run ``suspect`` -- a job whose worker died while it ran -- alone: the jobs that
+        came with it go back to the head of pending, it starts once the attempts running
+        here have ended, and nothing starts beside it until it has ended. A crash during
+        that run is its own, so a poison job collects its crashes by itself and the jobs
+        that ran beside it when it first struck collect at most that one."""
+        with anyio.CancelScope(shield=True):
+            await self.requeue(others)
+        record = suspect.record
+        self.log.info(
+            "job %s (%s) in %s: its worker died while it ran (%d crash(es)); running it alone",
+            record.id, record.type, record.queue, record.crashes,
+        )  # fmt: skip
+        attempt = self.inflight.add(suspect, self.clock.now())
+        try:
+            await self.inflight.wait_until_at_most(1)
+        except anyio.get_cancelled_exc_class():
+            with anyio.CancelScope(shield=True):
+                self.inflight.discard(attempt)
+                await self.requeue([suspect])
+            raise
+        self.start(attempt)
+        await self.inflight.wait_empty()
+        return 1
 
     async def _dequeue(self, planned: list[str], count: int, leases: list[Lease]) -> None:
         """Up to ``count`` jobs from the healthy ones of ``planned`` into ``leases``; a
@@ -213,6 +249,9 @@ class Fetcher:
 
     async def _broker_trouble(self, what: str, exc: QueueError) -> None:
         delay = jittered(self._backoff)
-        self.log.warning("fetcher: %s failed: %s; retrying in %.1fs", what, exc, delay)
+        if isinstance(exc, BrokerUnavailable):
+            self.outage.failed(what, exc)
+        else:
+            self.log.warning("fetcher: %s failed: %s; retrying in %.1fs", what, exc, delay)
         await anyio.sleep(delay)
         self._backoff = min(self._backoff * 2, ERROR_BACKOFF_MAX)

@@ -17,8 +17,9 @@ import anyio
 
 from queue_core.broker import Broker
 from queue_core.clock import Clock
-from queue_core.errors import QueueError, Unsupported
+from queue_core.errors import BrokerUnavailable, QueueError, Unsupported
 from queue_core.info import WORKER_HEARTBEAT, WorkerInfo
+from queue_core.outage import Outage
 
 DEFAULT_INTERVAL = 5.0
 #: a heartbeat lives this many intervals, so one late beat does not drop the worker.
@@ -36,7 +37,9 @@ class Heartbeat:
         worker_id: str,
         snapshot: Callable[[float], WorkerInfo],
         interval: float = DEFAULT_INTERVAL,
+        outage: Outage | None = None,
     ) -> None:
+        self.outage = outage or Outage(log, f"worker {worker_id}")
         self.broker = broker
         self.clock = clock
         self.log = log
@@ -84,6 +87,10 @@ class Heartbeat:
         except Unsupported as exc:
             self.log.info("worker %s publishes no heartbeat: %s", self.worker_id, exc)
             return False
+        except BrokerUnavailable as exc:
+            self.outage.failed("heartbeat", exc)
         except QueueError as exc:
             self.log.warning("worker %s: heartbeat failed: %s", self.worker_id, exc)
+        else:
+            self.outage.recovered()
         return True

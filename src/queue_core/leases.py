@@ -21,7 +21,8 @@ import anyio
 
 from queue_core.broker import Broker, Lease
 from queue_core.clock import Clock
-from queue_core.errors import QueueError
+from queue_core.errors import BrokerUnavailable, QueueError
+from queue_core.outage import Outage
 
 
 class StopReason(StrEnum):
@@ -109,7 +110,11 @@ class InFlight:
             await self._changed.wait()
 
     async def wait_empty(self) -> None:
-        while self._attempts:
+        await self.wait_until_at_most(0)
+
+    async def wait_until_at_most(self, count: int) -> None:
+        """Until no more than ``count`` attempts are running."""
+        while len(self._attempts) > count:
             await self._changed.wait()
 
     def _notify(self) -> None:
@@ -123,7 +128,16 @@ class InFlight:
 class LeaseKeeper:
     """Renews the leases of running attempts; stops the ones the broker took back."""
 
-    def __init__(self, broker: Broker, inflight: InFlight, clock: Clock, lease_for: float, log: logging.Logger) -> None:
+    def __init__(
+        self,
+        broker: Broker,
+        inflight: InFlight,
+        clock: Clock,
+        lease_for: float,
+        log: logging.Logger,
+        outage: Outage | None = None,
+    ) -> None:
+        self.outage = outage or Outage(log, "worker")
         self.broker = broker
         self.inflight = inflight
         self.clock = clock
@@ -157,7 +171,10 @@ class LeaseKeeper:
         except QueueError as exc:
             # Without a renewal we cannot know the leases are still ours; once one has
             # run out here, someone may already have recovered its job, so stop it.
-            self.log.warning("lease renewal failed: %s", exc)
+            if isinstance(exc, BrokerUnavailable):
+                self.outage.failed("lease renewal", exc)
+            else:
+                self.log.warning("lease renewal failed: %s", exc)
             for attempt in attempts:
                 if attempt.expires_at <= now:
                     self._lost(attempt, "its lease ran out while the broker was unreachable")

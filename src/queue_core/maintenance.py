@@ -17,7 +17,8 @@ import anyio
 from queue_core.broker import Broker
 from queue_core.clock import Clock
 from queue_core.damage import DamagedQueues
-from queue_core.errors import QueueDamaged, QueueError, Unsupported
+from queue_core.errors import BrokerUnavailable, QueueDamaged, QueueError, Unsupported
+from queue_core.outage import Outage
 
 #: how often the forwarder looks again when nothing (or something later) is due and the
 #: broker's notifications are not reaching the worker: a job scheduled meanwhile for an
@@ -39,6 +40,7 @@ class _Duty:
 
     _queues: list[str]
     damaged: DamagedQueues
+    outage: Outage
 
     @property
     def queues(self) -> list[str]:
@@ -61,10 +63,12 @@ class Forwarder(_Duty):
         notified_cap: float = NOTIFIED_FORWARD_CAP,
         batch: int = FORWARD_BATCH,
         damaged: DamagedQueues | None = None,
+        outage: Outage | None = None,
     ) -> None:
         self.broker = broker
         self._queues = list(queues)
         self.damaged = damaged or DamagedQueues(log)
+        self.outage = outage or Outage(log, "worker")
         self.clock = clock
         self.log = log
         self.on_forwarded = on_forwarded
@@ -128,6 +132,9 @@ class Forwarder(_Duty):
         except QueueDamaged as exc:
             self.damaged.found(exc)
             return now  # the other queues at once
+        except BrokerUnavailable as exc:
+            self.outage.failed("forwarder", exc)
+            return now + self.cap
         except Exception as exc:
             self.log.warning("forwarder: %s", exc, exc_info=not _is_broker_error(exc))
             return now + self.cap
@@ -149,10 +156,12 @@ class Recoverer(_Duty):
         interval: float,
         max_crashes: int,
         damaged: DamagedQueues | None = None,
+        outage: Outage | None = None,
     ) -> None:
         self.broker = broker
         self._queues = list(queues)
         self.damaged = damaged or DamagedQueues(log)
+        self.outage = outage or Outage(log, "worker")
         self.clock = clock
         self.log = log
         self.interval = interval
@@ -166,6 +175,9 @@ class Recoverer(_Duty):
             recovery = await self.broker.recover_expired(self.queues, self.clock.now(), self.max_crashes)
         except QueueDamaged as exc:
             self.damaged.found(exc)
+            return
+        except BrokerUnavailable as exc:
+            self.outage.failed("recoverer", exc)
             return
         except Exception as exc:
             self.log.warning("recoverer: %s", exc, exc_info=not _is_broker_error(exc))
@@ -200,10 +212,12 @@ class Janitor(_Duty):
         archive_max_age: float,
         interval: float = JANITOR_INTERVAL,
         damaged: DamagedQueues | None = None,
+        outage: Outage | None = None,
     ) -> None:
         self.broker = broker
         self._queues = list(queues)
         self.damaged = damaged or DamagedQueues(log)
+        self.outage = outage or Outage(log, "worker")
         self.clock = clock
         self.log = log
         self.archive_max_size = archive_max_size
@@ -223,6 +237,9 @@ class Janitor(_Duty):
         except QueueDamaged as exc:
             self.damaged.found(exc)
             return
+        except BrokerUnavailable as exc:
+            self.outage.failed("janitor", exc)
+            return
         except Exception as exc:
             self.log.warning("janitor: %s", exc, exc_info=not _is_broker_error(exc))
             return
@@ -239,6 +256,9 @@ class Janitor(_Duty):
             returned = sum([await self.broker.reclaim_staged(queue, now) for queue in self.queues])
         except Unsupported:
             self._reclaims = False
+            return
+        except BrokerUnavailable as exc:
+            self.outage.failed("janitor", exc)
             return
         except Exception as exc:
             self.log.warning("janitor: reclaiming staged groups: %s", exc, exc_info=not _is_broker_error(exc))

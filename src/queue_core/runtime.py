@@ -43,6 +43,7 @@ from queue_core.heartbeat import Heartbeat
 from queue_core.info import ActiveJobInfo, WorkerInfo, WorkerStatus
 from queue_core.leases import Attempt, InFlight, LeaseKeeper, StopReason
 from queue_core.maintenance import Forwarder, Janitor, Recoverer
+from queue_core.outage import Outage
 from queue_core.queues import QueueOrder
 from queue_core.ratelimit import Limiter
 from queue_core.runner import Runner
@@ -82,7 +83,8 @@ class WorkerRun:
         self.stopping = anyio.Event()
         self.work: TaskGroup | None = None
         routes = worker.handlers.routes(anyio.CapacityLimiter(worker.threads))
-        self.settler = Settler(broker, clock, log)
+        self.outage = outage = Outage(log, f"worker {worker.id}")
+        self.settler = Settler(broker, clock, log, outage=outage)
         damaged = DamagedQueues(log)
         self.forwarder = Forwarder(
             broker,
@@ -92,6 +94,7 @@ class WorkerRun:
             on_forwarded=lambda _: self.fetcher.nudge(),
             notified=lambda: self.fetcher.listening,
             damaged=damaged,
+            outage=outage,
         )
         handler_limits = {
             job_type: Limiter(route.spec.rate_limit, broker, f"handler {job_type!r}")
@@ -113,15 +116,17 @@ class WorkerRun:
             broker=broker, clock=clock, order=QueueOrder(worker.queues, strict=worker.strict),
             inflight=self.inflight, lease_for=worker.lease_for, worker_id=worker.id, log=log, start=self.start,
             requeue=self.requeue, idle_timeout=idle_wait, on_wake=self.forwarder.recheck, damaged=damaged,
+            outage=outage,
         )  # fmt: skip
-        self.keeper = LeaseKeeper(broker, self.inflight, clock, worker.lease_for, log)
-        self.cancels = CancelListener(broker, self.inflight, self.keeper, log)
+        self.keeper = LeaseKeeper(broker, self.inflight, clock, worker.lease_for, log, outage)
+        self.cancels = CancelListener(broker, self.inflight, self.keeper, log, outage)
         self.heartbeat = Heartbeat(
-            broker, clock, log, worker_id=worker.id, snapshot=self.snapshot, interval=worker.heartbeat_interval
-        )
+            broker, clock, log, worker_id=worker.id, snapshot=self.snapshot, interval=worker.heartbeat_interval,
+            outage=outage,
+        )  # fmt: skip
         self.recoverer = Recoverer(
             broker, names, clock, log, interval=worker.sweep_interval, max_crashes=worker.max_crashes,
-            damaged=damaged,
+            damaged=damaged, outage=outage,
         )  # fmt: skip
         self.aggregator = (
             None
@@ -133,6 +138,7 @@ class WorkerRun:
         self.janitor = Janitor(
             broker, names, clock, log,
             archive_max_size=worker.archive_max_size, archive_max_age=worker.archive_max_age, damaged=damaged,
+            outage=outage,
         )  # fmt: skip
 
     async def run(self, stop: anyio.Event, stop_now: anyio.Event) -> None:

@@ -42,6 +42,7 @@ from queue_core.broker import Broker
 from queue_core.broker_clock import BrokerClock
 from queue_core.clock import Clock, SystemClock
 from queue_core.events import LOGGER_NAME
+from queue_core.outage import DEFAULT_CONNECT_TIMEOUT, Outage, wait_until_reachable
 from queue_core.registry import DEFAULT_URL, open_broker, scheme_of
 from queue_core.schedule_config import (
     ConfigProvider,
@@ -122,6 +123,8 @@ class Scheduler:
       vanished is fired by a peer; None turns that off.
     - ``claim_ttl``: seconds a tick's claim is kept (default max(1 day, 10 intervals)).
     - ``heartbeat_interval``: seconds between two heartbeats (kept for three times that).
+    - ``connect_timeout``: seconds ``run()`` waits for the broker to answer before it
+      reports itself started; then it raises ``BrokerUnavailable``.
 
     Call ``register_*``, ``unregister``, ``request_sync`` and ``stop`` from the event
     loop's thread (or before ``run``).
@@ -142,6 +145,7 @@ class Scheduler:
         heartbeat_interval: float | timedelta = DEFAULT_HEARTBEAT_INTERVAL,
         serializer: Serializer = JSON,
         logger: logging.Logger | None = None,
+        connect_timeout: float | timedelta = DEFAULT_CONNECT_TIMEOUT,
     ) -> None:
         if isinstance(broker_or_url, str):
             scheme_of(broker_or_url)
@@ -164,8 +168,10 @@ class Scheduler:
         self.rescue_after = None if rescue_after is None else _seconds("rescue_after", rescue_after)
         self.claim_ttl = None if claim_ttl is None else _seconds("claim_ttl", claim_ttl)
         self.heartbeat_interval = _seconds("heartbeat_interval", heartbeat_interval)
+        self.connect_timeout = _seconds("connect_timeout", connect_timeout)
         self.serializer = serializer
         self.log = logger if logger is not None else logging.getLogger(LOGGER_NAME)
+        self._outage = Outage(self.log, f"scheduler {self.id}")
         self._registered: dict[str, ScheduleEntry] = {}
         self._provided: dict[str, ScheduleEntry] = {}
         self._slots: dict[str, _Slot] = {}
@@ -325,6 +331,7 @@ class Scheduler:
             slot.next, slot.prev, slot.fresh, slot.catch_up_before = None, None, True, None
         try:
             async with self._broker() as broker:
+                await wait_until_reachable(broker, self.connect_timeout, self.log, f"scheduler {self.id}")
                 clock_refresh = await self._use_broker_clock(broker) if self._own_clock else None
                 firer = Firer(
                     broker, self.clock, self.id, self.log,
@@ -495,8 +502,12 @@ class Scheduler:
             await broker.put_heartbeat(
                 HEARTBEAT_KIND, self.id, encode_heartbeat(self.id, info, entries), now, 3 * self.heartbeat_interval
             )
+        except errors.BrokerUnavailable as exc:
+            self._outage.failed("heartbeat", exc)
         except errors.QueueError as exc:
             self.log.warning("scheduler %s: heartbeat failed: %s", self.id, exc)
+        else:
+            self._outage.recovered()
 
     async def _goodbye(self, broker: Broker) -> None:
         with anyio.move_on_after(5):

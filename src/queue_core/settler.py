@@ -30,7 +30,8 @@ import anyio
 
 from queue_core.broker import Broker, Settlement
 from queue_core.clock import Clock
-from queue_core.errors import QueueError
+from queue_core.errors import BrokerUnavailable, QueueError
+from queue_core.outage import Outage
 
 SETTLE_TIMEOUT = 10.0
 SETTLE_TRIES = 3
@@ -60,7 +61,9 @@ class Settler:
         timeout: float = SETTLE_TIMEOUT,
         tries: int = SETTLE_TRIES,
         max_batch: int = MAX_BATCH,
+        outage: Outage | None = None,
     ) -> None:
+        self.outage = outage or Outage(log, "worker")
         self.broker = broker
         self.clock = clock
         self.log = log
@@ -117,7 +120,9 @@ class Settler:
                     if not more:
                         self.log.error("could not settle %d job(s) after %d tries: %s", len(batch), tries, exc)
                         return
-                    if tries == 1:  # once per outage, not once per try
+                    if tries == 1 and isinstance(exc, BrokerUnavailable):
+                        self.outage.failed("writing outcomes", exc)
+                    elif tries == 1:
                         self.log.warning("settling %d job(s) failed: %s; trying again until their leases run out",
                                          len(batch), exc)  # fmt: skip
                     await anyio.sleep(delay * random.uniform(0.5, 1.0))

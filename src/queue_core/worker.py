@@ -44,6 +44,7 @@ from queue_core.clock import Clock, SystemClock
 from queue_core.events import LOGGER_NAME
 from queue_core.handlers import Group, H, Handler, HandlerSpec, HandlerTable
 from queue_core.middleware import Middleware
+from queue_core.outage import DEFAULT_CONNECT_TIMEOUT, wait_until_reachable
 from queue_core.outcomes import DEFAULT_MAX_BOUNCES
 from queue_core.queues import parse_queues
 from queue_core.ratelimit import RateLimit
@@ -87,6 +88,9 @@ class Worker:
     - ``sweep_interval``: how often expired leases of dead workers are recovered: a
       killed worker's jobs are back within ``lease_for + sweep_interval``.
     - ``shutdown_timeout``: seconds running handlers get to finish when stopping.
+    - ``connect_timeout``: seconds ``run()`` waits for the broker to answer before it
+      reports itself started; then it raises ``BrokerUnavailable`` (the command line
+      exits 2 with one line).
     - ``heartbeat_interval``: how often the worker publishes its ``WorkerInfo``.
     - ``rate_limit``: a ``RateLimit`` on every attempt this worker starts (checked
       before the handler's own); with a ``key``, shared by every worker naming it.
@@ -117,6 +121,7 @@ class Worker:
         lease_for: float = DEFAULT_LEASE,
         sweep_interval: float = DEFAULT_SWEEP_INTERVAL,
         shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
         heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL,
         rate_limit: RateLimit | None = None,
         aggregation: AggregationPolicy | None = None,
@@ -149,6 +154,7 @@ class Worker:
         self.lease_for = _seconds_option("lease_for", lease_for, positive=True)
         self.sweep_interval = _seconds_option("sweep_interval", sweep_interval, positive=True)
         self.shutdown_timeout = _seconds_option("shutdown_timeout", shutdown_timeout)
+        self.connect_timeout = _seconds_option("connect_timeout", connect_timeout)
         self.heartbeat_interval = _seconds_option("heartbeat_interval", heartbeat_interval, positive=True)
         self.rate_limit = checked_rate_limit(rate_limit, "rate_limit")
         if aggregation is not None and not isinstance(aggregation, AggregationPolicy):
@@ -265,6 +271,7 @@ class Worker:
         if self._stop_now_requested:
             self._stop_now.set()
         async with self._broker() as broker:
+            await wait_until_reachable(broker, self.connect_timeout, self.log, f"worker {self.id}")
             # A look at the broker's settings, beside the loops: it must not delay the start.
             check = functools.partial(self._check_broker_settings, broker)
             extra: list[Callable[[], Coroutine[Any, Any, None]]] = [check]

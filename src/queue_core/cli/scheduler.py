@@ -11,7 +11,7 @@ from anyio.abc import TaskStatus
 from queue_core.cli import loading
 from queue_core.cli.common import Settings, broker_options, configure_logging, run
 from queue_core.cli.failures import EXIT_CODES, CliError
-from queue_core.cli.worker import LOG_LEVELS, build_scheduler
+from queue_core.cli.worker import LOG_LEVELS, build_scheduler, connect_timeout_option
 from queue_core.scheduler import Scheduler
 
 
@@ -20,8 +20,9 @@ from queue_core.scheduler import Scheduler
 @click.option(
     "--log-level", type=click.Choice(LOG_LEVELS), default="info", show_default=True, help="Log from this level."
 )
+@connect_timeout_option
 @broker_options
-def scheduler(app: str, log_level: str) -> None:
+def scheduler(app: str, log_level: str, connect_timeout: float | None) -> None:
     """Run the Scheduler named by APP until SIGTERM or SIGINT.
 
     APP is module:attribute naming a Scheduler, or a function returning one; a --url
@@ -30,7 +31,7 @@ def scheduler(app: str, log_level: str) -> None:
     """
     settings = Settings.of()
     try:
-        built = build_scheduler(app, settings)
+        built = build_scheduler(app, settings, {} if connect_timeout is None else {"connect_timeout": connect_timeout})
     except CliError as exc:
         loading.show_cause(exc, settings.debug)
         raise
