@@ -64,6 +64,7 @@ class Fetcher:
         on_wake: Callable[[], None] | None = None,
         damaged: DamagedQueues | None = None,
         outage: Outage | None = None,
+        quarantine_at: int = 1,
     ) -> None:
         self.broker = broker
         self.clock = clock
@@ -78,6 +79,8 @@ class Fetcher:
         self.on_wake = on_wake
         self.damaged = damaged or DamagedQueues(log)
         self.outage = outage or Outage(log, f"worker {worker_id}")
+        #: a job with this many crashes runs alone (see ``_quarantine``).
+        self.quarantine_at = max(quarantine_at, 1)
         #: True while waiting for work.
         self.idle = False
         self._wake = anyio.Event()
@@ -192,7 +195,7 @@ class Fetcher:
             with anyio.CancelScope(shield=True):
                 await self.requeue(leases)
             raise
-        suspect = next((lease for lease in leases if lease.record.crashes > 0), None)
+        suspect = next((lease for lease in leases if lease.record.crashes >= self.quarantine_at), None)
         if suspect is not None:
             return await self._quarantine(suspect, [lease for lease in leases if lease is not suspect])
         now = self.clock.now()
@@ -201,16 +204,19 @@ class Fetcher:
         return len(leases)
 
     async def _quarantine(self, suspect: Lease, others: list[Lease]) -> int:
-        """Run ``suspect`` -- a job whose worker died while it ran -- alone: the jobs that
-        came with it go back to the head of pending, it starts once the attempts running
-        here have ended, and nothing starts beside it until it has ended. A crash during
-        that run is its own, so a poison job collects its crashes by itself and the jobs
-        that ran beside it when it first struck collect at most that one."""
+        """Run ``suspect`` alone: a job on its last chance, whose next crash would archive
+        it (its crashes reached ``quarantine_at``, the worker's ``max_crashes``). The jobs
+        that came with it go back to the head of pending, it starts once the attempts
+        running here have ended, and nothing starts beside it until it has ended. So a
+        job is archived only for a crash that happened while it ran alone -- its own --
+        and never for a poison job that ran beside it. The crashes before the last one
+        need no such care: they only count, and a worker killed outright (a deploy, the
+        OOM killer) leaves every job it ran with one, which must run again at once."""
         with anyio.CancelScope(shield=True):
             await self.requeue(others)
         record = suspect.record
         self.log.info(
-            "job %s (%s) in %s: its worker died while it ran (%d crash(es)); running it alone",
+            "job %s (%s) in %s: its worker died %d times while it ran; running it alone (one more crash archives it)",
             record.id, record.type, record.queue, record.crashes,
         )  # fmt: skip
         attempt = self.inflight.add(suspect, self.clock.now())

@@ -116,7 +116,7 @@ class WorkerRun:
             broker=broker, clock=clock, order=QueueOrder(worker.queues, strict=worker.strict),
             inflight=self.inflight, lease_for=worker.lease_for, worker_id=worker.id, log=log, start=self.start,
             requeue=self.requeue, idle_timeout=idle_wait, on_wake=self.forwarder.recheck, damaged=damaged,
-            outage=outage,
+            outage=outage, quarantine_at=worker.max_crashes,
         )  # fmt: skip
         self.keeper = LeaseKeeper(broker, self.inflight, clock, worker.lease_for, log, outage)
         self.cancels = CancelListener(broker, self.inflight, self.keeper, log, outage)

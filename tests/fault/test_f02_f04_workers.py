@@ -106,7 +106,8 @@ def run_f03(make: Callable[..., Scenario], node: RedisNode, poison: int, max_cra
         # counted apart from retries: crashes, never a retry
         assert (int(retried), int(crashes)) == (0, max_crashes + 1)
         assert b"may crash its worker" in error
-    assert restarts == poison * (max_crashes + 1)
+    # one death per crash of a poison job, but two poison jobs may die in the same process
+    assert max_crashes + 1 <= restarts <= poison * (max_crashes + 1), row
 
 
 def test_f03_poison_job_is_archived_after_max_crashes(scenario: Callable[..., Scenario], node: RedisNode) -> None:
