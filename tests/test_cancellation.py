@@ -20,9 +20,9 @@ from queue_core import (
     OperationNotAllowed,
     Settlement,
 )
-from queue_core.cancellation import CancelListener
-from queue_core.leases import InFlight, LeaseKeeper
 from queue_core.retry import fixed
+from queue_core.worker._cancellation import CancelListener
+from queue_core.worker._leases import InFlight, LeaseKeeper
 from tests.worker_kit import (
     PATIENCE,
     CountingBroker,

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from queue_core import Broker, Delivery, JobState, Manager
-from queue_core.runner import TRACEBACK_LIMIT
+from queue_core.worker._runner import TRACEBACK_LIMIT
 from tests.worker_kit import HookRecorder, enqueue, info, make_worker, manual_clock, running
 
 

@@ -12,7 +12,7 @@ import pytest
 from queue_core import BrokerUnavailable, Manager, Worker
 from queue_core.errors import BrokerUnavailable as Unreachable
 from queue_core.outage import Outage
-from queue_core.scheduler import Scheduler
+from queue_core.scheduling.scheduler import Scheduler
 from tests.cli_kit import invoke
 from tests.redis_server import RedisServer, free_port
 from tests.worker_kit import PATIENCE

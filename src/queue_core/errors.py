@@ -31,7 +31,9 @@ exception: drivers map those at their edge (``redis.ConnectionError`` becomes
     │   ├── InvalidInterval             a periodic schedule's ``every``
     │   ├── InvalidTimezone
     │   ├── InvalidSchedulerOption
+    │   ├── InvalidRetryPolicy          retry.fixed / retry.exponential arguments
     │   └── InvalidAggregationOption    an Aggregator's grace, max delay, max size...
+    ├── NotOpen                         a Client or Manager used before open() (also a RuntimeError)
     ├── SerializationError              a payload or result the serializer cannot handle
     ├── EnqueueRejected                 the broker refused one job
     │   ├── JobIdConflict
@@ -50,6 +52,7 @@ exception: drivers map those at their edge (``redis.ConnectionError`` becomes
     │   ├── DamagedData                 a stored key holds a value of the wrong type
     │   │   └── QueueDamaged            ... one of a queue's own keys: that queue is skipped
     │   ├── UnknownBrokerScheme
+    │   ├── PluginConflict              two installed plugins serve one URL scheme (also a RuntimeError)
     │   ├── MissingDependency           an optional extra is not installed
     │   └── Unsupported                 the driver does not offer this capability
     ├── WorkerError
@@ -209,8 +212,16 @@ class InvalidSchedulerOption(ValidationError):
     pass
 
 
+class InvalidRetryPolicy(ValidationError):
+    pass
+
+
 class InvalidAggregationOption(ValidationError):
     pass
+
+
+class NotOpen(QueueError, RuntimeError):
+    """A Client, Manager or sync client was used before it was opened or after it was closed."""
 
 
 class SerializationError(QueueError):
@@ -349,6 +360,10 @@ class UnknownBrokerScheme(BrokerError, ValueError):
         self.installed = installed
         listed = ", ".join(f"{s}://" for s in installed) or "none"
         super().__init__(f"no broker driver for scheme {scheme!r}; installed schemes: {listed}")
+
+
+class PluginConflict(BrokerError, RuntimeError):
+    pass
 
 
 class MissingDependency(BrokerError, ImportError):

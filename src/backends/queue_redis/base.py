@@ -21,7 +21,7 @@ from queue_core import (
 )
 from queue_redis import codec
 from queue_redis.keys import GlobalKeys, QueueKeys
-from queue_redis.transport import Call, Transport
+from queue_redis.wire.transport import Call, Transport
 
 T = TypeVar("T")
 

@@ -1,4 +1,7 @@
-"""Queues found damaged, left out of a worker's broker calls for a while.
+"""Where a worker's loops report broker trouble: the run's one ``Outage`` (an unreachable
+broker, see ``queue_core.outage``) and its ``DamagedQueues``.
+
+Queues found damaged are left out of a worker's broker calls for a while.
 
 A queue whose own keys were damaged (by hand or by a bug: its pending list replaced by a
 string...) makes every call that touches it fail. The worker must go on serving its other
@@ -12,8 +15,10 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from queue_core.errors import QueueDamaged
+from queue_core.outage import Outage
 
 #: how long a damaged queue is left out before it is tried (and, if still damaged,
 #: reported) again.
@@ -56,3 +61,15 @@ class DamagedQueues:
             if until <= now:
                 del self._until[name]
         return [name for name in queues if name not in self._until]
+
+
+@dataclass(frozen=True, slots=True)
+class Trouble:
+    """The run's reporters of broker trouble, shared by its loops."""
+
+    outage: Outage
+    damaged: DamagedQueues
+
+    @classmethod
+    def of(cls, log: logging.Logger, owner: str) -> Trouble:
+        return cls(Outage(log, owner), DamagedQueues(log))

@@ -16,9 +16,8 @@ import anyio
 
 from queue_core.broker import Broker
 from queue_core.clock import Clock
-from queue_core.damage import DamagedQueues
 from queue_core.errors import BrokerUnavailable, QueueDamaged, QueueError, Unsupported
-from queue_core.outage import Outage
+from queue_core.worker._trouble import Trouble
 
 #: how often the forwarder looks again when nothing (or something later) is due and the
 #: broker's notifications are not reaching the worker: a job scheduled meanwhile for an
@@ -31,7 +30,7 @@ NOTIFIED_FORWARD_CAP = 60.0
 FORWARD_BATCH = 1000
 #: how often the janitor deletes completed jobs past retention and trims the archive: a
 #: record outlives its expiry by at most this much. Housekeeping, so an idle worker spends
-#: few commands on it (issue 8: an idle worker under 2 Redis commands per second).
+#: few commands on it (docs/worker/index.md: what an idle worker costs in Redis commands).
 JANITOR_INTERVAL = 30.0
 
 
@@ -39,16 +38,21 @@ class _Duty:
     """What the three duties share: their queues, less those found damaged."""
 
     _queues: list[str]
-    damaged: DamagedQueues
-    outage: Outage
+    trouble: Trouble
 
     @property
     def queues(self) -> list[str]:
-        return self.damaged.healthy(self._queues)
+        return self.trouble.damaged.healthy(self._queues)
 
 
 class Forwarder(_Duty):
     """Moves due scheduled and retry jobs to pending, waking exactly when the next is due."""
+
+    #: the longest sleep between two looks, and while notifications are known to work.
+    cap = FORWARD_CAP
+    notified_cap = NOTIFIED_FORWARD_CAP
+    #: jobs moved per broker call.
+    batch = FORWARD_BATCH
 
     def __init__(
         self,
@@ -59,23 +63,15 @@ class Forwarder(_Duty):
         *,
         on_forwarded: Callable[[int], None] | None = None,
         notified: Callable[[], bool] = lambda: False,
-        cap: float = FORWARD_CAP,
-        notified_cap: float = NOTIFIED_FORWARD_CAP,
-        batch: int = FORWARD_BATCH,
-        damaged: DamagedQueues | None = None,
-        outage: Outage | None = None,
+        trouble: Trouble | None = None,
     ) -> None:
         self.broker = broker
         self._queues = list(queues)
-        self.damaged = damaged or DamagedQueues(log)
-        self.outage = outage or Outage(log, "worker")
+        self.trouble = trouble or Trouble.of(log, "worker")
         self.clock = clock
         self.log = log
         self.on_forwarded = on_forwarded
         self.notified = notified
-        self.cap = cap
-        self.notified_cap = notified_cap
-        self.batch = batch
         self._wake_at = float("inf")
         self._rescheduled = anyio.Event()
 
@@ -130,10 +126,10 @@ class Forwarder(_Duty):
                 if not moved_total and due is not None and due <= now:
                     due = now + cap  # something due will not move: do not spin on it
         except QueueDamaged as exc:
-            self.damaged.found(exc)
+            self.trouble.damaged.found(exc)
             return now  # the other queues at once
         except BrokerUnavailable as exc:
-            self.outage.failed("forwarder", exc)
+            self.trouble.outage.failed("forwarder", exc)
             return now + self.cap
         except Exception as exc:
             self.log.warning("forwarder: %s", exc, exc_info=not _is_broker_error(exc))
@@ -155,13 +151,11 @@ class Recoverer(_Duty):
         *,
         interval: float,
         max_crashes: int,
-        damaged: DamagedQueues | None = None,
-        outage: Outage | None = None,
+        trouble: Trouble | None = None,
     ) -> None:
         self.broker = broker
         self._queues = list(queues)
-        self.damaged = damaged or DamagedQueues(log)
-        self.outage = outage or Outage(log, "worker")
+        self.trouble = trouble or Trouble.of(log, "worker")
         self.clock = clock
         self.log = log
         self.interval = interval
@@ -174,10 +168,10 @@ class Recoverer(_Duty):
         try:
             recovery = await self.broker.recover_expired(self.queues, self.clock.now(), self.max_crashes)
         except QueueDamaged as exc:
-            self.damaged.found(exc)
+            self.trouble.damaged.found(exc)
             return
         except BrokerUnavailable as exc:
-            self.outage.failed("recoverer", exc)
+            self.trouble.outage.failed("recoverer", exc)
             return
         except Exception as exc:
             self.log.warning("recoverer: %s", exc, exc_info=not _is_broker_error(exc))
@@ -211,13 +205,11 @@ class Janitor(_Duty):
         archive_max_size: int,
         archive_max_age: float,
         interval: float = JANITOR_INTERVAL,
-        damaged: DamagedQueues | None = None,
-        outage: Outage | None = None,
+        trouble: Trouble | None = None,
     ) -> None:
         self.broker = broker
         self._queues = list(queues)
-        self.damaged = damaged or DamagedQueues(log)
-        self.outage = outage or Outage(log, "worker")
+        self.trouble = trouble or Trouble.of(log, "worker")
         self.clock = clock
         self.log = log
         self.archive_max_size = archive_max_size
@@ -235,10 +227,10 @@ class Janitor(_Duty):
                 self.queues, self.clock.now(), self.archive_max_size, self.archive_max_age
             )
         except QueueDamaged as exc:
-            self.damaged.found(exc)
+            self.trouble.damaged.found(exc)
             return
         except BrokerUnavailable as exc:
-            self.outage.failed("janitor", exc)
+            self.trouble.outage.failed("janitor", exc)
             return
         except Exception as exc:
             self.log.warning("janitor: %s", exc, exc_info=not _is_broker_error(exc))
@@ -258,7 +250,7 @@ class Janitor(_Duty):
             self._reclaims = False
             return
         except BrokerUnavailable as exc:
-            self.outage.failed("janitor", exc)
+            self.trouble.outage.failed("janitor", exc)
             return
         except Exception as exc:
             self.log.warning("janitor: reclaiming staged groups: %s", exc, exc_info=not _is_broker_error(exc))

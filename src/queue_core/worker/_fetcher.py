@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -27,15 +28,15 @@ import anyio.lowlevel
 
 from queue_core.broker import Broker, Lease
 from queue_core.clock import Clock
-from queue_core.damage import DamagedQueues
 from queue_core.errors import BrokerUnavailable, QueueDamaged, QueueError
-from queue_core.leases import Attempt, InFlight
-from queue_core.outage import Outage
-from queue_core.queues import QueueOrder
+from queue_core.worker._leases import Attempt, InFlight
+from queue_core.worker._queues import QueueOrder
+from queue_core.worker._trouble import Trouble
+from queue_core.worker.options import WorkerOptions
 
 ERROR_BACKOFF_MIN = 0.1
 #: The longest wait between two tries while the broker is unreachable: it bounds how long
-#: after the broker is back the worker takes jobs again (the fault plan promises 2 s).
+#: after the broker is back the worker takes jobs again (docs/guarantees.md, P8: within 2 s).
 ERROR_BACKOFF_MAX = 1.0
 
 
@@ -45,42 +46,47 @@ def jittered(backoff: float) -> float:
     return backoff * random.uniform(0.5, 1.0)
 
 
+@dataclass(frozen=True, slots=True)
+class FetcherHooks:
+    """What the fetcher hands its work to."""
+
+    #: run a leased attempt (in the run's work area).
+    start: Callable[[Attempt], None]
+    #: put back leases the fetcher cannot run (the worker is stopping).
+    requeue: Callable[[Sequence[Lease]], Any]
+    #: a notification woke the listener (the forwarder looks again).
+    on_wake: Callable[[], None] | None = None
+
+
 class Fetcher:
     """Takes jobs for free slots; idles on the broker's notification."""
 
     def __init__(
         self,
-        *,
+        options: WorkerOptions,
         broker: Broker,
         clock: Clock,
-        order: QueueOrder,
         inflight: InFlight,
-        lease_for: float,
-        worker_id: str,
         log: logging.Logger,
-        start: Callable[[Attempt], None],
-        requeue: Callable[[Sequence[Lease]], Any],
+        hooks: FetcherHooks,
+        *,
         idle_timeout: float,
-        on_wake: Callable[[], None] | None = None,
-        damaged: DamagedQueues | None = None,
-        outage: Outage | None = None,
-        quarantine_at: int = 1,
+        trouble: Trouble | None = None,
     ) -> None:
         self.broker = broker
         self.clock = clock
-        self.order = order
+        self.order = QueueOrder(options.queue_weights, strict=options.strict)
         self.inflight = inflight
-        self.lease_for = lease_for
-        self.worker_id = worker_id
+        self.lease_for = options.lease_for
+        self.worker_id = options.id
         self.log = log
-        self.start = start
-        self.requeue = requeue
+        self.start = hooks.start
+        self.requeue = hooks.requeue
         self.idle_timeout = idle_timeout
-        self.on_wake = on_wake
-        self.damaged = damaged or DamagedQueues(log)
-        self.outage = outage or Outage(log, f"worker {worker_id}")
-        #: a job with this many crashes runs alone (see ``_quarantine``).
-        self.quarantine_at = max(quarantine_at, 1)
+        self.on_wake = hooks.on_wake
+        self.trouble = trouble or Trouble.of(log, f"worker {options.id}")
+        #: a job with this many crashes is on its last chance and runs alone (``_quarantine``).
+        self.quarantine_at = max(options.max_crashes, 1)
         #: True while waiting for work.
         self.idle = False
         self._wake = anyio.Event()
@@ -120,7 +126,7 @@ class Fetcher:
                 self.ready.set()
                 delay = jittered(self._listen_backoff)
                 if isinstance(exc, BrokerUnavailable):
-                    self.outage.failed("waiting for jobs", exc)
+                    self.trouble.outage.failed("waiting for jobs", exc)
                 else:
                     self.log.warning("fetcher: wait_for_jobs failed: %s; listening again in %.1fs", exc, delay)
                 await anyio.sleep(delay)
@@ -129,7 +135,7 @@ class Fetcher:
                 self._subscribed = True
                 self.ready.set()
                 self._listen_backoff = ERROR_BACKOFF_MIN
-                self.outage.recovered()
+                self.trouble.outage.recovered()
             if self.idle:
                 # The idle fetcher dequeues first and lets the forwarder look after that:
                 # a pickup does not wait behind the forwarder's round trip.
@@ -161,7 +167,7 @@ class Fetcher:
                 continue
             self._woken()
             self._backoff = ERROR_BACKOFF_MIN
-            self.outage.recovered()
+            self.trouble.outage.recovered()
             if not taken:
                 await self.idle_wait()
 
@@ -234,12 +240,12 @@ class Fetcher:
     async def _dequeue(self, planned: list[str], count: int, leases: list[Lease]) -> None:
         """Up to ``count`` jobs from the healthy ones of ``planned`` into ``leases``; a
         damaged queue is reported and left out, and the others are asked again."""
-        while queues := self.damaged.healthy(planned):
+        while queues := self.trouble.damaged.healthy(planned):
             try:
                 leases += await self.broker.dequeue(queues, self.clock.now(), self.lease_for, self.worker_id, count)
                 return
             except QueueDamaged as exc:
-                self.damaged.found(exc)
+                self.trouble.damaged.found(exc)
 
     async def idle_wait(self) -> None:
         """Wait until the listener or a nudge wakes us.
@@ -256,7 +262,7 @@ class Fetcher:
     async def _broker_trouble(self, what: str, exc: QueueError) -> None:
         delay = jittered(self._backoff)
         if isinstance(exc, BrokerUnavailable):
-            self.outage.failed(what, exc)
+            self.trouble.outage.failed(what, exc)
         else:
             self.log.warning("fetcher: %s failed: %s; retrying in %.1fs", what, exc, delay)
         await anyio.sleep(delay)
