@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help demo test lint bench bench-peers test-faults-long
+.PHONY: help demo test lint bench bench-peers test-faults-long dist-check docs docs-serve
 
 help:
 	@echo "make demo              run the demo on the embedded memory:// broker"
@@ -16,6 +16,9 @@ help:
 	@echo "make bench             benchmarks/run.py: queue-core alone (asyncio, trio, memory://, baselines, RSS)"
 	@echo "make bench-peers       the same workloads for saq, streaq, taskiq and dramatiq too, with the targets"
 	@echo "make test-faults-long  the long fault tests (tests/fault -m long)"
+	@echo "make dist-check        build sdist and wheel, twine check, install each in a new venv and run it"
+	@echo "make docs              build the documentation site into site/ (mkdocs --strict)"
+	@echo "make docs-serve        serve the documentation with live reload on http://127.0.0.1:8000"
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -50,3 +53,14 @@ test-faults-long: $(STAMP)
 	else \
 		echo "tests/fault is not there yet: no long fault tests to run"; \
 	fi
+
+# The release artifacts as a user installs them (tests/dist_check.py says what is checked).
+dist-check: $(STAMP)
+	$(BIN)/python tests/dist_check.py
+
+# --strict turns every warning (a broken link, a page missing from nav) into a failure.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
+
+docs-serve: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve

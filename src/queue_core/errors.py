@@ -54,6 +54,7 @@ exception: drivers map those at their edge (``redis.ConnectionError`` becomes
     │   ├── UnknownBrokerScheme
     │   ├── PluginConflict              two installed plugins serve one URL scheme (also a RuntimeError)
     │   ├── MissingDependency           an optional extra is not installed
+    │   ├── StorageLayoutMismatch       the stored data was written by another storage layout version
     │   └── Unsupported                 the driver does not offer this capability
     ├── WorkerError
     │   ├── HandlerAlreadyRegistered
@@ -368,7 +369,24 @@ class PluginConflict(BrokerError, RuntimeError):
 
 class MissingDependency(BrokerError, ImportError):
     def __init__(self, what: str, extra: str) -> None:
+        self.extra = extra
         super().__init__(f"{what} needs an optional dependency: pip install 'queue-core[{extra}]'")
+
+
+class StorageLayoutMismatch(BrokerError):
+    """The broker's storage holds data of another layout version than this driver writes.
+
+    Raised before anything is read or written, so the stored data stays as it was; run the
+    release that wrote it, or migrate (see "Upgrading" in CHANGELOG.md)."""
+
+    def __init__(self, where: str, found: str, expected: str) -> None:
+        self.where = where
+        self.found = found
+        self.expected = expected
+        super().__init__(
+            f"{where} holds storage layout version {found!r}; this queue-core writes layout {expected!r} "
+            "and refuses to touch it (see Upgrading in the changelog)"
+        )
 
 
 class Unsupported(BrokerError, NotImplementedError):

@@ -34,6 +34,7 @@ from anyio.from_thread import BlockingPortal, start_blocking_portal
 from queue_core import errors
 from queue_core.broker import EnqueueOutcome, JobInfo
 from queue_core.client import DEFAULT_CHUNK_SIZE, Client, ClientSettings
+from queue_core.extras import require_backend
 from queue_core.job import Job
 from queue_core.registry import DEFAULT_URL
 
@@ -59,6 +60,7 @@ class SyncClient:
         # Every option is checked here, before a thread is started.
         self._client = Client(url, **client_options)
         self._stack = contextlib.ExitStack()
+        require_backend(backend)
         portal = self._stack.enter_context(start_blocking_portal(backend, name=f"queue-core SyncClient {url}"))
         try:
             portal.call(self._client.open)

@@ -65,7 +65,8 @@ def check_namespace(conn: object, queues: set[str]) -> None:
         if key == MARKER:
             continue
         assert key.startswith(PREFIX + ":"), f"key outside the prefix: {key!r}"
-        if key == f"{PREFIX}:queues" or key.startswith((f"{PREFIX}:hb:", f"{PREFIX}:claim:", f"{PREFIX}:events:")):
+        global_key = key in (f"{PREFIX}:queues", f"{PREFIX}:layout")
+        if global_key or key.startswith((f"{PREFIX}:hb:", f"{PREFIX}:claim:", f"{PREFIX}:events:")):
             continue
         owner = [q for q in queues if key.startswith(f"{PREFIX}:{{{q}}}:")]
         assert len(owner) == 1, f"key {key!r} belongs to {owner} of {sorted(queues)[:5]}..."

@@ -15,6 +15,7 @@ from queue_redis.aggregation import AggregationOps
 from queue_redis.coordination import CoordinationOps
 from queue_redis.inspection import InspectionOps
 from queue_redis.keys import DEFAULT_PREFIX, GlobalKeys
+from queue_redis.layout import LayoutGuard
 from queue_redis.maintenance import MaintenanceOps
 from queue_redis.processing import ProcessingOps
 from queue_redis.wire.transport import Transport
@@ -42,8 +43,9 @@ class RedisBroker(ProcessingOps, MaintenanceOps, InspectionOps, AdminOps, Aggreg
         prefix: str = DEFAULT_PREFIX,
         capabilities: Capabilities | None = None,
     ) -> None:
-        self._transport = transport
         self._keys = GlobalKeys(prefix)
+        # Every command, the first included, waits for the storage layout check (layout.py).
+        self._transport: Transport = LayoutGuard(transport, self._keys.layout)
         if capabilities is not None:
             self.capabilities = capabilities
 

@@ -24,6 +24,7 @@ Layout (``P`` = prefix, ``Q`` = ``P:{queue}``)::
     Q:meta              HASH    created_at; its absence tells enqueue to re-register the queue
     Q:processed[:<day>] STRING  counters (day = YYYY-MM-DD UTC, expire after 90 days)
     Q:failed[:<day>]    STRING
+    P:layout            STRING  storage layout version (layout.py): written on first use, checked at open
     P:queues            SET     every queue name
     P:hb:<kind>         ZSET    member id -> heartbeat expiry;  P:hb:<kind>:<id> STRING info
     P:claim:<key>       STRING  once-per-key claims (scheduler ticks)
@@ -139,6 +140,10 @@ class GlobalKeys:
 
     def queue(self, name: str) -> QueueKeys:
         return QueueKeys(self.prefix, name)
+
+    @property
+    def layout(self) -> str:
+        return f"{self.prefix}:layout"
 
     @property
     def queues(self) -> str:

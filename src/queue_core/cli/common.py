@@ -23,6 +23,7 @@ from queue_core.cli.failures import FAILED, INTERRUPTED, CliError, innermost, re
 from queue_core.client import Client
 from queue_core.errors import QueueNotFound
 from queue_core.events import LOGGER_NAME
+from queue_core.extras import require_backend
 from queue_core.manager import Manager
 from queue_core.registry import DEFAULT_URL, scheme_of
 
@@ -100,6 +101,7 @@ def run(fn: Callable[..., Awaitable[T]], *args: Any, on_interrupt: int = INTERRU
     settings = Settings.of()
     try:
         with _debug_log(settings.debug):
+            require_backend(settings.backend)
             return anyio.run(fn, *args, backend=settings.backend)
     except (click.ClickException, click.exceptions.Exit):
         raise

@@ -78,7 +78,7 @@ def explain(exc: BaseException, url: str) -> CliError:
         return CliError(f"the broker at {where} refused our credentials ({exc}); fix user:password in the URL", USAGE)
     if isinstance(exc, errors.BrokerUnavailable):
         return CliError(f"cannot reach the broker at {where} ({exc}); is it running? {_URL_HINT}", USAGE)
-    if isinstance(exc, errors.MissingDependency):
+    if isinstance(exc, errors.MissingDependency | errors.StorageLayoutMismatch):
         return CliError(str(exc), USAGE)
     if isinstance(exc, errors.Unsupported):
         return CliError(str(exc), FAILED)
@@ -104,9 +104,6 @@ def explain(exc: BaseException, url: str) -> CliError:
         )
     if isinstance(exc, errors.QueueError):
         return CliError(str(exc), FAILED)
-    if isinstance(exc, LookupError) and "backend" in str(exc):
-        # anyio: "No such backend: trio"
-        return CliError(f"{exc}: pip install 'queue-core[trio]' to run on trio", USAGE)
     return CliError(f"unexpected {type(exc).__name__}: {exc} (run again with --debug for the traceback)", FAILED)
 
 

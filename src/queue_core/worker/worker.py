@@ -35,6 +35,7 @@ from queue_core import errors
 from queue_core.broker import Broker
 from queue_core.clock import Clock
 from queue_core.events import LOGGER_NAME
+from queue_core.extras import require_backend
 from queue_core.options import Option
 from queue_core.outage import wait_until_reachable
 from queue_core.registry import DEFAULT_URL
@@ -215,6 +216,7 @@ class Worker:
             self._stop_now.set()
         async with self.session.opened() as broker:
             await wait_until_reachable(broker, self.options.connect_timeout, self.log, f"worker {self.id}")
+            await self._refuse_foreign_layout(broker)
             # A look at the broker's settings, beside the loops: it must not delay the start.
             check = functools.partial(self._check_broker_settings, broker)
             extra: list[Callable[[], Coroutine[Any, Any, None]]] = [check]
@@ -239,6 +241,7 @@ class Worker:
         With ``handle_signals`` (the default), SIGTERM or SIGINT stops it gracefully, and
         a second signal stops it at once. ``backend`` is "asyncio" or "trio".
         """
+        require_backend(backend)
         anyio.run(self.run_until_signal if handle_signals else self.run, backend=backend)
 
     async def _watch_signals(
@@ -254,6 +257,17 @@ class Worker:
                 else:
                     self.log.warning("worker %s: %s received again, interrupting running jobs", self.id, name)
                     self.stop(immediate=True)
+
+    async def _refuse_foreign_layout(self, broker: Broker) -> None:
+        """A driver that finds data of another storage layout refuses every call: end the
+        run with that error now, before any loop starts, rather than have each loop log it
+        forever. Any other failure is left to the loops, which retry."""
+        try:
+            await broker.ping()
+        except errors.StorageLayoutMismatch:
+            raise
+        except errors.QueueError as exc:
+            self.log.debug("worker %s: the broker does not answer yet (%s); the loops retry", self.id, exc)
 
     async def _check_broker_settings(self, broker: Broker) -> None:
         """Warn about broker settings that break the worker's promises: a Redis that may
