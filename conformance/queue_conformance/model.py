@@ -111,6 +111,8 @@ class StoredJob:
     bounces: int = 0
     last_error: str | None = None
     last_failed_at: float | None = None
+    #: the traceback of the last failed attempt (settle RETRY / ARCHIVE store or clear it).
+    traceback: str | None = None
     result: bytes | None = None
     #: an operator asked to cancel it while it ran; withdrawn only by running it again.
     cancel_requested: bool = False
@@ -182,6 +184,7 @@ class StoredJob:
             last_failed_at=self.last_failed_at,
             has_result=self.result is not None,
             result_size=len(self.result) if self.result is not None else 0,
+            last_traceback=self.traceback,
         )
 
 
@@ -469,6 +472,7 @@ class ReferenceBroker:
             job.due_at = settlement.retry_at
             job.last_error = settlement.error
             job.last_failed_at = now
+            job.traceback = settlement.traceback
             if settlement.counts_as_failure:
                 job.retried += 1
                 queue.count(now, failed=True)
@@ -477,6 +481,7 @@ class ReferenceBroker:
         elif kind is SettleKind.ARCHIVE:
             assert settlement.error is not None
             self._to_archive(job, now, settlement.error)
+            job.traceback = settlement.traceback
             if settlement.release_unique:
                 queue.release_lock(job)
             queue.count(now, failed=True)

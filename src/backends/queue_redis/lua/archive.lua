@@ -2,7 +2,7 @@
 -- KEYS[1] active  KEYS[2] lease  KEYS[3] archived  KEYS[4] processed  KEYS[5] failed
 -- KEYS[6] processed:<day>  KEYS[7] failed:<day>
 -- ARGV[1] scope  ARGV[2] now  ARGV[3] counter ttl (s)  ARGV[4] N
--- then per job: id, token, error, release_unique ('1'/'0')
+-- then per job: id, token, error, release_unique ('1'/'0'), traceback ('' for none)
 -- Reply: per job 1 (settled) or 0 (lease not held).
 -- Archived ids are announced on the queue's finished channel.
 -- Caps on the archive are applied by purge.lua, which the janitor runs.
@@ -11,7 +11,7 @@ local scope, now, ttl, n = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 local reply = {}
 local finished = {}
 for i = 0, n - 1 do
-  local b = 4 + i * 4
+  local b = 4 + i * 5
   local id, token = ARGV[b + 1], ARGV[b + 2]
   local key = job_key(scope, id)
   if held(key, token) then
@@ -22,6 +22,7 @@ for i = 0, n - 1 do
     redis.call('HSET', key, 'state', 'archived', 'archived_at', now,
       'last_error', ARGV[b + 3], 'last_failed_at', now)
     redis.call('HDEL', key, 'lease')
+    keep_traceback(key, ARGV[b + 5])
     redis.call('ZADD', KEYS[3], now, id)
     count(KEYS[4], KEYS[6], ttl)
     count(KEYS[5], KEYS[7], ttl)
