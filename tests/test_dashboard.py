@@ -271,5 +271,5 @@ async def test_the_job_page_shows_the_stored_traceback_as_text(broker: Broker) -
     async with client_for(create_app(broker)) as client:
         page = await client.get(f"/queues/mail/jobs/{job_id}")
     assert page.status_code == 200
-    assert 'id="last-traceback"' in page.text and 'File &#34;app.py&#34;, line 3, in build' in page.text
+    assert 'id="last-traceback"' in page.text and "File &#34;app.py&#34;, line 3, in build" in page.text
     assert XSS not in page.text  # escaped, inert
