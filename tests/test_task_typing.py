@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-CASES = ROOT / "tests" / "typing"
+CASES = ROOT / "tests" / "typing_cases"
 
 #: each file of wrong uses, with the error mypy must report for it (and nothing else).
 WRONG = {
@@ -38,7 +38,7 @@ def mypy_report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[str]
     run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False, timeout=300)
     report: dict[str, list[str]] = {}
     for line in run.stdout.splitlines():
-        if match := re.match(r"tests/typing/(\w+\.py):\d+: (error|note): (.*)", line):
+        if match := re.match(r"tests/typing_cases/(\w+\.py):\d+: (error|note): (.*)", line):
             report.setdefault(match[1], []).append(f"{match[2]}: {match[3]}")
     return report
 
@@ -50,7 +50,7 @@ def test_the_correct_uses_pass_mypy_strict(mypy_report: dict[str, list[str]]) ->
 
 def test_a_result_reveals_the_function_return_type(mypy_report: dict[str, list[str]]) -> None:
     notes = mypy_report.get("correct_uses.py", [])
-    assert notes == ['note: Revealed type is "tests.typing.tasks_defined.Receipt"']
+    assert notes == ['note: Revealed type is "tests.typing_cases.tasks_defined.Receipt"']
 
 
 @pytest.mark.parametrize("case", sorted(WRONG))

@@ -1,5 +1,5 @@
 from queue_core import Client, Delivery
-from tests.typing.tasks_defined import attempt
+from tests.typing_cases.tasks_defined import attempt
 
 
 async def produce(client: Client, delivery: Delivery) -> None:

@@ -1,5 +1,5 @@
 from queue_core import Client
-from tests.typing.tasks_defined import add
+from tests.typing_cases.tasks_defined import add
 
 
 async def produce(client: Client) -> None:

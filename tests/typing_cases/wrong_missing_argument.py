@@ -1,5 +1,5 @@
 from queue_core import Client
-from tests.typing.tasks_defined import send_email
+from tests.typing_cases.tasks_defined import send_email
 
 
 async def produce(client: Client) -> None:

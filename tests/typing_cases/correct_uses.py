@@ -6,7 +6,7 @@ from typing import assert_type, reveal_type
 
 from queue_core import Client, SyncClient
 from queue_core.tasks import SyncTaskJob, TaskJob
-from tests.typing.tasks_defined import Receipt, add, attempt, send_email
+from tests.typing_cases.tasks_defined import Receipt, add, attempt, send_email
 
 
 async def produce(client: Client) -> None:

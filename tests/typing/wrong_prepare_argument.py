@@ -1,3 +1,0 @@
-from tests.typing.tasks_defined import add
-
-calls = [add.prepare("one")]

@@ -1,0 +1,3 @@
+from tests.typing_cases.tasks_defined import add
+
+calls = [add.prepare("one")]
