@@ -100,12 +100,13 @@ for name in ("queue_core", "queue_redis", "queue_fakeredis"):
         try:
             importlib.import_module(module.name)
         except MissingDependency as exc:
-            # The observability plugins' modules need their extra; each says which.
-            assert exc.extra in ("prometheus", "otel"), (module.name, exc)
+            # The observability plugins' and the dashboard's modules need their extra;
+            # each says which.
+            assert exc.extra in ("prometheus", "otel", "dashboard"), (module.name, exc)
             optional.add(exc.extra)
             continue
         count += 1
-assert optional == {"prometheus", "otel"}, optional
+assert optional == {"prometheus", "otel", "dashboard"}, optional
 from queue_core.plugins import plugin_manager
 assert type(plugin_manager().get_plugin("prometheus")) is object, "the prometheus plugin loaded without its extra"
 try:
@@ -114,7 +115,7 @@ except MissingDependency as exc:
     assert exc.extra == "conformance", exc
 else:
     raise AssertionError("the kit ran without its extra installed")
-print(f"imported {count} modules and the kit's package; the kit and the observability plugins name their extras")
+print(f"imported {count} modules and the kit's package; the kit and the optional features name their extras")
 """
 
 

@@ -33,8 +33,14 @@ def __getattr__(name: str) -> Any:
     # the first real use names the extra to install.
     if name not in __all__:
         raise AttributeError(name)
-    for module in ("starlette", "jinja2", "hypercorn", "python_multipart"):
-        require(module, feature="the dashboard", extra="dashboard")
+    require_extra()
     app = importlib.import_module("queue_core.dashboard.app")
     security = importlib.import_module("queue_core.dashboard.security")
     return app.create_app if name == "create_app" else security.basic_auth
+
+
+def require_extra() -> None:
+    """``MissingDependency`` naming the ``dashboard`` extra unless its libraries are
+    installed. Every module of the package that imports them calls this first."""
+    for module in ("starlette", "jinja2", "hypercorn", "python_multipart"):
+        require(module, feature="the dashboard", extra="dashboard")

@@ -8,6 +8,10 @@ back (303) to the page it came from with a short note of what happened.
 
 from __future__ import annotations
 
+from queue_core.dashboard import require_extra
+
+require_extra()
+
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 

@@ -9,6 +9,10 @@ token, read-only flag, refresh interval).
 
 from __future__ import annotations
 
+from queue_core.dashboard import require_extra
+
+require_extra()
+
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager

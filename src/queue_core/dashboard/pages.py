@@ -7,6 +7,10 @@ million jobs renders as fast as one of ten.
 
 from __future__ import annotations
 
+from queue_core.dashboard import require_extra
+
+require_extra()
+
 import json
 import math
 from dataclasses import dataclass

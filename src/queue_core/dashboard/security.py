@@ -14,6 +14,10 @@
 
 from __future__ import annotations
 
+from queue_core.dashboard import require_extra
+
+require_extra()
+
 import base64
 import binascii
 import hmac

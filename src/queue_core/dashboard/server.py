@@ -3,6 +3,10 @@ trio), until ``stop`` is set or the task is cancelled."""
 
 from __future__ import annotations
 
+from queue_core.dashboard import require_extra
+
+require_extra()
+
 import logging
 
 import anyio

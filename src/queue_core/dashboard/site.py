@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from queue_core.dashboard import require_extra
+
+require_extra()
+
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
