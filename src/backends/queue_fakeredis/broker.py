@@ -17,7 +17,7 @@ from queue_redis.keys import DEFAULT_PREFIX
 from queue_redis.transport import Call, SyncCore
 
 MEMORY_CAPABILITIES = Capabilities(
-    name="memory", blocking_wait=True, features=frozenset({"admin", "aggregation", "coordination"})
+    name="memory", blocking_wait=True, features=frozenset({"admin", "aggregation", "coordination", "dependencies"})
 )
 
 _FAKEREDIS_VERSION = version("fakeredis")

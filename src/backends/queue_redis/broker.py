@@ -27,7 +27,7 @@ REDIS_CAPABILITIES = Capabilities(
     blocking_wait=True,
     memory_usage=True,
     cluster_safe=True,
-    features=frozenset({"admin", "aggregation", "coordination"}),
+    features=frozenset({"admin", "aggregation", "coordination", "dependencies"}),
 )
 
 

@@ -2,9 +2,10 @@
 -- KEYS[1] pending  KEYS[2] scheduled  KEYS[3] retry  KEYS[4] archived  KEYS[5] completed
 -- KEYS[6] groups
 -- ARGV[1] scope  ARGV[2] job id
--- Reply: { 'ok' | 'missing' | 'refused', former state or '' }. The unique lock is released.
+-- Reply: { 'ok' | 'missing' | 'refused', former state or '' }. The unique lock is released;
+-- the jobs waiting for it apply their policies.
 
-local scope, id = ARGV[1], ARGV[2]
+local scope, id, now = ARGV[1], ARGV[2], ARGV[3]
 local key = job_key(scope, id)
 local v = redis.call('HMGET', key, 'state', 'group')
 local state = v[1]
@@ -13,4 +14,5 @@ if state == 'active' then return { 'refused', state } end
 detach(scope, containers(), id, state, v[2])
 release_unique(key, id)
 redis.call('DEL', key)
+settle_if_any(scope, id, 'gone', now)
 return { 'ok', state }
