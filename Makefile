@@ -12,7 +12,7 @@ STAMP  := $(VENV)/.installed
 help:
 	@echo "make demo              run the demo on the embedded memory:// broker"
 	@echo "make test              tests/ and the conformance kit (memory:// and a throwaway Redis)"
-	@echo "make lint              ruff, mypy (strict, src), import-linter contracts"
+	@echo "make lint              ruff (check and format), mypy (strict: src and the kit), import-linter contracts"
 	@echo "make bench             benchmarks/run.py: queue-core alone (asyncio, trio, memory://, baselines, RSS)"
 	@echo "make bench-peers       the same workloads for saq, streaq, taskiq and dramatiq too, with the targets"
 	@echo "make test-faults-long  the long fault tests (tests/fault -m long)"
@@ -35,6 +35,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	@status=0; \
 	echo "+ ruff check src conformance tests"; $(BIN)/ruff check src conformance tests || status=1; \
+	echo "+ ruff format --check src conformance tests"; $(BIN)/ruff format --check src conformance tests || status=1; \
 	echo "+ mypy"; $(BIN)/mypy || status=1; \
 	echo "+ lint-imports"; $(BIN)/lint-imports || status=1; \
 	exit $$status

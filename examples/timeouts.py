@@ -27,6 +27,11 @@ async def build_report(delivery: Delivery) -> None:
 class Outcomes:
     def __init__(self) -> None:
         self.failures = 0
+        self.started = asyncio.Event()
+
+    @hookimpl
+    def queue_core_worker_started(self, worker_id: str, queues: list[str]) -> None:
+        self.started.set()
 
     @hookimpl
     def queue_core_job_failed(self, job_id: str, error: BaseException, **_: object) -> None:
@@ -38,16 +43,21 @@ class Outcomes:
 
 
 async def main() -> None:
-    register(Outcomes())
+    outcomes = Outcomes()
+    register(outcomes)
     async with Client(URL) as client, Manager(URL) as manager:
         now = time.time()
         # max_retries=0: a timed-out attempt archives the job (else it is retried like any failure)
         await client.enqueue("report.build", "handler timeout wins", max_retries=0)
         await client.enqueue("report.build", "job timeout wins", timeout=0.2, max_retries=0)
-        await client.enqueue("report.build", "deadline wins", deadline=now + 0.25, max_retries=0)
         late = await client.enqueue("report.build", "too late", deadline=now + 0.05)
         await asyncio.sleep(0.1)  # the last job's deadline passes before any worker runs
-        await worker.run()
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(worker.run())
+            await outcomes.started.wait()
+            # Enqueued once the worker runs, so that its deadline (earlier than the handler's
+            # 0.3 s) is what ends the attempt, however long the worker took to start.
+            await client.enqueue("report.build", "deadline wins", deadline=time.time() + 0.25, max_retries=0)
         info = await manager.job_info("default", late.id)
         print(f"too late: {info.state}, last error {info.last_error!r}, never started: {info.started_at is None}")
 

@@ -19,7 +19,7 @@ import anyio
 
 from queue_core import Broker, JobInfo, JobState, ManualClock, hookimpl, open_broker
 from queue_core.plugins import plugin_manager
-from queue_core.scheduler import Scheduler
+from queue_core.scheduling.scheduler import Scheduler
 
 #: a safety net against hangs only; no test asserts on how long anything took.
 PATIENCE = 20.0

@@ -34,8 +34,8 @@ from queue_core import (
     Worker,
     reclaim_staging,
 )
-from queue_core.aggregation import AggregationPolicy
 from queue_core.errors import InvalidQueueName
+from queue_core.worker.aggregation import AggregationPolicy
 from tests.worker_kit import NOW, PATIENCE, fresh_broker, running
 
 Q = "notes"

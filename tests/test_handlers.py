@@ -10,7 +10,7 @@ import pytest
 
 from queue_core import Broker, Delivery, JobState
 from queue_core.errors import HandlerAlreadyRegistered, InvalidWorkerOption, WorkerAlreadyStarted
-from queue_core.runner import UNKNOWN_TYPE_DELAY
+from queue_core.worker._runner import UNKNOWN_TYPE_DELAY
 from tests.worker_kit import (
     NOW,
     HookRecorder,

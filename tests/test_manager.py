@@ -31,9 +31,9 @@ from queue_core import (
     WorkerStatus,
     open_broker,
 )
-from queue_core.deadlines import DEFAULT_TIMEOUT
 from queue_core.info import WORKER_HEARTBEAT
-from queue_core.scheduler import Scheduler
+from queue_core.job import DEFAULT_TIMEOUT
+from queue_core.scheduling.scheduler import Scheduler
 from tests.manager_kit import LEASE, QUEUE, active_lease, job_in, populate
 from tests.scheduler_kit import running
 from tests.worker_kit import NOW, manual_clock, wait_until
@@ -299,8 +299,8 @@ async def test_schedules_and_their_history_come_from_the_scheduler(manager: Mana
     assert await manager.schedules() == []  # the scheduler said goodbye when it stopped
 
 
-async def test_redis_info_reports_what_the_server_says(manager: Manager, broker: Broker, broker_url: str) -> None:
-    report = await manager.redis_info()
+async def test_server_info_reports_what_the_server_says(manager: Manager, broker: Broker, broker_url: str) -> None:
+    report = await manager.server_info()
     assert report.driver == broker.capabilities.name
     assert report.info
     if broker_url.startswith("redis"):
@@ -314,8 +314,16 @@ async def test_redis_info_reports_what_the_server_says(manager: Manager, broker:
         assert report.info["server"] == "fakeredis"
 
 
+async def test_redis_info_is_a_deprecated_alias_of_server_info(manager: Manager) -> None:
+    with pytest.warns(DeprecationWarning, match="server_info"):
+        former = await manager.redis_info()
+    current = await manager.server_info()
+    assert (former.driver, type(former)) == (current.driver, type(current))
+    assert former.info.keys() == current.info.keys()
+
+
 @pytest.mark.redis
-async def test_on_a_cluster_redis_info_locates_every_queue(clock: ManualClock) -> None:
+async def test_on_a_cluster_server_info_locates_every_queue(clock: ManualClock) -> None:
     url = os.environ.get("REDIS_CLUSTER_URL")
     if not url:
         pytest.skip("set REDIS_CLUSTER_URL=redis+cluster://host:port to run against a Redis Cluster")
@@ -326,7 +334,7 @@ async def test_on_a_cluster_redis_info_locates_every_queue(clock: ManualClock) -
         async with Client(broker, clock=clock) as client, Manager(broker, clock=clock) as manager:
             for queue in queues:
                 await client.enqueue("t", queue=queue)
-            report = await manager.redis_info()
+            report = await manager.server_info()
             assert report.is_cluster and report.version
             located = {location.queue: location for location in report.queue_locations}
             assert sorted(located) == sorted(queues)

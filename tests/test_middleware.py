@@ -9,7 +9,7 @@ import pytest
 
 from queue_core import Broker, CallNext, Delivery, JobState, SkipRetry
 from queue_core.errors import InvalidWorkerOption, WorkerAlreadyStarted
-from queue_core.middleware import compose
+from queue_core.worker.middleware import compose
 from tests.worker_kit import (
     HookRecorder,
     enqueue,

@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 
 from queue_core.errors import InvalidQueueName, InvalidWorkerOption
-from queue_core.queues import QueueOrder, parse_queues
+from queue_core.worker._queues import QueueOrder, parse_queues
 
 
 def test_parse_accepts_weights_or_a_list() -> None:

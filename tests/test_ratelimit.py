@@ -13,7 +13,7 @@ import pytest
 
 from queue_core import Broker, Client, Job, JobState, ManualClock, RateLimit, Worker, open_broker
 from queue_core.errors import InvalidQueueName, InvalidWorkerOption
-from queue_core.ratelimit import Limiter, TokenBucket, admit
+from queue_core.worker.ratelimit import Limiter, TokenBucket, admit
 from tests.worker_kit import (
     NOW,
     HookRecorder,

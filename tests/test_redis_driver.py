@@ -3,6 +3,7 @@ layer's storage layout, script reloading, error mapping at the edge, URL handlin
 
 from __future__ import annotations
 
+import logging
 import secrets
 
 import pytest
@@ -19,7 +20,7 @@ from queue_core import (
 from queue_redis.broker import RedisBroker
 from queue_redis.connect import node_url
 from queue_redis.scripts import NAMES, script
-from queue_redis.transport import _AsyncSubscription
+from queue_redis.wire.transport import _AsyncSubscription
 from tests.redis_server import RedisServer
 
 NOW = 1_750_000_000.0
@@ -159,6 +160,17 @@ async def test_prefix_can_come_from_the_url(redis_url: str) -> None:
         client.close()
     finally:
         await broker.close()
+
+
+async def test_the_path_that_serves_a_url_is_logged_at_debug(redis_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="queue_redis")
+    for url in (redis_url, f"{redis_url}?client_name=qc-path"):
+        broker = await open_broker(url, prefix=fresh_prefix())
+        await broker.close()
+    chosen = [record.getMessage() for record in caplog.records if record.name == "queue_redis"]
+    assert len(chosen) == 2, chosen
+    assert chosen[0].startswith("redis standalone: Pipelined") and "redis-py path" not in chosen[0]
+    assert "redis-py path: options in the URL's query string" in chosen[1]
 
 
 def test_every_script_has_a_header_naming_keys_argv_and_reply() -> None:

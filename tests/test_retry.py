@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
 from queue_core import JobRecord, Lease, RateLimited, Revoke, SettleKind, SkipRetry, TransientError
-from queue_core.errors import ValidationError
-from queue_core.outcomes import describe, failure, success
+from queue_core.errors import InvalidRetryPolicy, ValidationError
 from queue_core.retry import default_backoff, delay_for, exponential, fixed
+from queue_core.worker._outcomes import describe, failure, success
 
 NOW = 1_000_000.0
 
@@ -54,6 +54,28 @@ def test_fixed_and_exponential_policies() -> None:
     assert policy(10_000, RuntimeError()) == 100  # no overflow far past the cap
     jittered = exponential(10.0, jitter=0.5)
     assert all(5.0 <= jittered(0, RuntimeError()) <= 15.0 for _ in range(100))
+
+
+@pytest.mark.parametrize(
+    ("build", "field", "value"),
+    [
+        (lambda: fixed(-1), "seconds", -1),
+        (lambda: fixed(math.inf), "seconds", math.inf),
+        (lambda: exponential(-1.0), "base", -1.0),
+        (lambda: exponential(factor=0.5), "factor", 0.5),
+        (lambda: exponential(cap=-2.0), "cap", -2.0),
+        (lambda: exponential(jitter=1.5), "jitter", 1.5),
+        (lambda: exponential(factor="2"), "factor", "2"),
+    ],
+)
+def test_a_bad_retry_policy_argument_is_a_validation_error_naming_it(
+    build: Callable[[], object], field: str, value: object
+) -> None:
+    with pytest.raises(InvalidRetryPolicy) as raised:
+        build()
+    assert raised.value.field == field
+    assert raised.value.value == value
+    assert isinstance(raised.value, ValidationError)
 
 
 def test_delay_for_validates_what_a_policy_returns() -> None:

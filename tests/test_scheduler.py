@@ -17,8 +17,8 @@ from queue_core import (
     ManualClock,
     errors,
 )
-from queue_core.schedule_records import HISTORY_KEEP, encode_fire, history_stream
-from queue_core.scheduler import FireRecord, ScheduleInfo, Scheduler, list_schedules, schedule_history
+from queue_core.scheduling.records import HISTORY_KEEP, encode_fire, history_stream
+from queue_core.scheduling.scheduler import FireRecord, ScheduleInfo, Scheduler, list_schedules, schedule_history
 from tests.scheduler_kit import T0, SpyBroker, advance, fresh_broker, pending_jobs, recording, running, settle
 
 # --------------------------------------------------------------------------- registration (no broker)
@@ -55,7 +55,7 @@ def test_register_checks_the_spec_the_id_and_the_job_options_at_once() -> None:
     with pytest.raises(errors.InvalidHeaders):  # 63 + the two the scheduler adds > 64
         scheduler.register_periodic("a", 5, "t", headers={f"h{i}": "v" for i in range(63)})
     with pytest.raises(errors.InvalidTimezone):  # time zones are for cron specs only
-        from queue_core.schedule_config import ScheduleConfig
+        from queue_core.scheduling.config import ScheduleConfig
 
         scheduler.register(ScheduleConfig("a", "t", every=5, timezone="UTC"))
     assert scheduler.entries == {}  # nothing half-registered

@@ -11,7 +11,7 @@ from typing import Any
 import anyio
 
 from queue_core import Broker, ManualClock, errors
-from queue_core.scheduler import Scheduler, schedule_history
+from queue_core.scheduling.scheduler import Scheduler, schedule_history
 from tests.scheduler_kit import (
     T0,
     SpyBroker,

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from queue_core import ManualClock
-from queue_core.scheduler import Scheduler
+from queue_core.scheduling.scheduler import Scheduler
 from tests.scheduler_kit import FireRecorder, fresh_broker, recording, running, settle
 
 

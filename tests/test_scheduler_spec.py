@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from queue_core.errors import InvalidCronSpec, InvalidInterval, InvalidTimezone, ValidationError
-from queue_core.schedule_spec import (
+from queue_core.scheduling._spec import (
     DESCRIPTORS,
     CronSpec,
     EverySpec,

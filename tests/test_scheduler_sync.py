@@ -12,8 +12,8 @@ import anyio
 import pytest
 
 from queue_core import ManualClock, errors
-from queue_core.schedule_config import ConfigProvider, MemoryConfigProvider, ScheduleConfig
-from queue_core.scheduler import Scheduler
+from queue_core.scheduling.config import ConfigProvider, MemoryConfigProvider, ScheduleConfig
+from queue_core.scheduling.scheduler import Scheduler
 from tests.scheduler_kit import T0, SpyBroker, advance, fresh_broker, recording, running, settle
 
 
@@ -165,7 +165,7 @@ async def test_an_entry_from_the_provider_cannot_be_unregistered_in_code(broker_
 
 
 def test_per_entry_time_zones_from_a_provider_row() -> None:
-    from queue_core.schedule_config import build_entry
+    from queue_core.scheduling.config import build_entry
     from queue_core.serialization import JSON
 
     entry = build_entry(

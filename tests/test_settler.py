@@ -9,7 +9,7 @@ from typing import Any
 import anyio
 
 from queue_core import Broker, BrokerUnavailable, Job, JobState, Settlement
-from queue_core.settler import Settler
+from queue_core.worker._settler import Settler
 from tests.worker_kit import NOW, CountingBroker, manual_clock
 
 LOG = logging.getLogger("queue_core")

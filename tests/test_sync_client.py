@@ -30,7 +30,7 @@ from queue_core import (
 )
 from queue_core.errors import InvalidRetention
 from queue_core.sync_client import SyncClient
-from queue_core.worker import IDLE_WAIT_BLOCKING
+from queue_core.worker.worker import IDLE_WAIT_BLOCKING
 from tests.worker_kit import running
 
 PORTAL_THREAD = "queue-core SyncClient"

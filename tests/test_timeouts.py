@@ -10,7 +10,8 @@ import anyio
 import pytest
 
 from queue_core import Broker, Delivery, JobRecord, JobState, JobTimeout
-from queue_core.deadlines import DEFAULT_TIMEOUT, attempt_deadline, utc
+from queue_core.job import DEFAULT_TIMEOUT
+from queue_core.worker._deadlines import attempt_deadline, utc
 from tests.worker_kit import (
     NOW,
     HookRecorder,

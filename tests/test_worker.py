@@ -31,10 +31,11 @@ from queue_core import (
 )
 from queue_core.broker_clock import BrokerClock
 from queue_core.errors import HandlerAlreadyRegistered, InvalidWorkerOption, JobTimeout, WorkerAlreadyStarted
-from queue_core.leases import InFlight
 from queue_core.retry import fixed
-from queue_core.runner import Runner
-from queue_core.settler import Settler
+from queue_core.worker._leases import InFlight
+from queue_core.worker._runner import Runner, RunnerSetup
+from queue_core.worker._settler import Settler
+from queue_core.worker.options import WorkerOptions
 from tests.worker_kit import (
     NOW,
     CountingBroker,
@@ -309,10 +310,9 @@ async def test_a_malformed_record_is_archived_with_the_reason(broker: Broker, ho
     (lease,) = await broker.dequeue(["default"], clock.now(), 30, "test", 1)
     damaged = dataclasses.replace(lease, record=dataclasses.replace(lease.record, malformed="bad max_retries"))
     worker = make_worker(broker, clock)
-    runner = Runner(
-        broker=broker, clock=clock, serializer=worker.serializer, routes={}, inflight=InFlight(1),
-        settler=Settler(broker, clock, worker.log), log=worker.log, max_bounces=1,
-    )  # fmt: skip
+    options = WorkerOptions(serializer=worker.serializer, max_bounces=1)
+    settler = Settler(broker, clock, worker.log)
+    runner = Runner(options, broker, clock, InFlight(1), settler, worker.log, RunnerSetup(routes={}))
     await runner.run(runner.inflight.add(damaged))
     job = await info(broker, clock, job_id)
     assert job.state is JobState.ARCHIVED
@@ -540,8 +540,8 @@ async def test_an_idle_worker_waits_for_work_instead_of_polling(broker: Broker, 
 @pytest.fixture
 def wakeups_only(monkeypatch: pytest.MonkeyPatch) -> None:
     """An idle wait longer than the test's patience: only a wake-up can finish the test."""
-    monkeypatch.setattr("queue_core.runtime.IDLE_WAIT_BLOCKING", 3600.0)
-    monkeypatch.setattr("queue_core.runtime.IDLE_WAIT_POLLING", 3600.0)
+    monkeypatch.setattr("queue_core.worker._run.IDLE_WAIT_BLOCKING", 3600.0)
+    monkeypatch.setattr("queue_core.worker._run.IDLE_WAIT_POLLING", 3600.0)
 
 
 @pytest.mark.usefixtures("wakeups_only")

@@ -9,7 +9,7 @@ import pytest
 
 from queue_core import AggregationPolicy, Broker, Client, Delivery, GroupMember, Job
 from queue_core.errors import InvalidWorkerOption
-from queue_core.maintenance import JANITOR_INTERVAL
+from queue_core.worker._maintenance import JANITOR_INTERVAL
 from tests.worker_kit import (
     CountingBroker,
     HookRecorder,

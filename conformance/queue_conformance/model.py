@@ -22,8 +22,8 @@ author can see what the kit expects:
   ``last_failed_at`` and keeps the unique lock.
 - A result, once written, stays on the job through later attempts.
 - A unique lock is released whenever its holder is deleted (completion without
-  retention, revocation, purge of an archived job), as DESIGN §4 has it: "released on
-  success and delete". Archiving keeps it unless ``release_unique``.
+  retention, revocation, purge of an archived job), as docs/broker-protocol.md's settlement
+  table has it. Archiving keeps it unless ``release_unique``.
 - ``JobRecord.unique_key`` / ``JobInfo.unique_key`` hold the lock's identity
   (``Job.lock_key``: the caller's key, or ``"<type>:<digest>"``).
 - ``pause`` on a queue nobody enqueued to sets the flag but does not register the

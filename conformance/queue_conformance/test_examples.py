@@ -479,7 +479,7 @@ async def test_purge_caps_the_archive_by_age(broker: Broker) -> None:
 
 
 async def test_purging_an_archived_holder_frees_its_lock(broker: Broker) -> None:
-    """DESIGN §4: a unique lock is "released on success and delete"; purge deletes."""
+    """docs/broker-protocol.md: a unique lock is released when its job is deleted; purge deletes."""
     await enqueue(broker, job("a", unique_for=600, unique_key="k"))
     await broker.settle([Settlement.archive(await lease_one(broker), "boom")], T0)
     assert await broker.purge_expired([DEFAULT], T0, 0, 86_400) == 1

@@ -3,15 +3,6 @@
 This module only re-exports the public names; each lives in a module named for its concern.
 """
 
-from queue_core.aggregation import (
-    Aggregated,
-    AggregateFunction,
-    AggregationPolicy,
-    Aggregator,
-    CheckReport,
-    GroupMember,
-    reclaim_staging,
-)
 from queue_core.broker import (
     Broker,
     Capabilities,
@@ -29,7 +20,6 @@ from queue_core.broker import (
 )
 from queue_core.client import Client
 from queue_core.clock import Clock, ManualClock, SystemClock
-from queue_core.delivery import Delivery, Progress
 from queue_core.errors import (
     BrokerAuthError,
     BrokerError,
@@ -45,6 +35,7 @@ from queue_core.errors import (
     InvalidJobId,
     InvalidJobState,
     InvalidPagination,
+    InvalidRetryPolicy,
     InvalidScheduleId,
     InvalidSchedulerOption,
     InvalidTimezone,
@@ -55,8 +46,10 @@ from queue_core.errors import (
     LeaseLost,
     MissingDependency,
     NotFound,
+    NotOpen,
     OperationNotAllowed,
     PayloadTooLarge,
+    PluginConflict,
     QueueError,
     QueueNotEmpty,
     QueueNotFound,
@@ -76,15 +69,13 @@ from queue_core.errors import (
     ValidationError,
     WorkerNotFound,
 )
-from queue_core.handlers import Group
 from queue_core.hookspecs import hookimpl
 from queue_core.info import ActiveJobInfo, WorkerInfo, WorkerStatus
 from queue_core.job import DEFAULT_MAX_RETRIES, DEFAULT_QUEUE, Job, content_digest, new_job_id
 from queue_core.manager import ActiveJob, BatchFailure, BatchResult, Manager, QueueInfo, QueueLocation, ServerInfo
-from queue_core.middleware import CallNext, Middleware
-from queue_core.ratelimit import RateLimit
 from queue_core.registry import open_broker
-from queue_core.scheduler import (
+from queue_core.scheduling.options import SchedulerOptions
+from queue_core.scheduling.scheduler import (
     ConfigProvider,
     FireRecord,
     MemoryConfigProvider,
@@ -98,7 +89,21 @@ from queue_core.scheduler import (
 from queue_core.serialization import JSON, JsonSerializer, Serializer
 from queue_core.states import JobState
 from queue_core.sync_client import SyncClient
-from queue_core.worker import Worker
+from queue_core.worker.aggregation import (
+    Aggregated,
+    AggregateFunction,
+    AggregationPolicy,
+    Aggregator,
+    CheckReport,
+    GroupMember,
+    reclaim_staging,
+)
+from queue_core.worker.delivery import Delivery, Progress
+from queue_core.worker.handlers import Group
+from queue_core.worker.middleware import CallNext, Middleware
+from queue_core.worker.options import WorkerOptions
+from queue_core.worker.ratelimit import RateLimit
+from queue_core.worker.worker import Worker
 
 __all__ = [
     "DEFAULT_MAX_RETRIES",
@@ -140,6 +145,7 @@ __all__ = [
     "InvalidJobId",
     "InvalidJobState",
     "InvalidPagination",
+    "InvalidRetryPolicy",
     "InvalidScheduleId",
     "InvalidSchedulerOption",
     "InvalidTimezone",
@@ -160,8 +166,10 @@ __all__ = [
     "Middleware",
     "MissingDependency",
     "NotFound",
+    "NotOpen",
     "OperationNotAllowed",
     "PayloadTooLarge",
+    "PluginConflict",
     "Progress",
     "QueueError",
     "QueueInfo",
@@ -183,6 +191,7 @@ __all__ = [
     "Scheduler",
     "SchedulerAlreadyStarted",
     "SchedulerError",
+    "SchedulerOptions",
     "SerializationError",
     "Serializer",
     "ServerInfo",
@@ -199,6 +208,7 @@ __all__ = [
     "Worker",
     "WorkerInfo",
     "WorkerNotFound",
+    "WorkerOptions",
     "WorkerStatus",
     "content_digest",
     "hookimpl",

@@ -22,15 +22,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypedDict
 
 from queue_core import errors, validation
 from queue_core.broker import Broker, EnqueueOutcome, EnqueueStatus, JobInfo
-from queue_core.clock import Clock, SystemClock
+from queue_core.clock import Clock
 from queue_core.events import LOGGER_NAME, emit
 from queue_core.job import Job
-from queue_core.registry import DEFAULT_URL, BrokerHolder
+from queue_core.registry import DEFAULT_URL
 from queue_core.serialization import JSON, Serializer
+from queue_core.session import BrokerHolder
 from queue_core.states import JobState
 
 #: ``error_handler(error, job)``: called after the error is logged; ``job`` is None when
@@ -41,6 +42,18 @@ DEFAULT_CHUNK_SIZE = 500
 #: the largest encoded payload a client enqueues unless told otherwise (1 MiB): Redis keeps
 #: every job in memory, and a few huge payloads crowd out everything else.
 DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024
+
+
+class ClientSettings(TypedDict, total=False):
+    """``Client``'s keyword options (a ``SyncClient`` takes the same)."""
+
+    clock: Clock | None
+    serializer: Serializer
+    default_retention: float | timedelta
+    max_payload_bytes: int | None
+    logger: logging.Logger | None
+    error_handler: ClientErrorHandler | None
+    broker_options: Mapping[str, Any] | None
 
 
 class Client(BrokerHolder):
@@ -69,13 +82,10 @@ class Client(BrokerHolder):
         error_handler: ClientErrorHandler | None = None,
         broker_options: Mapping[str, Any] | None = None,
     ) -> None:
-        if max_payload_bytes is not None and (
-            isinstance(max_payload_bytes, bool) or not isinstance(max_payload_bytes, int) or max_payload_bytes < 1
-        ):
+        if max_payload_bytes is not None and (not validation.is_int(max_payload_bytes) or max_payload_bytes < 1):
             raise errors.ValidationError("max_payload_bytes", max_payload_bytes, "an integer >= 1 or None")
         self.max_payload_bytes = max_payload_bytes
-        super().__init__(broker_or_url, broker_options)
-        self.clock: Clock = clock if clock is not None else SystemClock()
+        super().__init__(broker_or_url, broker_options=broker_options, clock=clock)
         self.serializer = serializer
         self.default_retention = validation.seconds(default_retention, "default_retention", errors.InvalidRetention)
         self.log = logger if logger is not None else logging.getLogger(LOGGER_NAME)
@@ -144,7 +154,7 @@ class Client(BrokerHolder):
         raises; chunks sent before it stay enqueued (their jobs already have IDs, so the
         call can be repeated and the stored ones come back as ``ID_CONFLICT``).
         """
-        if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+        if not validation.is_int(chunk_size) or chunk_size < 1:
             raise errors.ValidationError("chunk_size", chunk_size, "an integer >= 1")
         prepared = self._prepare(jobs)
         outcomes: list[EnqueueOutcome] = []

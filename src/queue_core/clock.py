@@ -13,6 +13,8 @@ from typing import Protocol, runtime_checkable
 
 import anyio
 
+from queue_core import errors
+
 
 @runtime_checkable
 class Clock(Protocol):
@@ -51,7 +53,7 @@ class ManualClock:
 
     def advance(self, seconds: float) -> None:
         if seconds < 0 or not math.isfinite(seconds):
-            raise ValueError(f"ManualClock moves forward only; got {seconds!r}")
+            raise errors.ValidationError("seconds", seconds, "a finite number >= 0 (a ManualClock moves forward only)")
         self.set(self._now + seconds)
 
     def set(self, when: float) -> None:

@@ -18,12 +18,12 @@ import anyio
 
 from queue_core.broker import Broker, QueueStats
 from queue_core.client import Client
-from queue_core.delivery import Delivery
 from queue_core.errors import RateLimited, SkipRetry
 from queue_core.job import Job
 from queue_core.registry import open_broker
 from queue_core.retry import fixed
-from queue_core.worker import Worker
+from queue_core.worker.delivery import Delivery
+from queue_core.worker.worker import Worker
 
 QUEUE = "default"
 STATES = ("pending", "scheduled", "active", "retry", "completed", "archived")

@@ -32,7 +32,9 @@ exception: drivers map those at their edge (``redis.ConnectionError`` becomes
     │   ├── InvalidInterval             a periodic schedule's ``every``
     │   ├── InvalidTimezone
     │   ├── InvalidSchedulerOption
+    │   ├── InvalidRetryPolicy          retry.fixed / retry.exponential arguments
     │   └── InvalidAggregationOption    an Aggregator's grace, max delay, max size...
+    ├── NotOpen                         a Client or Manager used before open() (also a RuntimeError)
     ├── SerializationError              a payload or result the serializer cannot handle
     ├── EnqueueRejected                 the broker refused one job
     │   ├── JobIdConflict
@@ -51,6 +53,7 @@ exception: drivers map those at their edge (``redis.ConnectionError`` becomes
     │   ├── BrokerUnavailable           connection refused, timed out, lost
     │   │   └── BrokerAuthError
     │   ├── UnknownBrokerScheme
+    │   ├── PluginConflict              two installed plugins serve one URL scheme (also a RuntimeError)
     │   ├── MissingDependency           an optional extra is not installed
     │   ├── StorageLayoutMismatch       the stored data was written by another storage layout version
     │   └── Unsupported                 the driver does not offer this capability
@@ -211,8 +214,16 @@ class InvalidSchedulerOption(ValidationError):
     pass
 
 
+class InvalidRetryPolicy(ValidationError):
+    pass
+
+
 class InvalidAggregationOption(ValidationError):
     pass
+
+
+class NotOpen(QueueError, RuntimeError):
+    """A Client, Manager or sync client was used before it was opened or after it was closed."""
 
 
 class SerializationError(QueueError):
@@ -351,6 +362,10 @@ class UnknownBrokerScheme(BrokerError, ValueError):
         self.installed = installed
         listed = ", ".join(f"{s}://" for s in installed) or "none"
         super().__init__(f"no broker driver for scheme {scheme!r}; installed schemes: {listed}")
+
+
+class PluginConflict(BrokerError, RuntimeError):
+    pass
 
 
 class MissingDependency(BrokerError, ImportError):

@@ -13,12 +13,12 @@ Times are epoch seconds.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from queue_core import validation
 from queue_core.errors import SerializationError
 
 #: ``kind`` of worker heartbeats in ``Broker.put_heartbeat`` / ``list_heartbeats``.
@@ -180,7 +180,7 @@ class _Fields:
 
     def integer(self, name: str, default: Any = _MISSING) -> int:
         value = self.get(name, default)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        if not validation.is_int(value) or value < 0:
             raise self._bad(name, value, "an integer >= 0")
         return value
 
@@ -192,7 +192,7 @@ class _Fields:
 
     def number(self, name: str) -> float:
         value = self.get(name)
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        if not validation.is_number(value):
             raise self._bad(name, value, "a number of epoch seconds")
         return float(value)
 

@@ -21,6 +21,8 @@ from queue_core.states import DependencyPolicy
 
 DEFAULT_QUEUE = "default"
 DEFAULT_MAX_RETRIES = 25
+# An attempt's limit when neither its handler nor the job sets one (see worker/_deadlines.py).
+DEFAULT_TIMEOUT = 30 * 60.0
 MAX_HEADERS = 64
 MAX_UNIQUE_KEY_LENGTH = 256
 #: Most dependencies one job may name (a fan-in of this many jobs is one callback).
@@ -94,7 +96,7 @@ class Job:
         set_(self, "payload", bytes(self.payload))
         validation.queue_name(self.queue)
         retries = self.max_retries
-        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+        if not validation.is_int(retries) or retries < 0:
             raise errors.InvalidMaxRetries("max_retries", retries, "an integer >= 0 (0 means no retries)")
         if self.delay is not None:
             set_(self, "delay", validation.seconds(self.delay, "delay", errors.InvalidSchedule))

@@ -21,18 +21,20 @@ are loops of those.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+import warnings
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
 from queue_core import errors, validation
 from queue_core.broker import Broker, DailyStats, JobInfo, QueueStats
-from queue_core.clock import Clock, SystemClock
-from queue_core.deadlines import DEFAULT_TIMEOUT
+from queue_core.clock import Clock
 from queue_core.events import LOGGER_NAME
 from queue_core.info import WORKER_HEARTBEAT, ActiveJobInfo, WorkerInfo
-from queue_core.registry import DEFAULT_URL, BrokerHolder
-from queue_core.scheduler import FireRecord, ScheduleInfo, list_schedules, schedule_history
+from queue_core.job import DEFAULT_TIMEOUT
+from queue_core.registry import DEFAULT_URL
+from queue_core.scheduling.scheduler import FireRecord, ScheduleInfo, list_schedules, schedule_history
+from queue_core.session import BrokerHolder
 from queue_core.states import JobState
 
 DEFAULT_PAGE_SIZE = 30
@@ -131,7 +133,7 @@ class QueueLocation:
 
 @dataclass(frozen=True, slots=True)
 class ServerInfo:
-    """What the broker's server says about itself (``Manager.redis_info``)."""
+    """What the broker's server says about itself (``Manager.server_info``)."""
 
     #: the driver's name (``Capabilities.name``): "redis", "memory", ...
     driver: str
@@ -163,7 +165,8 @@ class Manager(BrokerHolder):
     A Manager opens its broker from a URL (and closes it on exit), or uses a ``Broker``
     it is given (and leaves it open). ``clock`` supplies ``now`` for every call
     (default ``SystemClock``). Actions that change jobs are logged at INFO on
-    ``logger`` (default the ``queue_core`` logger).
+    ``logger`` (default the ``queue_core`` logger). ``broker_options`` go to the driver
+    when the Manager opens its broker from a URL (for Redis and memory://: ``prefix``).
     """
 
     def __init__(
@@ -172,9 +175,9 @@ class Manager(BrokerHolder):
         *,
         clock: Clock | None = None,
         logger: logging.Logger | None = None,
+        broker_options: Mapping[str, Any] | None = None,
     ) -> None:
-        super().__init__(broker_or_url)
-        self.clock: Clock = clock if clock is not None else SystemClock()
+        super().__init__(broker_or_url, broker_options=broker_options, clock=clock)
         self.log = logger if logger is not None else logging.getLogger(LOGGER_NAME)
 
     # ----------------------------------------------------------------- queues
@@ -208,7 +211,7 @@ class Manager(BrokerHolder):
         """Processed / failed / succeeded per UTC day for the last ``days`` days (1-90),
         today first. Counts are per attempt."""
         queue = validation.queue_name(queue)
-        if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_HISTORY_DAYS:
+        if not validation.is_int(days) or not 1 <= days <= MAX_HISTORY_DAYS:
             raise errors.ValidationError(
                 "days",
                 days,
@@ -407,13 +410,18 @@ class Manager(BrokerHolder):
         newest first."""
         return await schedule_history(self.broker, schedule_id, limit)
 
-    async def redis_info(self) -> ServerInfo:
+    async def server_info(self) -> ServerInfo:
         """What the broker's server reports about itself (Redis: ``INFO``; on a Cluster,
         that of one node, plus each queue's slot and nodes in ``queue_locations``)."""
         server_info: Callable[[], Awaitable[dict[str, Any]]] | None = getattr(self.broker, "server_info", None)
         if server_info is None:
             raise errors.Unsupported(f"the {self.broker.capabilities.name!r} driver does not report server info")
         return ServerInfo(driver=self.broker.capabilities.name, info=await server_info())
+
+    async def redis_info(self) -> ServerInfo:
+        """Deprecated: the former name of ``server_info()`` (kept for one release)."""
+        warnings.warn("Manager.redis_info() is deprecated; use Manager.server_info()", DeprecationWarning, stacklevel=2)
+        return await self.server_info()
 
     # ----------------------------------------------------------------- internals
 

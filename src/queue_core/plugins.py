@@ -6,7 +6,7 @@ import functools
 
 import pluggy
 
-from queue_core import hookspecs
+from queue_core import errors, hookspecs
 
 
 @functools.cache
@@ -32,6 +32,6 @@ def installed_schemes() -> dict[str, hookspecs.BrokerFactory]:
     for offered in plugin_manager().hook.queue_core_add_brokers():
         for scheme, factory in offered.items():
             if scheme in schemes and schemes[scheme] is not factory:
-                raise RuntimeError(f"two plugins serve the URL scheme {scheme!r}")
+                raise errors.PluginConflict(f"two plugins serve the URL scheme {scheme!r}")
             schemes[scheme] = factory
     return schemes

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 from urllib.parse import urlsplit
 
 from queue_core.broker import Broker
@@ -33,57 +31,3 @@ async def open_broker(url: str = DEFAULT_URL, **options: Any) -> Broker:
         raise UnknownBrokerScheme(scheme, sorted(schemes))
     broker: Broker = factory(url, **options)
     return broker
-
-
-class BrokerHolder:
-    """The broker of a Client or Manager: opened from a URL (and closed on exit), or
-    given ready-made (and left open for its owner).
-
-    Use the subclass as ``async with Client(url) as client`` or call ``open()`` and
-    ``aclose()`` yourself.
-    """
-
-    def __init__(self, broker_or_url: Broker | str, broker_options: Mapping[str, Any] | None = None) -> None:
-        if isinstance(broker_or_url, str):
-            scheme_of(broker_or_url)  # a malformed URL fails here, not at the first call
-            self._url: str | None = broker_or_url
-            self._broker: Broker | None = None
-        else:
-            self._url = None
-            self._broker = broker_or_url
-        self._owns_broker = False
-        self._broker_options = dict(broker_options or {})
-
-    async def __aenter__(self) -> Self:
-        await self.open()
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()
-
-    async def open(self) -> None:
-        """Open the broker from the URL given at construction (no-op for a given broker)."""
-        if self._broker is None and self._url is not None:
-            self._broker = await open_broker(self._url, **self._broker_options)
-            self._owns_broker = True
-
-    async def aclose(self) -> None:
-        """Close the broker if this object opened it. Idempotent."""
-        if self._owns_broker and self._broker is not None:
-            broker, self._broker, self._owns_broker = self._broker, None, False
-            await broker.close()
-
-    @property
-    def broker(self) -> Broker:
-        if self._broker is None:
-            name = type(self).__name__
-            raise RuntimeError(
-                f"{name}({self._url!r}) is not open; use `async with {name}(...)` or `await {name.lower()}.open()`"
-            )
-        return self._broker
-
-    async def ping(self) -> None:
-        """Raise ``BrokerUnavailable`` unless the broker answers."""
-        await self.broker.ping()

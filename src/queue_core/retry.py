@@ -12,6 +12,9 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Callable
+from typing import Any
+
+from queue_core import errors, validation
 
 #: ``(retried, error) -> seconds`` until the next attempt.
 RetryPolicy = Callable[[int, BaseException], float]
@@ -29,9 +32,10 @@ def default_backoff(retried: int, error: BaseException | None = None) -> float:
 
 
 def fixed(seconds: float) -> RetryPolicy:
-    """A policy that always waits ``seconds`` (tests, demos, idempotent polling jobs)."""
-    if not math.isfinite(seconds) or seconds < 0:
-        raise ValueError(f"fixed() takes a finite number of seconds >= 0, got {seconds!r}")
+    """A policy that always waits ``seconds`` (tests, demos, idempotent polling jobs).
+
+    Raises ``InvalidRetryPolicy`` unless ``seconds`` is a finite number >= 0."""
+    validation.seconds(seconds, "seconds", errors.InvalidRetryPolicy)
 
     def policy(retried: int, error: BaseException) -> float:
         return seconds
@@ -40,9 +44,13 @@ def fixed(seconds: float) -> RetryPolicy:
 
 
 def exponential(base: float = 1.0, *, factor: float = 2.0, cap: float = 3600.0, jitter: float = 0.1) -> RetryPolicy:
-    """``base * factor**retried`` seconds, at most ``cap``, spread by +/- ``jitter`` (a fraction)."""
-    if base < 0 or factor < 1 or cap < 0 or not 0 <= jitter <= 1:
-        raise ValueError("exponential() takes base >= 0, factor >= 1, cap >= 0 and 0 <= jitter <= 1")
+    """``base * factor**retried`` seconds, at most ``cap``, spread by +/- ``jitter`` (a fraction).
+
+    Raises ``InvalidRetryPolicy`` naming the first argument out of its range."""
+    validation.seconds(base, "base", errors.InvalidRetryPolicy)
+    _at_least(factor, 1, "factor")
+    validation.seconds(cap, "cap", errors.InvalidRetryPolicy)
+    _at_least(jitter, 0, "jitter", at_most=1)
 
     def policy(retried: int, error: BaseException) -> float:
         try:
@@ -52,6 +60,13 @@ def exponential(base: float = 1.0, *, factor: float = 2.0, cap: float = 3600.0, 
         return delay * (1 + random.uniform(-jitter, jitter))
 
     return policy
+
+
+def _at_least(value: Any, low: float, field: str, at_most: float = math.inf) -> None:
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if not number or not low <= value <= at_most or math.isnan(value):
+        upper = "" if at_most == math.inf else f" and <= {at_most:g}"
+        raise errors.InvalidRetryPolicy(field, value, f"a number >= {low:g}{upper}")
 
 
 def delay_for(policy: RetryPolicy | None, retried: int, error: BaseException) -> float:
@@ -64,6 +79,6 @@ def delay_for(policy: RetryPolicy | None, retried: int, error: BaseException) ->
     if policy is None:
         return default_backoff(retried, error)
     delay = policy(retried, error)
-    if isinstance(delay, bool) or not isinstance(delay, int | float) or not math.isfinite(delay) or delay < 0:
+    if not validation.is_number(delay) or delay < 0:
         raise ValueError(f"retry policy returned {delay!r}; expected a finite number of seconds >= 0")
     return float(delay)

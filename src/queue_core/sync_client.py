@@ -25,22 +25,18 @@ Use ``Client`` there.
 from __future__ import annotations
 
 import contextlib
-import logging
-from collections.abc import Awaitable, Callable, Iterable, Mapping
-from datetime import timedelta
+from collections.abc import Awaitable, Callable, Iterable
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, TypeVar, Unpack
 
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from queue_core import errors
 from queue_core.broker import EnqueueOutcome, JobInfo
-from queue_core.client import DEFAULT_CHUNK_SIZE, DEFAULT_MAX_PAYLOAD_BYTES, Client, ClientErrorHandler
-from queue_core.clock import Clock
+from queue_core.client import DEFAULT_CHUNK_SIZE, Client, ClientSettings
 from queue_core.extras import require_backend
 from queue_core.job import Job
 from queue_core.registry import DEFAULT_URL
-from queue_core.serialization import JSON, Serializer
 
 T = TypeVar("T")
 
@@ -55,33 +51,14 @@ class SyncClient:
     """
 
     def __init__(
-        self,
-        url: str = DEFAULT_URL,
-        *,
-        backend: str = "asyncio",
-        clock: Clock | None = None,
-        serializer: Serializer = JSON,
-        default_retention: float | timedelta = 0,
-        max_payload_bytes: int | None = DEFAULT_MAX_PAYLOAD_BYTES,
-        logger: logging.Logger | None = None,
-        error_handler: ClientErrorHandler | None = None,
-        broker_options: Mapping[str, Any] | None = None,
+        self, url: str = DEFAULT_URL, *, backend: str = "asyncio", **client_options: Unpack[ClientSettings]
     ) -> None:
         if not isinstance(url, str):
             raise errors.InvalidBrokerURL(
                 "url", url, "a URL string (a Broker object belongs to its own event loop; SyncClient opens its own)"
             )
         # Every option is checked here, before a thread is started.
-        self._client = Client(
-            url,
-            clock=clock,
-            serializer=serializer,
-            default_retention=default_retention,
-            max_payload_bytes=max_payload_bytes,
-            logger=logger,
-            error_handler=error_handler,
-            broker_options=broker_options,
-        )
+        self._client = Client(url, **client_options)
         self._stack = contextlib.ExitStack()
         require_backend(backend)
         portal = self._stack.enter_context(start_blocking_portal(backend, name=f"queue-core SyncClient {url}"))
@@ -124,7 +101,7 @@ class SyncClient:
     def _call(self, function: Callable[..., Awaitable[T]], *args: Any) -> T:
         portal = self._portal
         if portal is None:
-            raise RuntimeError("this SyncClient is closed; create a new one")
+            raise errors.NotOpen("this SyncClient is closed; create a new one")
         return portal.call(function, *args)
 
     # ----------------------------------------------------------------- calls

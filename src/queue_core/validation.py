@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import re
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeGuard
 
 from queue_core import errors
 
@@ -53,13 +53,37 @@ def job_type(value: Any, field: str = "type") -> str:
     return value
 
 
+def is_int(value: object) -> TypeGuard[int]:
+    """An ``int`` and not a ``bool`` (which Python counts as one)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_number(value: object) -> TypeGuard[int | float]:
+    """A finite ``int`` or ``float``, not a ``bool``."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def integer(value: Any, field: str, error: type[errors.ValidationError], *, minimum: int = 0) -> int:
+    """An ``int`` (never a ``bool``) of at least ``minimum``."""
+    if not is_int(value) or value < minimum:
+        raise error(field, value, f"an integer >= {minimum}")
+    return value
+
+
+def flag(value: Any, field: str, error: type[errors.ValidationError]) -> bool:
+    """``True`` or ``False``, nothing truthy in their place."""
+    if not isinstance(value, bool):
+        raise error(field, value, "True or False")
+    return value
+
+
 def seconds(value: Any, field: str, error: type[errors.ValidationError], *, allow_zero: bool = True) -> float:
     """A duration as float seconds, from a number or a ``timedelta``."""
     if isinstance(value, timedelta):
         value = value.total_seconds()
     lower = ">= 0" if allow_zero else "> 0"
     form = f"a number of seconds {lower} or a timedelta"
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if not is_number(value):
         raise error(field, value, form)
     if value < 0 or (value == 0 and not allow_zero):
         raise error(field, value, form)
@@ -73,14 +97,14 @@ def epoch(value: Any, field: str, error: type[errors.ValidationError]) -> float:
         if value.tzinfo is None:
             raise error(field, value, form)
         return value.timestamp()
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+    if not is_number(value) or value < 0:
         raise error(field, value, form)
     return float(value)
 
 
 def page(number: Any, size: Any, max_size: int = 1000) -> tuple[int, int]:
-    if isinstance(number, bool) or not isinstance(number, int) or number < 1:
+    if not is_int(number) or number < 1:
         raise errors.InvalidPagination("page", number, "an integer >= 1 (pages are 1-based)")
-    if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= max_size:
+    if not is_int(size) or not 1 <= size <= max_size:
         raise errors.InvalidPagination("page_size", size, f"an integer from 1 to {max_size}")
     return number, size

@@ -2,9 +2,8 @@
 
 Every process is started here with its own temp directory, bound to 127.0.0.1, in its own
 session (so a signal meant for it reaches nothing else), and is stopped by the PID we
-recorded -- never by name. The baseline arguments follow the fault plan (reliability.md
-§3.1): no persistence unless a scenario asks for it, ``DEBUG`` enabled for local clients,
-``noeviction``.
+recorded -- never by name. The baseline arguments: no persistence unless a scenario asks
+for it, ``DEBUG`` enabled for local clients, ``noeviction``.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from redis.crc import key_slot
 
 from queue_core import Job, Scheduler, SyncClient, ValidationError
-from queue_core.schedule_spec import to_ms
+from queue_core.scheduling._spec import to_ms
 from queue_core.validation import MAX_NAME_LENGTH
 from queue_redis import scripts
 from queue_redis.keys import QueueKeys

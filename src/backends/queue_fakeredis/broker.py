@@ -14,7 +14,7 @@ from queue_core import Capabilities, InvalidBrokerURL
 from queue_fakeredis.notify import LocalPubSub, Subscription
 from queue_redis.broker import RedisBroker
 from queue_redis.keys import DEFAULT_PREFIX
-from queue_redis.transport import Call, SyncCore
+from queue_redis.wire.transport import Call, SyncCore
 
 MEMORY_CAPABILITIES = Capabilities(
     name="memory", blocking_wait=True, features=frozenset({"admin", "aggregation", "coordination", "dependencies"})

@@ -16,7 +16,7 @@ from queue_redis import codec
 from queue_redis.base import BrokerBase
 from queue_redis.keys import QueueKeys
 from queue_redis.scripts import script
-from queue_redis.transport import Call
+from queue_redis.wire.transport import Call
 
 #: Jobs moved per bulk script call, so no single call blocks Redis for long.
 BULK_BATCH = 500

@@ -8,7 +8,7 @@ from queue_core import EnqueueOutcome, Job, JobRecord
 from queue_redis import codec
 from queue_redis.base import BrokerBase
 from queue_redis.scripts import script
-from queue_redis.transport import Call
+from queue_redis.wire.transport import Call
 
 
 class AggregationOps(BrokerBase):

@@ -19,7 +19,7 @@ from queue_core import (
 )
 from queue_redis import codec
 from queue_redis.keys import GlobalKeys, QueueKeys
-from queue_redis.transport import Transport
+from queue_redis.wire.transport import Transport
 
 T = TypeVar("T")
 

@@ -18,7 +18,7 @@ from queue_redis.keys import DEFAULT_PREFIX, GlobalKeys
 from queue_redis.layout import LayoutGuard
 from queue_redis.maintenance import MaintenanceOps
 from queue_redis.processing import ProcessingOps
-from queue_redis.transport import Transport
+from queue_redis.wire.transport import Transport
 
 #: Every script touches one queue's hash slot and global keys take single-key commands,
 #: so the same driver serves standalone Redis, Sentinel and Cluster.

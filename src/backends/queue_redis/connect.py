@@ -9,6 +9,7 @@ the sentinels). ``?prefix=`` is queue-core's own and is taken out before redis-p
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
@@ -22,7 +23,7 @@ import redis.sentinel
 import sniffio
 
 from queue_core import InvalidBrokerURL
-from queue_redis.transport import (
+from queue_redis.wire.transport import (
     AsyncioTransport,
     ClusterNodeClients,
     PipelinedThreadTransport,
@@ -30,6 +31,8 @@ from queue_redis.transport import (
     ThreadTransport,
     Transport,
 )
+
+_log = logging.getLogger("queue_redis")
 
 URL_FORM = (
     "redis://[user:password@]host:port[/db], rediss://..., unix:///path.sock, "
@@ -70,7 +73,18 @@ def node_url(url: str, host: str, port: int) -> str:
 
 
 def open_transport(target: Target, options: dict[str, Any]) -> tuple[Transport, bool]:
-    """The transport for the running async library, and whether it talks to a cluster."""
+    """The transport for the running async library, and whether it talks to a cluster.
+
+    Which one serves the URL is logged at DEBUG on the ``queue_redis`` logger (docs/redis.md)."""
+    transport, cluster = _open_transport(target, options)
+    why = _redis_py_reason(target, options)
+    _log.debug(
+        "redis %s: %s%s", target.kind, type(transport).__name__, "" if why is None else f" (redis-py path: {why})"
+    )
+    return transport, cluster
+
+
+def _open_transport(target: Target, options: dict[str, Any]) -> tuple[Transport, bool]:
     asyncio = sniffio.current_async_library() == "asyncio"
     try:
         if target.kind == "cluster":
@@ -104,13 +118,13 @@ _PIPELINED_OPTIONS = {"socket_connect_timeout", "socket_timeout"}
 
 
 def _pipelined(target: Target, client: Any, options: dict[str, Any], *, anyio_streams: bool) -> Any:
-    """A pipelined hiredis connection for script calls (``queue_redis.resp``: asyncio's
+    """A pipelined hiredis connection for script calls (``queue_redis.wire.resp``: asyncio's
     protocol, or anyio streams for trio), or None when hiredis is missing or the URL or
     options need redis-py (TLS, extra options)."""
-    if target.tls or urlsplit(target.url).query or not set(options) <= _PIPELINED_OPTIONS:
+    if _redis_py_reason(target, options) is not None:
         return None
     try:
-        from queue_redis.resp import AnyioRespConnection, RespConnection
+        from queue_redis.wire.resp import AnyioRespConnection, RespConnection
     except ImportError:  # hiredis is not installed
         return None
     kwargs = client.connection_pool.connection_kwargs
@@ -125,6 +139,20 @@ def _pipelined(target: Target, client: Any, options: dict[str, Any], *, anyio_st
         connect_timeout=kwargs.get("socket_connect_timeout"),
         timeout=kwargs.get("socket_timeout"),
     )
+
+
+def _redis_py_reason(target: Target, options: dict[str, Any]) -> str | None:
+    """Why calls go through redis-py rather than the pipelined connection, or None."""
+    if target.kind != "standalone":
+        return f"{target.kind} topology"
+    if target.tls:
+        return "TLS"
+    if urlsplit(target.url).query:
+        return "options in the URL's query string"
+    extra = sorted(set(options) - _PIPELINED_OPTIONS)
+    if extra:
+        return f"client options {', '.join(extra)}"
+    return None
 
 
 def _sentinel(target: Target, options: dict[str, Any], asyncio: bool) -> Transport:

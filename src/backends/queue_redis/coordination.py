@@ -12,7 +12,7 @@ from typing import Any
 from queue_redis import codec
 from queue_redis.base import BrokerBase
 from queue_redis.scripts import script
-from queue_redis.transport import Call
+from queue_redis.wire.transport import Call
 
 
 def _ms(seconds: float) -> int:

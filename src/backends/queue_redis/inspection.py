@@ -20,7 +20,7 @@ from queue_core import (
 from queue_redis import codec
 from queue_redis.base import BrokerBase, unsupported, utc_day
 from queue_redis.scripts import script
-from queue_redis.transport import Call
+from queue_redis.wire.transport import Call
 
 
 class InspectionOps(BrokerBase):

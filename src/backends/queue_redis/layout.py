@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from queue_core import StorageLayoutMismatch
-from queue_redis.transport import Call, Transport
+from queue_redis.wire.transport import Call, Transport
 
 LAYOUT_VERSION = "1"
 

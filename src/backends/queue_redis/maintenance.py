@@ -12,7 +12,7 @@ from queue_redis import codec
 from queue_redis.base import BrokerBase, utc_day
 from queue_redis.keys import STATS_TTL_SECONDS
 from queue_redis.scripts import script
-from queue_redis.transport import Call
+from queue_redis.wire.transport import Call
 
 #: Most records purge.lua deletes per queue and call.
 PURGE_BATCH = 1000

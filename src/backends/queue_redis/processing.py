@@ -19,7 +19,7 @@ from queue_redis import codec
 from queue_redis.base import BrokerBase, grouped, utc_day
 from queue_redis.keys import STATS_TTL_SECONDS, QueueKeys
 from queue_redis.scripts import script
-from queue_redis.transport import Call
+from queue_redis.wire.transport import Call
 
 #: Jobs per enqueue script call; one round trip carries all chunks.
 ENQUEUE_CHUNK = 500

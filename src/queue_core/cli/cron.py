@@ -9,7 +9,7 @@ import click
 from queue_core.cli.common import broker_options, json_option, manage
 from queue_core.cli.failures import EXIT_CODES
 from queue_core.cli.output import console, moment, print_json, relative, table
-from queue_core.schedule_records import HISTORY_KEEP
+from queue_core.scheduling.records import HISTORY_KEEP
 
 
 @click.group(epilog=EXIT_CODES)

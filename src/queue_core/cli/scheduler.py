@@ -12,7 +12,7 @@ from queue_core.cli import loading
 from queue_core.cli.common import Settings, broker_options, configure_logging, run
 from queue_core.cli.failures import EXIT_CODES, CliError
 from queue_core.cli.worker import LOG_LEVELS, build_scheduler
-from queue_core.scheduler import Scheduler
+from queue_core.scheduling.scheduler import Scheduler
 
 
 @click.command(epilog=EXIT_CODES)

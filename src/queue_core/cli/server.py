@@ -23,7 +23,7 @@ def server(as_json: bool) -> None:
 
     For Redis: version, uptime, memory and clients (from INFO); on a Cluster, each
     queue's hash slot and nodes."""
-    found = manage(lambda manager: manager.redis_info())
+    found = manage(lambda manager: manager.server_info())
     if as_json:
         print_json({"driver": found.driver, "info": found.info})
         return

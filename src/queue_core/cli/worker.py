@@ -16,8 +16,8 @@ from queue_core.cli.common import Settings, broker_options, configure_logging, r
 from queue_core.cli.failures import EXIT_CODES, USAGE, CliError
 from queue_core.cli.params import QUEUE_WEIGHT
 from queue_core.cli.supervisor import Supervisor
-from queue_core.scheduler import Scheduler
-from queue_core.worker import Worker
+from queue_core.scheduling.scheduler import Scheduler
+from queue_core.worker.worker import Worker
 
 log = logging.getLogger("queue_core.cli")
 LOG_LEVELS = ("debug", "info", "warning", "error")

@@ -24,9 +24,9 @@ from typing import Any
 from queue_core import errors, validation
 from queue_core.broker import Broker
 from queue_core.info import SCHEDULER_HEARTBEAT
-from queue_core.schedule_config import ScheduleEntry
-from queue_core.schedule_config import schedule_id as check_schedule_id
-from queue_core.schedule_spec import Tick, parse_cron, parse_every, tick_text, to_ms, to_seconds
+from queue_core.scheduling._spec import Tick, parse_cron, parse_every, tick_text, to_ms, to_seconds
+from queue_core.scheduling.config import ScheduleEntry
+from queue_core.scheduling.config import schedule_id as check_schedule_id
 
 HEARTBEAT_KIND = SCHEDULER_HEARTBEAT
 HISTORY_KEEP = 1000
@@ -108,7 +108,7 @@ def decode_fire(recorded_at: float, event: bytes) -> FireRecord | None:
 async def schedule_history(broker: Broker, schedule_id: str, limit: int = 100) -> list[FireRecord]:
     """The newest ``limit`` fires of ``schedule_id`` (at most the 1000 kept), newest first."""
     check_schedule_id(schedule_id, "schedule_id")
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= HISTORY_KEEP:
+    if not validation.is_int(limit) or not 1 <= limit <= HISTORY_KEEP:
         raise errors.ValidationError("limit", limit, f"an integer from 1 to {HISTORY_KEEP}")
     events = await broker.list_events(history_stream(schedule_id), limit)
     return [record for at, event in events if (record := decode_fire(at, event)) is not None]

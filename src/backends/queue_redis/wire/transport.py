@@ -434,7 +434,7 @@ class AsyncioTransport:
 
 
 class _PipelinedScripts:
-    """Script calls over one pipelined hiredis connection (``queue_redis.resp``)."""
+    """Script calls over one pipelined hiredis connection (``queue_redis.wire.resp``)."""
 
     _connection: Any
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import builtins
 import dataclasses
-import math
 import typing
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar, overload
@@ -26,6 +25,7 @@ from typing import Any, TypeVar, overload
 import anyio.from_thread
 import sniffio
 
+from queue_core import validation
 from queue_core.broker import Broker, JobRecord, Lease
 from queue_core.errors import LeaseLost, SerializationError, ValidationError
 from queue_core.serialization import Serializer
@@ -172,7 +172,7 @@ class Delivery:
         for name, number in (("done", done), ("total", total)):
             if number is None and name == "total":
                 continue
-            if isinstance(number, bool) or not isinstance(number, int | float) or not math.isfinite(number):
+            if not validation.is_number(number):
                 raise ValidationError(name, number, "a finite number")
         if message is not None and not isinstance(message, str):
             raise ValidationError("message", message, "a string or None")

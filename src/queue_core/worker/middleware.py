@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 from queue_core import errors
 
 if TYPE_CHECKING:
-    from queue_core.delivery import Delivery
+    from queue_core.worker.delivery import Delivery
 
 #: the rest of the chain: ``await call_next(delivery)`` runs it and returns the result.
 CallNext = Callable[["Delivery"], Awaitable[Any]]

@@ -17,14 +17,15 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 
-from queue_core import errors, ratelimit, validation
-from queue_core.middleware import CallNext, Middleware, compose
-from queue_core.middleware import checked as checked_middleware
-from queue_core.ratelimit import RateLimit
+from queue_core import errors, validation
 from queue_core.retry import RetryPolicy
+from queue_core.worker import ratelimit
+from queue_core.worker.middleware import CallNext, Middleware, compose
+from queue_core.worker.middleware import checked as checked_middleware
+from queue_core.worker.ratelimit import RateLimit
 
 if TYPE_CHECKING:
-    from queue_core.delivery import Delivery
+    from queue_core.worker.delivery import Delivery
 
 #: ``async def handler(delivery) -> result`` -- or a plain ``def``, run on a worker thread.
 Handler = Callable[["Delivery"], Awaitable[Any]] | Callable[["Delivery"], Any]

@@ -24,7 +24,29 @@ from typing import Any
 
 import hiredis
 import redis
-from redis._parsers.base import BaseParser
+from redis.exceptions import (
+    AuthenticationError,
+    BusyLoadingError,
+    ExecAbortError,
+    MasterDownError,
+    MaxClientsReachedError,
+    NoPermissionError,
+    NoScriptError,
+    OutOfMemoryError,
+    ReadOnlyError,
+    ResponseError,
+)
+
+
+def handshake(username: str | None, password: str | None, db: int) -> list[tuple[Any, ...]]:
+    """What a new connection sends before anything else: AUTH (with the ACL user when one is
+    named), then SELECT for a database other than 0."""
+    commands: list[tuple[Any, ...]] = []
+    if password is not None:
+        commands.append(("AUTH", password) if username is None else ("AUTH", username, password))
+    if db:
+        commands.append(("SELECT", db))
+    return commands
 
 
 class _Protocol(asyncio.Protocol):
@@ -151,14 +173,9 @@ class RespConnection:
                 raise redis.ConnectionError(f"cannot connect to Redis at {self._where()}: {exc}") from exc
             assert protocol is not None
             self._protocol = protocol
-            handshake: list[tuple[Any, ...]] = []
-            if self.password is not None:
-                handshake.append(("AUTH", self.password) if self.username is None
-                                 else ("AUTH", self.username, self.password))  # fmt: skip
-            if self.db:
-                handshake.append(("SELECT", self.db))
-            if handshake:
-                for reply in await self.send(handshake):
+            commands = handshake(self.username, self.password, self.db)
+            if commands:
+                for reply in await self.send(commands):
                     if isinstance(reply, Exception):
                         await self.close()
                         raise reply
@@ -266,9 +283,8 @@ class RespSubscription:
             raise redis.ConnectionError(f"cannot connect to Redis at {server._where()}: {exc}") from exc
         assert protocol is not None
         self._protocol, self._channels = protocol, set()
-        if server.password is not None:
-            auth = ("AUTH", server.password) if server.username is None else ("AUTH", server.username, server.password)
-            await self._request(protocol, auth, 1)
+        for command in handshake(server.username, server.password, db=0):  # pub/sub ignores the db
+            await self._request(protocol, command, 1)
         return protocol
 
     async def receive(self, channels: Sequence[str], timeout: float) -> list[bytes]:
@@ -307,10 +323,39 @@ def _resolve(future: asyncio.Future[None]) -> None:
         future.set_result(None)
 
 
+#: error codes -> the redis-py exception that redis-py's own parser raises for them (the
+#: cluster redirections are left out: this connection never talks to a cluster).
+_ERROR_CODES: dict[str, type[redis.RedisError]] = {
+    "NOSCRIPT": NoScriptError,
+    "WRONGPASS": AuthenticationError,
+    "NOAUTH": AuthenticationError,
+    "NOPERM": NoPermissionError,
+    "LOADING": BusyLoadingError,
+    "READONLY": ReadOnlyError,
+    "OOM": OutOfMemoryError,
+    "EXECABORT": ExecAbortError,
+    "MASTERDOWN": MasterDownError,
+}
+#: ``ERR`` replies that redis-py raises as something more specific than ResponseError.
+_ERR_MESSAGES: dict[str, type[redis.RedisError]] = {
+    "max number of clients reached": MaxClientsReachedError,
+    "invalid password": AuthenticationError,
+    "Client sent AUTH, but no password is set": AuthenticationError,
+    "AUTH <password> called without any password configured for the default user. "
+    "Are you sure your configuration is correct?": AuthenticationError,
+}
+
+
 def _error(reply: hiredis.ReplyError) -> Exception:
-    """The redis-py exception for an error reply (NoScriptError for NOSCRIPT, ...)."""
-    error: Exception = BaseParser.parse_error(str(reply))  # type: ignore[no-untyped-call]
-    return error
+    """The redis-py exception for an error reply, as redis-py's parser makes it: the code
+    (NOSCRIPT, WRONGPASS, ERR...) picks the class and a known code is cut from the message."""
+    text = str(reply)
+    code, _, message = text.partition(" ")
+    if code in _ERROR_CODES:
+        return _ERROR_CODES[code](message)
+    if code == "ERR":
+        return _ERR_MESSAGES.get(message, ResponseError)(message)
+    return ResponseError(text)
 
 
 class _Slot:
@@ -385,14 +430,9 @@ class AnyioRespConnection:
             except (TimeoutError, OSError) as exc:
                 raise redis.ConnectionError(f"cannot connect to Redis at {self._where()}: {exc}") from exc
             self._reader, self._waiting = hiredis.Reader(), collections.deque()
-            handshake: list[tuple[Any, ...]] = []
-            if self.password is not None:
-                handshake.append(("AUTH", self.password) if self.username is None
-                                 else ("AUTH", self.username, self.password))  # fmt: skip
-            if self.db:
-                handshake.append(("SELECT", self.db))
-            if handshake:
-                for reply in await self._exchange(stream, handshake):
+            commands = handshake(self.username, self.password, self.db)
+            if commands:
+                for reply in await self._exchange(stream, commands):
                     if isinstance(reply, Exception):
                         await anyio.aclose_forcefully(stream)
                         raise reply

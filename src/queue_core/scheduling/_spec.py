@@ -32,7 +32,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import CroniterError, croniter
 
-from queue_core import errors
+from queue_core import errors, validation
 
 #: epoch milliseconds
 Tick = int
@@ -236,7 +236,7 @@ def parse_cron(spec: Any, timezone: tzinfo | str, field: str = "spec") -> CronSp
 def parse_every(every: Any, field: str = "every") -> EverySpec:
     """A fixed interval from seconds (>= 1 ms) or a ``timedelta``; else ``InvalidInterval``."""
     seconds = every.total_seconds() if isinstance(every, timedelta) else every
-    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not math.isfinite(seconds):
+    if not validation.is_number(seconds):
         raise errors.InvalidInterval(field, every, EVERY_FORM)
     every_ms = round(seconds * 1000)
     if seconds <= 0 or every_ms < MIN_EVERY_MS:

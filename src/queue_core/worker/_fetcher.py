@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -28,12 +29,13 @@ import anyio.lowlevel
 from queue_core.broker import Broker, Lease
 from queue_core.clock import Clock
 from queue_core.errors import QueueError
-from queue_core.leases import Attempt, InFlight
-from queue_core.queues import QueueOrder
+from queue_core.worker._leases import Attempt, InFlight
+from queue_core.worker._queues import QueueOrder
+from queue_core.worker.options import WorkerOptions
 
 ERROR_BACKOFF_MIN = 0.1
 #: The longest wait between two tries while the broker is unreachable: it bounds how long
-#: after the broker is back the worker takes jobs again (the fault plan promises 2 s).
+#: after the broker is back the worker takes jobs again (docs/guarantees.md, P8: within 2 s).
 ERROR_BACKOFF_MAX = 1.0
 
 
@@ -43,35 +45,43 @@ def jittered(backoff: float) -> float:
     return backoff * random.uniform(0.5, 1.0)
 
 
+@dataclass(frozen=True, slots=True)
+class FetcherHooks:
+    """What the fetcher hands its work to."""
+
+    #: run a leased attempt (in the run's work area).
+    start: Callable[[Attempt], None]
+    #: put back leases the fetcher cannot run (the worker is stopping).
+    requeue: Callable[[Sequence[Lease]], Any]
+    #: a notification woke the listener (the forwarder looks again).
+    on_wake: Callable[[], None] | None = None
+
+
 class Fetcher:
     """Takes jobs for free slots; idles on the broker's notification."""
 
     def __init__(
         self,
-        *,
+        options: WorkerOptions,
         broker: Broker,
         clock: Clock,
-        order: QueueOrder,
         inflight: InFlight,
-        lease_for: float,
-        worker_id: str,
         log: logging.Logger,
-        start: Callable[[Attempt], None],
-        requeue: Callable[[Sequence[Lease]], Any],
+        hooks: FetcherHooks,
+        *,
         idle_timeout: float,
-        on_wake: Callable[[], None] | None = None,
     ) -> None:
         self.broker = broker
         self.clock = clock
-        self.order = order
+        self.order = QueueOrder(options.queue_weights, strict=options.strict)
         self.inflight = inflight
-        self.lease_for = lease_for
-        self.worker_id = worker_id
+        self.lease_for = options.lease_for
+        self.worker_id = options.id
         self.log = log
-        self.start = start
-        self.requeue = requeue
+        self.start = hooks.start
+        self.requeue = hooks.requeue
         self.idle_timeout = idle_timeout
-        self.on_wake = on_wake
+        self.on_wake = hooks.on_wake
         #: True while waiting for work.
         self.idle = False
         self._wake = anyio.Event()

@@ -18,7 +18,7 @@ import anyio
 
 from queue_core.broker import Broker
 from queue_core.errors import QueueError, Unsupported
-from queue_core.leases import InFlight, LeaseKeeper
+from queue_core.worker._leases import InFlight, LeaseKeeper
 
 WAIT = 30.0
 BACKOFF_MIN = 0.5

@@ -18,8 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from queue_core.broker import JobRecord
-
-DEFAULT_TIMEOUT = 30 * 60.0
+from queue_core.job import DEFAULT_TIMEOUT
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,34 +24,34 @@ most recent of them (never one that was already fired: the fire history says whi
 from __future__ import annotations
 
 import logging
-import math
 import os
 import socket
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta, tzinfo
-from typing import Any
+from typing import Any, Unpack
+from zoneinfo import ZoneInfo
 
 import anyio
 from anyio.abc import TaskGroup, TaskStatus
 
-from queue_core import errors, validation
+from queue_core import errors
 from queue_core.broker import Broker
-from queue_core.broker_clock import BrokerClock
-from queue_core.clock import Clock, SystemClock
+from queue_core.clock import Clock
 from queue_core.events import LOGGER_NAME
-from queue_core.registry import DEFAULT_URL, open_broker, scheme_of
-from queue_core.schedule_config import (
+from queue_core.options import Option
+from queue_core.registry import DEFAULT_URL
+from queue_core.scheduling._fire import Firer
+from queue_core.scheduling._spec import Tick, tick_text, to_ms, to_seconds
+from queue_core.scheduling.config import (
     ConfigProvider,
     MemoryConfigProvider,
     ScheduleConfig,
     ScheduleEntry,
     build_entry,
 )
-from queue_core.schedule_fire import Firer
-from queue_core.schedule_records import (
+from queue_core.scheduling.options import SchedulerOptions, SchedulerSettings, default_scheduler_id, options_from
+from queue_core.scheduling.records import (
     HEARTBEAT_KIND,
     FireRecord,
     ScheduleInfo,
@@ -62,8 +62,8 @@ from queue_core.schedule_records import (
     list_schedules,
     schedule_history,
 )
-from queue_core.schedule_spec import Tick, tick_text, to_ms, to_seconds, zone
-from queue_core.serialization import JSON, Serializer
+from queue_core.serialization import Serializer
+from queue_core.session import BrokerSession
 
 __all__ = [
     "ConfigProvider",
@@ -73,22 +73,14 @@ __all__ = [
     "ScheduleEntry",
     "ScheduleInfo",
     "Scheduler",
+    "SchedulerOptions",
+    "default_scheduler_id",
     "list_schedules",
     "schedule_history",
 ]
 
-DEFAULT_SYNC_INTERVAL = 60.0
-DEFAULT_HEARTBEAT_INTERVAL = 10.0
-DEFAULT_RESCUE_AFTER = 30.0
-#: a clock this far off the broker's is worth a warning.
-CLOCK_SKEW_WARNING = 1.0
 #: how many of the newest history events catch-up reads to find the last fire.
 _CATCH_UP_PROBE = 32
-
-
-def default_scheduler_id() -> str:
-    host = "".join(c if c.isalnum() or c in "_.:-" else "-" for c in socket.gethostname()) or "host"
-    return f"{host[:64]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 @dataclass(slots=True)
@@ -112,16 +104,12 @@ class Scheduler:
     - ``clock`` supplies ``now``; a ``ManualClock`` drives tests. Default: a
       ``BrokerClock`` (the local clock corrected to the broker's, measured when ``run()``
       starts and refreshed), so schedulers on machines whose clocks disagree fire alike.
-    - ``timezone``: the IANA zone cron specs are read in, unless an entry names its own.
-    - ``sync_interval``: seconds between two reads of the ``provider``.
-    - ``provider``: a ``ConfigProvider`` (default: an empty ``MemoryConfigProvider``,
-      reachable as ``scheduler.provider``).
-    - ``id``: this process's name in heartbeats (default host:pid:random).
-    - ``catch_up``: how many missed ticks per entry to fire late (default 0: skip them).
-    - ``rescue_after``: seconds after which a tick claimed by a scheduler that then
-      vanished is fired by a peer; None turns that off.
-    - ``claim_ttl``: seconds a tick's claim is kept (default max(1 day, 10 intervals)).
-    - ``heartbeat_interval``: seconds between two heartbeats (kept for three times that).
+    - ``options``: a ``SchedulerOptions``, or its fields as keyword arguments
+      (``timezone``, ``sync_interval``, ``provider``, ``id``, ``catch_up``, ``rescue_after``,
+      ``claim_ttl``, ``heartbeat_interval``, ``serializer``); see ``SchedulerOptions``.
+    - ``logger``: where the scheduler logs (default: the ``queue_core`` logger).
+    - ``broker_options``: passed to the driver when the scheduler opens its broker from
+      a URL (for Redis and memory://: ``prefix``).
 
     Call ``register_*``, ``unregister``, ``request_sync`` and ``stop`` from the event
     loop's thread (or before ``run``).
@@ -131,40 +119,20 @@ class Scheduler:
         self,
         broker_or_url: Broker | str = DEFAULT_URL,
         *,
+        options: SchedulerOptions | None = None,
         clock: Clock | None = None,
-        timezone: str | tzinfo = "UTC",
-        sync_interval: float | timedelta = DEFAULT_SYNC_INTERVAL,
-        provider: ConfigProvider | None = None,
-        id: str | None = None,
-        catch_up: int = 0,
-        rescue_after: float | timedelta | None = DEFAULT_RESCUE_AFTER,
-        claim_ttl: float | timedelta | None = None,
-        heartbeat_interval: float | timedelta = DEFAULT_HEARTBEAT_INTERVAL,
-        serializer: Serializer = JSON,
         logger: logging.Logger | None = None,
+        broker_options: Mapping[str, Any] | None = None,
+        **settings: Unpack[SchedulerSettings],
     ) -> None:
-        if isinstance(broker_or_url, str):
-            scheme_of(broker_or_url)
-            self._url: str | None = broker_or_url
-            self._given_broker: Broker | None = None
-        else:
-            self._url = None
-            self._given_broker = broker_or_url
-        self.clock: Clock = clock if clock is not None else SystemClock()
-        self._own_clock = clock is None
-        self.timezone = zone(timezone)
-        self.sync_interval = _seconds("sync_interval", sync_interval)
-        if provider is not None and not isinstance(provider, ConfigProvider):
-            raise errors.InvalidSchedulerOption("provider", provider, "an object with async def get_configs()")
-        self.provider: ConfigProvider = provider if provider is not None else MemoryConfigProvider()
-        self.id = default_scheduler_id() if id is None else validation.job_id(id, "id")
-        if isinstance(catch_up, bool) or not isinstance(catch_up, int) or catch_up < 0:
-            raise errors.InvalidSchedulerOption("catch_up", catch_up, "an integer >= 0 (0 skips missed ticks)")
-        self.catch_up = catch_up
-        self.rescue_after = None if rescue_after is None else _seconds("rescue_after", rescue_after)
-        self.claim_ttl = None if claim_ttl is None else _seconds("claim_ttl", claim_ttl)
-        self.heartbeat_interval = _seconds("heartbeat_interval", heartbeat_interval)
-        self.serializer = serializer
+        if options is not None and settings:
+            raise errors.InvalidSchedulerOption(
+                "options", options, "either options=SchedulerOptions(...) or keyword options, not both"
+            )
+        self.session = BrokerSession(broker_or_url, broker_options=broker_options, clock=clock)
+        self.options = options if options is not None else options_from(settings)
+        if not isinstance(self.options, SchedulerOptions):
+            raise errors.InvalidSchedulerOption("options", self.options, "a SchedulerOptions or None")
         self.log = logger if logger is not None else logging.getLogger(LOGGER_NAME)
         self._registered: dict[str, ScheduleEntry] = {}
         self._provided: dict[str, ScheduleEntry] = {}
@@ -176,6 +144,23 @@ class Scheduler:
         self._wake = _Nudge()
         self._sync_now = _Nudge()
         self._beat_now = _Nudge()
+
+    # The options, readable on the scheduler as they always were.
+    id: Option[str] = Option()
+    provider: Option[ConfigProvider] = Option()
+    timezone: Option[ZoneInfo] = Option()
+    sync_interval: Option[float] = Option()
+    catch_up: Option[int] = Option()
+    rescue_after: Option[float | None] = Option()
+    claim_ttl: Option[float | None] = Option()
+    heartbeat_interval: Option[float] = Option()
+    serializer: Option[Serializer] = Option()
+
+    @property
+    def clock(self) -> Clock:
+        """The clock ticks are judged by: the one given, else (once ``run()`` has begun) a
+        ``BrokerClock``, the local clock corrected to the broker's."""
+        return self.session.clock
 
     # ----------------------------------------------------------------- registration
 
@@ -205,7 +190,7 @@ class Scheduler:
 
     def register(self, config: ScheduleConfig) -> ScheduleEntry:
         """Register a ``ScheduleConfig`` (what ``register_cron``/``register_periodic`` build)."""
-        entry = build_entry(config, timezone=self.timezone, serializer=self.serializer)
+        entry = build_entry(config, timezone=self.options.timezone, serializer=self.options.serializer)
         if entry.id in self._registered:
             raise errors.ScheduleAlreadyExists(entry.id)
         if entry.id in self._provided:
@@ -246,7 +231,7 @@ class Scheduler:
         sake: its errors and bad entries are logged (bad entries keep their previous
         version, when there is one)."""
         try:
-            configs = list(await self.provider.get_configs())
+            configs = list(await self.options.provider.get_configs())
         except Exception:
             self.log.exception("scheduler %s: the config provider failed; entries unchanged", self.id)
             return
@@ -254,7 +239,7 @@ class Scheduler:
         for config in configs:
             config_id = config.id if isinstance(config, ScheduleConfig) else _mapping_id(config)
             try:
-                entry = build_entry(config, timezone=self.timezone, serializer=self.serializer)
+                entry = build_entry(config, timezone=self.options.timezone, serializer=self.options.serializer)
             except Exception as exc:
                 previous = self._provided.get(config_id) if isinstance(config_id, str) else None
                 keeping = "; keeping its previous version" if previous is not None else ""
@@ -324,11 +309,12 @@ class Scheduler:
         for slot in self._slots.values():
             slot.next, slot.prev, slot.fresh, slot.catch_up_before = None, None, True, None
         try:
-            async with self._broker() as broker:
-                clock_refresh = await self._use_broker_clock(broker) if self._own_clock else None
+            async with self.session.opened() as broker:
+                broker_clock = await self.session.sync_clock(self.log, f"scheduler {self.id}")
+                clock_refresh = None if broker_clock is None else broker_clock.run
                 firer = Firer(
                     broker, self.clock, self.id, self.log,
-                    rescue_after=self.rescue_after, claim_ttl=self.claim_ttl, current=self._entry,
+                    rescue_after=self.options.rescue_after, claim_ttl=self.options.claim_ttl, current=self._entry,
                 )  # fmt: skip
                 try:
                     await self.sync()
@@ -342,9 +328,10 @@ class Scheduler:
                         if clock_refresh is not None:
                             tg.start_soon(clock_refresh, name=f"scheduler {self.id} clock")
                         tg.start_soon(self._ticker, tg, firer, broker, name=f"scheduler {self.id} ticker")
-                        tg.start_soon(self._sync_loop, started + self.sync_interval, name=f"scheduler {self.id} sync")
-                        tg.start_soon(self._heartbeat_loop, broker, started + self.heartbeat_interval,
-                                      name=f"scheduler {self.id} heartbeat")  # fmt: skip
+                        next_sync = started + self.options.sync_interval
+                        next_beat = started + self.options.heartbeat_interval
+                        tg.start_soon(self._sync_loop, next_sync, name=f"scheduler {self.id} sync")
+                        tg.start_soon(self._heartbeat_loop, broker, next_beat, name=f"scheduler {self.id} heartbeat")
                         self.log.info("scheduler %s started with %d schedule(s)", self.id, len(self._slots))
                         task_status.started()
                         await self._stop.wait()
@@ -355,35 +342,6 @@ class Scheduler:
         finally:
             self._running = False
             self._stop_requested = False
-
-    async def _use_broker_clock(self, broker: Broker) -> Callable[[], Coroutine[Any, Any, None]] | None:
-        """Switch to a ``BrokerClock`` synced now; returns its refresh loop (None when the
-        broker's clock cannot be read: the local clock is kept)."""
-        clock = BrokerClock(broker)
-        try:
-            offset = await clock.sync()
-        except errors.QueueError as exc:
-            self.log.warning("scheduler %s: cannot read the broker's clock (%s); using the local clock", self.id, exc)
-            self.clock = SystemClock()
-            return None
-        if abs(offset) > CLOCK_SKEW_WARNING:
-            self.log.warning("scheduler %s: this machine's clock is %+.3fs off the broker's; the scheduler uses the "
-                             "broker's", self.id, -offset)  # fmt: skip
-        self.clock = clock
-        return clock.run
-
-    @asynccontextmanager
-    async def _broker(self) -> AsyncIterator[Broker]:
-        if self._given_broker is not None:
-            yield self._given_broker
-            return
-        assert self._url is not None
-        broker = await open_broker(self._url)
-        try:
-            yield broker
-        finally:
-            with anyio.CancelScope(shield=True):
-                await broker.close()
 
     # ----------------------------------------------------------------- ticker
 
@@ -409,7 +367,7 @@ class Scheduler:
             first = slot.entry.spec.next_after(now_ms, inclusive=True)
             if slot.prev is not None and first <= slot.prev:
                 first = slot.entry.spec.next_after(slot.prev)
-            if slot.fresh and self.catch_up:
+            if slot.fresh and self.options.catch_up:
                 slot.catch_up_before = first
             slot.fresh = False
             slot.next = first
@@ -429,7 +387,7 @@ class Scheduler:
         assert latest is not None and latest >= slot.next
         missed: list[Tick] = []
         earlier = spec.prev_before(latest)
-        while earlier is not None and earlier >= slot.next and len(missed) < self.catch_up:
+        while earlier is not None and earlier >= slot.next and len(missed) < self.options.catch_up:
             missed.append(earlier)
             earlier = spec.prev_before(earlier)
         if earlier is not None and earlier >= slot.next:
@@ -455,7 +413,7 @@ class Scheduler:
         last = max(fired)
         ticks: list[Tick] = []
         tick = entry.spec.prev_before(first)
-        while tick is not None and tick > last and len(ticks) < self.catch_up:
+        while tick is not None and tick > last and len(ticks) < self.options.catch_up:
             ticks.append(tick)
             tick = entry.spec.prev_before(tick)
         if ticks:
@@ -479,22 +437,21 @@ class Scheduler:
         while True:
             await self._sync_now.sleep_until(self.clock, due)
             await self.sync()
-            due = self.clock.now() + self.sync_interval
+            due = self.clock.now() + self.options.sync_interval
 
     async def _heartbeat_loop(self, broker: Broker, due: float) -> None:
         while True:
             await self._beat_now.sleep_until(self.clock, due)
             await self._beat(broker)
-            due = self.clock.now() + self.heartbeat_interval
+            due = self.clock.now() + self.options.heartbeat_interval
 
     async def _beat(self, broker: Broker) -> None:
         entries = [heartbeat_entry(slot.entry, slot.next, slot.prev) for slot in self._slots.values()]
-        info = {"host": socket.gethostname(), "pid": os.getpid(), "timezone": self.timezone.key}
+        info = {"host": socket.gethostname(), "pid": os.getpid(), "timezone": self.options.timezone.key}
         now = self.clock.now()
         try:
-            await broker.put_heartbeat(
-                HEARTBEAT_KIND, self.id, encode_heartbeat(self.id, info, entries), now, 3 * self.heartbeat_interval
-            )
+            ttl = 3 * self.options.heartbeat_interval
+            await broker.put_heartbeat(HEARTBEAT_KIND, self.id, encode_heartbeat(self.id, info, entries), now, ttl)
         except errors.QueueError as exc:
             self.log.warning("scheduler %s: heartbeat failed: %s", self.id, exc)
 
@@ -534,13 +491,6 @@ class _Nudge:
                 finally:
                     self._scope = None
         self._poked = False
-
-
-def _seconds(name: str, value: Any) -> float:
-    seconds = validation.seconds(value, name, errors.InvalidSchedulerOption, allow_zero=False)
-    if not math.isfinite(seconds):
-        raise errors.InvalidSchedulerOption(name, value, "a finite number of seconds > 0")
-    return seconds
 
 
 def _mapping_id(config: Any) -> Any:

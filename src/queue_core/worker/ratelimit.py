@@ -46,9 +46,9 @@ class RateLimit:
 
     def __post_init__(self) -> None:
         rate = self.rate
-        if isinstance(rate, bool) or not isinstance(rate, int | float) or not math.isfinite(rate) or rate <= 0:
+        if not validation.is_number(rate) or rate <= 0:
             raise errors.InvalidWorkerOption("rate_limit.rate", rate, "a finite number of attempts per second > 0")
-        if isinstance(self.burst, bool) or not isinstance(self.burst, int) or self.burst < 1:
+        if not validation.is_int(self.burst) or self.burst < 1:
             raise errors.InvalidWorkerOption("rate_limit.burst", self.burst, "an integer >= 1")
         if self.key is not None:
             validation.queue_name(self.key, "rate_limit.key")

@@ -24,31 +24,32 @@ pending without using a retry, then ends the work area. Nothing outlives ``run()
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from collections.abc import Callable, Coroutine, Sequence
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
 import anyio
 from anyio.abc import TaskGroup, TaskStatus
 
 from queue_core import errors
-from queue_core.aggregation import Aggregator
 from queue_core.broker import Broker, Lease, Settlement
-from queue_core.cancellation import CancelListener
+from queue_core.clock import Clock
 from queue_core.events import emit
-from queue_core.fetcher import Fetcher
-from queue_core.heartbeat import Heartbeat
 from queue_core.info import ActiveJobInfo, WorkerInfo, WorkerStatus
-from queue_core.leases import Attempt, InFlight, LeaseKeeper, StopReason
-from queue_core.maintenance import Forwarder, Janitor, Recoverer
-from queue_core.queues import QueueOrder
-from queue_core.ratelimit import Limiter
-from queue_core.runner import Runner
-from queue_core.settler import Settler
-
-if TYPE_CHECKING:
-    from queue_core.worker import Worker
+from queue_core.worker._cancellation import CancelListener
+from queue_core.worker._fetcher import Fetcher, FetcherHooks
+from queue_core.worker._heartbeat import Heartbeat
+from queue_core.worker._leases import Attempt, InFlight, LeaseKeeper, StopReason
+from queue_core.worker._maintenance import Forwarder, Janitor, Recoverer
+from queue_core.worker._runner import Runner, RunnerSetup
+from queue_core.worker._settler import Settler
+from queue_core.worker.aggregation import Aggregator
+from queue_core.worker.handlers import HandlerTable
+from queue_core.worker.options import WorkerOptions
+from queue_core.worker.ratelimit import Limiter
 
 #: how long one idle wait on the broker lasts before the fetcher asks again anyway.
 IDLE_WAIT_BLOCKING = 10.0
@@ -57,82 +58,104 @@ IDLE_WAIT_POLLING = 1.0
 READY_TIMEOUT = 10.0
 
 
+@dataclass(frozen=True, slots=True)
+class RunParts:
+    """What one run works with besides its options: the open broker, the clock, the handlers."""
+
+    broker: Broker
+    clock: Clock
+    handlers: HandlerTable
+    log: logging.Logger
+    #: asks the worker to stop at once (a handler raised KeyboardInterrupt or SystemExit).
+    stop_now: Callable[[], None]
+
+
 class WorkerRun:
     """The task tree of one ``Worker.run()``."""
 
     def __init__(
         self,
-        worker: Worker,
-        broker: Broker,
+        options: WorkerOptions,
+        parts: RunParts,
         *,
         idle_wait: float | None = None,
         extra_loops: Sequence[Callable[[], Coroutine[Any, Any, None]]] = (),
     ) -> None:
-        self.worker = worker
+        self.options = options
+        self.parts = parts
         self.extra_loops = list(extra_loops)
-        self.broker = broker
-        self.log = log = worker.log
-        clock = worker.clock
-        names = list(worker.queues)
+        self.broker = broker = parts.broker
+        self.clock = clock = parts.clock
+        self.log = log = parts.log
+        names = list(options.queue_weights)
         self.status = WorkerStatus.STARTING
         self.started_at = clock.now()
         self.fatal: BaseException | None = None
-        self.inflight = InFlight(worker.concurrency)
+        self.inflight = InFlight(options.concurrency)
         self.stopping = anyio.Event()
         self.work: TaskGroup | None = None
-        routes = worker.handlers.routes(anyio.CapacityLimiter(worker.threads))
         self.settler = Settler(broker, clock, log)
         self.forwarder = Forwarder(
+            broker, names, clock, log, on_forwarded=lambda _: self.fetcher.nudge(), notified=self._listening
+        )
+        self.runner = self._runner()
+        self.fetcher = self._fetcher(idle_wait)
+        self.keeper = LeaseKeeper(broker, self.inflight, clock, options.lease_for, log)
+        self.cancels = CancelListener(broker, self.inflight, self.keeper, log)
+        self.heartbeat = Heartbeat(
+            broker, clock, log, worker_id=options.id, snapshot=self.snapshot, interval=options.heartbeat_interval
+        )
+        self.recoverer = Recoverer(
+            broker, names, clock, log, interval=options.sweep_interval, max_crashes=options.max_crashes
+        )
+        self.aggregator = self._aggregator(names)
+        self.janitor = Janitor(
             broker,
             names,
             clock,
             log,
-            on_forwarded=lambda _: self.fetcher.nudge(),
-            notified=lambda: self.fetcher.listening,
+            archive_max_size=options.archive_max_size,
+            archive_max_age=options.archive_max_age,
         )
+
+    def _listening(self) -> bool:
+        return self.fetcher.listening
+
+    def _runner(self) -> Runner:
+        options, broker = self.options, self.broker
+        routes = self.parts.handlers.routes(anyio.CapacityLimiter(options.thread_limit))
         handler_limits = {
             job_type: Limiter(route.spec.rate_limit, broker, f"handler {job_type!r}")
             for job_type, route in routes.items()
             if route.spec.rate_limit is not None
         }
-        self.runner = Runner(
-            broker=broker, clock=clock, serializer=worker.serializer, routes=routes, inflight=self.inflight,
-            settler=self.settler, log=log, max_bounces=worker.max_bounces,
-            unknown_type_grace=worker.unknown_type_grace,
-            worker_limits=[Limiter(worker.rate_limit, broker, "worker")] if worker.rate_limit else [],
-            handler_limits=handler_limits, error_handler=worker.error_handler, on_retry=self.forwarder.due_at,
+        worker_limits = [Limiter(options.rate_limit, broker, "worker")] if options.rate_limit else []
+        setup = RunnerSetup(
+            routes=routes,
+            worker_limits=worker_limits,
+            handler_limits=handler_limits,
+            on_retry=self.forwarder.due_at,
             on_fatal=self.on_fatal,
-        )  # fmt: skip
+        )
+        return Runner(options, broker, self.clock, self.inflight, self.settler, self.log, setup)
+
+    def _fetcher(self, idle_wait: float | None) -> Fetcher:
         if idle_wait is None:
-            blocking = getattr(getattr(broker, "capabilities", None), "blocking_wait", False)
+            blocking = getattr(getattr(self.broker, "capabilities", None), "blocking_wait", False)
             idle_wait = IDLE_WAIT_BLOCKING if blocking else IDLE_WAIT_POLLING
-        self.fetcher = Fetcher(
-            broker=broker, clock=clock, order=QueueOrder(worker.queues, strict=worker.strict),
-            inflight=self.inflight, lease_for=worker.lease_for, worker_id=worker.id, log=log, start=self.start,
-            requeue=self.requeue, idle_timeout=idle_wait, on_wake=self.forwarder.recheck,
-        )  # fmt: skip
-        self.keeper = LeaseKeeper(broker, self.inflight, clock, worker.lease_for, log)
-        self.cancels = CancelListener(broker, self.inflight, self.keeper, log)
-        self.heartbeat = Heartbeat(
-            broker, clock, log, worker_id=worker.id, snapshot=self.snapshot, interval=worker.heartbeat_interval
+        hooks = FetcherHooks(start=self.start, requeue=self.requeue, on_wake=self.forwarder.recheck)
+        return Fetcher(self.options, self.broker, self.clock, self.inflight, self.log, hooks, idle_timeout=idle_wait)
+
+    def _aggregator(self, names: list[str]) -> Aggregator | None:
+        policy = self.options.aggregation
+        if policy is None:
+            return None
+        return Aggregator.from_policy(
+            self.broker, names, policy, clock=self.clock, serializer=self.options.serializer, logger=self.log
         )
-        self.recoverer = Recoverer(
-            broker, names, clock, log, interval=worker.sweep_interval, max_crashes=worker.max_crashes
-        )
-        self.aggregator = (
-            None
-            if worker.aggregation is None
-            else Aggregator.from_policy(
-                broker, names, worker.aggregation, clock=clock, serializer=worker.serializer, logger=log
-            )
-        )
-        self.janitor = Janitor(
-            broker, names, clock, log,
-            archive_max_size=worker.archive_max_size, archive_max_age=worker.archive_max_age,
-        )  # fmt: skip
 
     async def run(self, stop: anyio.Event, stop_now: anyio.Event) -> None:
-        worker = self.worker
+        options = self.options
         async with anyio.create_task_group() as root:
             await root.start(self.work_area, stop_now, name="work area")
             try:
@@ -153,11 +176,11 @@ class WorkerRun:
                     with anyio.move_on_after(READY_TIMEOUT):
                         await self.fetcher.ready.wait()
                     self.set_status(WorkerStatus.RUNNING)
-                    emit("worker_started", self.log, worker_id=worker.id, queues=list(worker.queues))
+                    emit("worker_started", self.log, worker_id=options.id, queues=list(options.queue_weights))
                     self.log.info(
                         "worker %s started: queues %s%s, concurrency %d, handlers %s",
-                        worker.id, worker.queues, " (strict)" if worker.strict else "", worker.concurrency,
-                        worker.handlers.types(),
+                        options.id, options.queue_weights, " (strict)" if options.strict else "", options.concurrency,
+                        self.parts.handlers.types(),
                     )  # fmt: skip
                     self.fetcher.go.set()
                     await stop.wait()
@@ -186,13 +209,13 @@ class WorkerRun:
                 work.cancel_scope.cancel()
 
     async def drain(self, stop_now: anyio.Event) -> None:
-        worker = self.worker
+        options = self.options
         self.set_status(WorkerStatus.STOPPING)
-        emit("worker_stopping", self.log, worker_id=worker.id)
+        emit("worker_stopping", self.log, worker_id=options.id)
         if len(self.inflight):
             self.log.info("worker %s stopping: waiting up to %gs for %d running job(s)",
-                          worker.id, worker.shutdown_timeout, len(self.inflight))  # fmt: skip
-        with anyio.move_on_after(worker.shutdown_timeout):
+                          options.id, options.shutdown_timeout, len(self.inflight))  # fmt: skip
+        with anyio.move_on_after(options.shutdown_timeout):
             async with anyio.create_task_group() as tg:
 
                 async def drained() -> None:
@@ -207,10 +230,10 @@ class WorkerRun:
                 tg.start_soon(hurried)
         if len(self.inflight):
             self.log.warning("worker %s: interrupting %d running job(s); they go back to pending",
-                             worker.id, len(self.inflight))  # fmt: skip
+                             options.id, len(self.inflight))  # fmt: skip
         self.inflight.stop_all(StopReason.SHUTDOWN)
         await self.inflight.wait_empty()
-        self.log.info("worker %s stopped", worker.id)
+        self.log.info("worker %s stopped", options.id)
 
     def start(self, attempt: Attempt) -> None:
         assert self.work is not None
@@ -220,7 +243,7 @@ class WorkerRun:
         if not leases:
             return
         try:
-            await self.broker.settle([Settlement.requeue(lease) for lease in leases], self.worker.clock.now())
+            await self.broker.settle([Settlement.requeue(lease) for lease in leases], self.clock.now())
         except errors.QueueError as exc:
             self.log.warning("could not requeue %d job(s): %s; recovered when their leases run out", len(leases), exc)
 
@@ -228,17 +251,17 @@ class WorkerRun:
         """A handler raised KeyboardInterrupt or SystemExit: stop at once, then re-raise it."""
         if self.fatal is None:
             self.fatal = exc
-        self.worker.stop(immediate=True)
+        self.parts.stop_now()
 
     def set_status(self, status: WorkerStatus) -> None:
         self.status = status
         self.heartbeat.changed()
 
     def snapshot(self, now: float) -> WorkerInfo:
-        worker = self.worker
+        options = self.options
         return WorkerInfo(
-            id=worker.id, host=socket.gethostname(), pid=os.getpid(), concurrency=worker.concurrency,
-            queues=dict(worker.queues), strict=worker.strict, started_at=self.started_at, status=self.status,
+            id=options.id, host=socket.gethostname(), pid=os.getpid(), concurrency=options.concurrency,
+            queues=dict(options.queue_weights), strict=options.strict, started_at=self.started_at, status=self.status,
             active_jobs=[
                 ActiveJobInfo(
                     job_id=a.job_id, type=a.lease.record.type, queue=a.lease.queue, started_at=a.started_at,

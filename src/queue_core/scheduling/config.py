@@ -22,7 +22,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from queue_core import errors, validation
 from queue_core.job import Job
-from queue_core.schedule_spec import Spec, parse_cron, parse_every, zone
+from queue_core.scheduling._spec import Spec, parse_cron, parse_every, zone
 from queue_core.serialization import Serializer
 
 #: headers every fired job carries; entries may not set them themselves.

@@ -23,86 +23,46 @@ from __future__ import annotations
 
 import functools
 import logging
-import math
-import os
 import signal
-import socket
-import uuid
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from datetime import timedelta
-from typing import Any
+from typing import Any, Unpack
 
 import anyio
 from anyio.abc import TaskStatus
 
-from queue_core import errors, validation
-from queue_core.aggregation import AggregationPolicy
+from queue_core import errors
 from queue_core.broker import Broker
-from queue_core.broker_clock import BrokerClock
-from queue_core.clock import Clock, SystemClock
+from queue_core.clock import Clock
 from queue_core.events import LOGGER_NAME
 from queue_core.extras import require_backend
-from queue_core.handlers import Group, H, Handler, HandlerSpec, HandlerTable
-from queue_core.middleware import Middleware
-from queue_core.outcomes import DEFAULT_MAX_BOUNCES
-from queue_core.queues import parse_queues
-from queue_core.ratelimit import RateLimit
-from queue_core.ratelimit import checked as checked_rate_limit
-from queue_core.registry import DEFAULT_URL, open_broker, scheme_of
+from queue_core.options import Option
+from queue_core.registry import DEFAULT_URL
 from queue_core.retry import RetryPolicy
-from queue_core.runner import WorkerErrorHandler
-from queue_core.runtime import IDLE_WAIT_BLOCKING, IDLE_WAIT_POLLING, WorkerRun
-from queue_core.serialization import JSON, Serializer
+from queue_core.serialization import Serializer
+from queue_core.session import BrokerSession
+from queue_core.worker._run import IDLE_WAIT_BLOCKING, IDLE_WAIT_POLLING, RunParts, WorkerRun
+from queue_core.worker.aggregation import AggregationPolicy
+from queue_core.worker.handlers import Group, H, Handler, HandlerSpec, HandlerTable
+from queue_core.worker.middleware import Middleware
+from queue_core.worker.options import WorkerErrorHandler, WorkerOptions, WorkerSettings, default_worker_id, options_from
+from queue_core.worker.ratelimit import RateLimit
 
-__all__ = ["IDLE_WAIT_BLOCKING", "IDLE_WAIT_POLLING", "Worker", "default_worker_id"]
+__all__ = ["IDLE_WAIT_BLOCKING", "IDLE_WAIT_POLLING", "Worker", "WorkerOptions", "default_worker_id"]
 
-DEFAULT_CONCURRENCY = 10
-DEFAULT_LEASE = 30.0
-DEFAULT_SWEEP_INTERVAL = 5.0
-DEFAULT_SHUTDOWN_TIMEOUT = 8.0
-DEFAULT_HEARTBEAT_INTERVAL = 5.0
-DEFAULT_UNKNOWN_TYPE_GRACE = 600.0
-DEFAULT_ARCHIVE_MAX_SIZE = 10_000
-DEFAULT_ARCHIVE_MAX_AGE = 90 * 24 * 3600.0
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
-#: a clock this far off the broker's is worth a warning.
-CLOCK_SKEW_WARNING = 1.0
-
-
-def default_worker_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 class Worker:
     """Processes jobs from ``queues`` with registered handlers.
 
-    - ``queues``: names -> weights (of every ten jobs taken while all queues have
-      work, a queue of weight 6 gets six), or a list of names of equal weight.
-    - ``strict``: strict priority instead: heaviest queue (or first listed) first, the
-      next only while it is empty.
-    - ``concurrency``: handlers running at once.
-    - ``threads``: plain ``def`` handlers running at once on worker threads (default:
-      ``concurrency``).
-    - ``lease_for``: seconds a job stays ours without renewal; renewed every third of it.
-    - ``sweep_interval``: how often expired leases of dead workers are recovered: a
-      killed worker's jobs are back within ``lease_for + sweep_interval``.
-    - ``shutdown_timeout``: seconds running handlers get to finish when stopping.
-    - ``heartbeat_interval``: how often the worker publishes its ``WorkerInfo``.
-    - ``rate_limit``: a ``RateLimit`` on every attempt this worker starts (checked
-      before the handler's own); with a ``key``, shared by every worker naming it.
-    - ``aggregation``: an ``AggregationPolicy``: this worker also turns ready groups of
-      its queues into one job each (see ``aggregation``).
-    - ``max_crashes``: lease expiries a job survives before it is archived.
-    - ``max_bounces``: ``TransientError``/``RateLimited`` bounces before a bounce
-      counts as an ordinary failure.
-    - ``unknown_type_grace``: seconds a job of a type no handler knows keeps coming
-      back (without using a retry) before it is archived; 0 archives it at once.
-    - ``archive_max_size`` / ``archive_max_age``: archive caps the janitor applies.
+    Options (``concurrency``, ``queues``, ``lease_for``, ...) are ``WorkerOptions``' fields,
+    given as keyword arguments or as one ``options=WorkerOptions(...)``; see ``WorkerOptions``
+    for each. Besides them:
+
+    - ``clock``: the clock leases are judged by; without one, ``run()`` uses the broker's
+      (see ``BrokerSession.sync_clock``).
     - ``logger``: where the worker logs (default: the ``queue_core`` logger).
-    - ``error_handler(error, delivery)``: called after every failure is logged (handler
-      errors, timeouts, bounces, unknown types, cancels, lost leases); what it raises
-      is logged and ignored.
     - ``broker_options``: passed to the driver when the worker opens its broker from a
       URL (for Redis and memory://: ``prefix``).
     """
@@ -111,73 +71,60 @@ class Worker:
         self,
         broker_or_url: Broker | str = DEFAULT_URL,
         *,
-        queues: Mapping[str, int] | Iterable[str] | None = None,
-        strict: bool = False,
-        concurrency: int = DEFAULT_CONCURRENCY,
-        threads: int | None = None,
-        lease_for: float = DEFAULT_LEASE,
-        sweep_interval: float = DEFAULT_SWEEP_INTERVAL,
-        shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
-        heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL,
-        rate_limit: RateLimit | None = None,
-        aggregation: AggregationPolicy | None = None,
+        options: WorkerOptions | None = None,
         clock: Clock | None = None,
-        serializer: Serializer = JSON,
-        id: str | None = None,
-        max_crashes: int = 5,
-        max_bounces: int = DEFAULT_MAX_BOUNCES,
-        unknown_type_grace: float | timedelta = DEFAULT_UNKNOWN_TYPE_GRACE,
-        archive_max_size: int = DEFAULT_ARCHIVE_MAX_SIZE,
-        archive_max_age: float | timedelta = DEFAULT_ARCHIVE_MAX_AGE,
         logger: logging.Logger | None = None,
-        error_handler: WorkerErrorHandler | None = None,
         broker_options: Mapping[str, Any] | None = None,
+        **settings: Unpack[WorkerSettings],
     ) -> None:
-        self._broker_options = dict(broker_options or {})
-        if isinstance(broker_or_url, str):
-            scheme_of(broker_or_url)
-            self._url: str | None = broker_or_url
-            self._given_broker: Broker | None = None
-        else:
-            self._url = None
-            self._given_broker = broker_or_url
-        self.queues = parse_queues({"default": 1} if queues is None else queues)
-        if not isinstance(strict, bool):
-            raise errors.InvalidWorkerOption("strict", strict, "True or False")
-        self.strict = strict
-        self.concurrency = _int_option("concurrency", concurrency, 1)
-        self.threads = self.concurrency if threads is None else _int_option("threads", threads, 1)
-        self.lease_for = _seconds_option("lease_for", lease_for, positive=True)
-        self.sweep_interval = _seconds_option("sweep_interval", sweep_interval, positive=True)
-        self.shutdown_timeout = _seconds_option("shutdown_timeout", shutdown_timeout)
-        self.heartbeat_interval = _seconds_option("heartbeat_interval", heartbeat_interval, positive=True)
-        self.rate_limit = checked_rate_limit(rate_limit, "rate_limit")
-        if aggregation is not None and not isinstance(aggregation, AggregationPolicy):
-            raise errors.InvalidWorkerOption("aggregation", aggregation, "an AggregationPolicy or None")
-        self.aggregation = aggregation
-        self.max_crashes = _int_option("max_crashes", max_crashes, 0)
-        self.max_bounces = _int_option("max_bounces", max_bounces, 0)
-        self.unknown_type_grace = _seconds_option("unknown_type_grace", unknown_type_grace)
-        self.archive_max_size = _int_option("archive_max_size", archive_max_size, 0)
-        self.archive_max_age = _seconds_option("archive_max_age", archive_max_age)
-        #: the clock leases and schedules are judged by; without one given, ``run()`` uses
-        #: a ``BrokerClock`` (the local clock corrected to the broker's), so workers on
-        #: machines whose clocks disagree still agree on when a lease ran out.
-        self.clock: Clock = clock if clock is not None else SystemClock()
-        self._own_clock = clock is None
-        self.serializer = serializer
-        self.id = default_worker_id() if id is None else validation.job_id(id, "id")
+        if options is not None and settings:
+            raise errors.InvalidWorkerOption(
+                "options", options, "either options=WorkerOptions(...) or keyword options, not both"
+            )
+        self.session = BrokerSession(broker_or_url, broker_options=broker_options, clock=clock)
+        self.options = options if options is not None else options_from(settings)
+        if not isinstance(self.options, WorkerOptions):
+            raise errors.InvalidWorkerOption("options", self.options, "a WorkerOptions or None")
         self.log = logger if logger is not None else logging.getLogger(LOGGER_NAME)
-        if error_handler is not None and not callable(error_handler):
-            raise errors.InvalidWorkerOption("error_handler", error_handler, "a callable (error, delivery) -> None")
-        self.error_handler = error_handler
-        self.handlers = HandlerTable(self.queues)
+        self.handlers = HandlerTable(self.options.queue_weights)
         self._started = False
         # Created inside run(): an anyio.Event binds to the event loop that first uses it.
         self._stop: anyio.Event | None = None
         self._stop_now: anyio.Event | None = None
         self._stop_requested = False
         self._stop_now_requested = False
+
+    @property
+    def clock(self) -> Clock:
+        """The clock leases and schedules are judged by: the one given, else (once ``run()``
+        has begun) a ``BrokerClock``, the local clock corrected to the broker's."""
+        return self.session.clock
+
+    @property
+    def queues(self) -> dict[str, int]:
+        return self.options.queue_weights
+
+    @property
+    def threads(self) -> int:
+        return self.options.thread_limit
+
+    # The other options, readable on the worker as they always were.
+    id: Option[str] = Option()
+    strict: Option[bool] = Option()
+    concurrency: Option[int] = Option()
+    lease_for: Option[float] = Option()
+    sweep_interval: Option[float] = Option()
+    shutdown_timeout: Option[float] = Option()
+    heartbeat_interval: Option[float] = Option()
+    rate_limit: Option[RateLimit | None] = Option()
+    aggregation: Option[AggregationPolicy | None] = Option()
+    max_crashes: Option[int] = Option()
+    max_bounces: Option[int] = Option()
+    unknown_type_grace: Option[float] = Option()
+    archive_max_size: Option[int] = Option()
+    archive_max_age: Option[float] = Option()
+    serializer: Option[Serializer] = Option()
+    error_handler: Option[WorkerErrorHandler | None] = Option()
 
     # ----------------------------------------------------------------- registration
 
@@ -265,16 +212,17 @@ class Worker:
             self._stop.set()
         if self._stop_now_requested:
             self._stop_now.set()
-        async with self._broker() as broker:
+        async with self.session.opened() as broker:
             await self._refuse_foreign_layout(broker)
             # A look at the broker's settings, beside the loops: it must not delay the start.
             check = functools.partial(self._check_broker_settings, broker)
             extra: list[Callable[[], Coroutine[Any, Any, None]]] = [check]
-            if self._own_clock:
-                self.clock = await self._broker_clock(broker)
-                if isinstance(self.clock, BrokerClock):
-                    extra.append(self.clock.run)
-            await WorkerRun(self, broker, extra_loops=extra).run(self._stop, self._stop_now)
+            broker_clock = await self.session.sync_clock(self.log, f"worker {self.id}")
+            if broker_clock is not None:
+                extra.append(broker_clock.run)
+            stop_now = functools.partial(self.stop, immediate=True)
+            parts = RunParts(broker, self.clock, self.handlers, self.log, stop_now=stop_now)
+            await WorkerRun(self.options, parts, extra_loops=extra).run(self._stop, self._stop_now)
 
     async def run_until_signal(self, signals: Iterable[signal.Signals] = STOP_SIGNALS) -> None:
         """``run()``, stopping gracefully on the first of ``signals`` (SIGTERM, SIGINT)
@@ -318,18 +266,6 @@ class Worker:
         except errors.QueueError as exc:
             self.log.debug("worker %s: the broker does not answer yet (%s); the loops retry", self.id, exc)
 
-    async def _broker_clock(self, broker: Broker) -> Clock:
-        clock = BrokerClock(broker)
-        try:
-            offset = await clock.sync()
-        except errors.QueueError as exc:
-            self.log.warning("worker %s: cannot read the broker's clock (%s); using the local clock", self.id, exc)
-            return SystemClock()
-        if abs(offset) > CLOCK_SKEW_WARNING:
-            self.log.warning("worker %s: this machine's clock is %+.3fs off the broker's; the worker uses the "
-                             "broker's", self.id, -offset)  # fmt: skip
-        return clock
-
     async def _check_broker_settings(self, broker: Broker) -> None:
         """Warn about broker settings that break the worker's promises: a Redis that may
         evict keys (``maxmemory-policy`` other than ``noeviction``) can drop jobs, leases
@@ -347,32 +283,3 @@ class Worker:
                 "worker %s: the broker's maxmemory-policy is %r: under memory pressure Redis evicts keys and "
                 "jobs, leases and unique locks can vanish; set maxmemory-policy noeviction", self.id, policy
             )  # fmt: skip
-
-    @asynccontextmanager
-    async def _broker(self) -> AsyncIterator[Broker]:
-        if self._given_broker is not None:
-            yield self._given_broker
-            return
-        assert self._url is not None
-        broker = await open_broker(self._url, **self._broker_options)
-        try:
-            yield broker
-        finally:
-            with anyio.CancelScope(shield=True):
-                await broker.close()
-
-
-# --------------------------------------------------------------------------- option checks
-
-
-def _int_option(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise errors.InvalidWorkerOption(name, value, f"an integer >= {minimum}")
-    return value
-
-
-def _seconds_option(name: str, value: Any, *, positive: bool = False) -> float:
-    seconds = validation.seconds(value, name, errors.InvalidWorkerOption, allow_zero=not positive)
-    if not math.isfinite(seconds):
-        raise errors.InvalidWorkerOption(name, value, "a finite number of seconds")
-    return seconds

@@ -29,8 +29,9 @@ from queue_core import errors
 from queue_core.broker import Broker, EnqueueStatus
 from queue_core.clock import Clock
 from queue_core.events import emit
-from queue_core.schedule_config import ScheduleEntry
-from queue_core.schedule_records import (
+from queue_core.scheduling._spec import Tick, tick_text, to_ms, to_seconds
+from queue_core.scheduling.config import ScheduleEntry
+from queue_core.scheduling.records import (
     HISTORY_KEEP,
     claim_key,
     decode_fire,
@@ -39,7 +40,6 @@ from queue_core.schedule_records import (
     history_stream,
     rescue_key,
 )
-from queue_core.schedule_spec import Tick, tick_text, to_ms, to_seconds
 
 T = TypeVar("T")
 

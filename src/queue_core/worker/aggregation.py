@@ -35,7 +35,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, TypeVar, overload
+from typing import Any, TypedDict, TypeVar, Unpack, overload
 
 import anyio
 from anyio.abc import TaskStatus
@@ -43,13 +43,13 @@ from anyio.abc import TaskStatus
 from queue_core import validation
 from queue_core.broker import AggregationBroker, EnqueueStatus, JobRecord
 from queue_core.clock import Clock, SystemClock
-
-# decode() must convert exactly as Delivery.decode does; one converter serves both.
-from queue_core.delivery import _convert
 from queue_core.errors import InvalidAggregationOption, QueueError, QueueNotFound, Unsupported
 from queue_core.events import LOGGER_NAME
 from queue_core.job import Job
 from queue_core.serialization import JSON, Serializer
+
+# decode() must convert exactly as Delivery.decode does; one converter serves both.
+from queue_core.worker.delivery import _convert
 
 T = TypeVar("T")
 
@@ -118,6 +118,16 @@ class GroupMember:
         return f"<GroupMember {self.type} id={self.id} queue={self.queue} group={self.group}>"
 
 
+class AggregationSettings(TypedDict, total=False):
+    """``AggregationPolicy``'s options as keyword arguments of ``Aggregator(...)``."""
+
+    grace: float | timedelta
+    max_delay: float | timedelta | None
+    max_size: int | None
+    stage_for: float | timedelta
+    check_interval: float | timedelta | None
+
+
 #: ``aggregate(group, members) -> Job``, plain or async. ``members`` are oldest first.
 AggregateFunction = Callable[[str, list[GroupMember]], Job | Awaitable[Job]]
 
@@ -157,7 +167,7 @@ class AggregationPolicy:
         if self.max_delay is not None:
             set_(self, "max_delay", _seconds("max_delay", self.max_delay))
         size = self.max_size
-        if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
+        if size is not None and (not validation.is_int(size) or size < 1):
             raise InvalidAggregationOption("max_size", size, "an integer >= 1, or None for no limit")
         set_(self, "stage_for", _seconds("stage_for", self.stage_for))
         if self.check_interval is not None:
@@ -223,23 +233,14 @@ class Aggregator:
         queues: str | Iterable[str],
         aggregate: AggregateFunction,
         *,
-        grace: float | timedelta = DEFAULT_GRACE,
-        max_delay: float | timedelta | None = None,
-        max_size: int | None = None,
-        stage_for: float | timedelta = DEFAULT_STAGE_FOR,
-        check_interval: float | timedelta | None = None,
         clock: Clock | None = None,
         serializer: Serializer = JSON,
         logger: logging.Logger | None = None,
+        **settings: Unpack[AggregationSettings],
     ) -> None:
-        policy = AggregationPolicy(
-            aggregate,
-            grace=grace,  # type: ignore[arg-type]  # timedeltas are converted on construction
-            max_delay=max_delay,  # type: ignore[arg-type]
-            max_size=max_size,
-            stage_for=stage_for,  # type: ignore[arg-type]
-            check_interval=check_interval,  # type: ignore[arg-type]
-        )
+        # Durations may be timedeltas here: the policy converts them on construction.
+        given: dict[str, Any] = dict(settings)
+        policy = AggregationPolicy(aggregate, **given)
         if not isinstance(broker, AggregationBroker):
             raise Unsupported(f"{type(broker).__name__} does not implement the AggregationBroker protocol")
         self.broker = broker

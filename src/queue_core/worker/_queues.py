@@ -37,7 +37,7 @@ def parse_queues(queues: Mapping[str, int] | Iterable[str]) -> dict[str, int]:
     weights: dict[str, int] = {}
     for name, weight in items:
         validation.queue_name(name, "queues")
-        if isinstance(weight, bool) or not isinstance(weight, int) or weight < 1:
+        if not validation.is_int(weight) or weight < 1:
             raise errors.InvalidWorkerOption(f"queues[{name!r}]", weight, "an integer weight >= 1")
         if name in weights:
             raise errors.InvalidWorkerOption("queues", name, "each queue name once")

@@ -29,12 +29,18 @@ NOTIFIED_FORWARD_CAP = 60.0
 FORWARD_BATCH = 1000
 #: how often the janitor deletes completed jobs past retention and trims the archive: a
 #: record outlives its expiry by at most this much. Housekeeping, so an idle worker spends
-#: few commands on it (issue 8: an idle worker under 2 Redis commands per second).
+#: few commands on it (docs/worker/index.md: what an idle worker costs in Redis commands).
 JANITOR_INTERVAL = 30.0
 
 
 class Forwarder:
     """Moves due scheduled and retry jobs to pending, waking exactly when the next is due."""
+
+    #: the longest sleep between two looks, and while notifications are known to work.
+    cap = FORWARD_CAP
+    notified_cap = NOTIFIED_FORWARD_CAP
+    #: jobs moved per broker call.
+    batch = FORWARD_BATCH
 
     def __init__(
         self,
@@ -45,9 +51,6 @@ class Forwarder:
         *,
         on_forwarded: Callable[[int], None] | None = None,
         notified: Callable[[], bool] = lambda: False,
-        cap: float = FORWARD_CAP,
-        notified_cap: float = NOTIFIED_FORWARD_CAP,
-        batch: int = FORWARD_BATCH,
     ) -> None:
         self.broker = broker
         self.queues = list(queues)
@@ -55,9 +58,6 @@ class Forwarder:
         self.log = log
         self.on_forwarded = on_forwarded
         self.notified = notified
-        self.cap = cap
-        self.notified_cap = notified_cap
-        self.batch = batch
         self._wake_at = float("inf")
         self._rescheduled = anyio.Event()
 
