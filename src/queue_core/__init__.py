@@ -24,13 +24,16 @@ from queue_core.errors import (
     BrokerAuthError,
     BrokerError,
     BrokerUnavailable,
+    DependencyNotFound,
     DuplicateJob,
     EnqueueRejected,
+    FlowRejected,
     GroupRequired,
     HandlerSignal,
     InvalidAggregationOption,
     InvalidBrokerURL,
     InvalidCronSpec,
+    InvalidDependency,
     InvalidInterval,
     InvalidJobId,
     InvalidJobState,
@@ -87,7 +90,7 @@ from queue_core.scheduling.scheduler import (
     schedule_history,
 )
 from queue_core.serialization import JSON, JsonSerializer, Serializer
-from queue_core.states import JobState
+from queue_core.states import DependencyPolicy, JobState
 from queue_core.sync_client import SyncClient
 from queue_core.worker.aggregation import (
     Aggregated,
@@ -104,6 +107,7 @@ from queue_core.worker.middleware import CallNext, Middleware
 from queue_core.worker.options import WorkerOptions
 from queue_core.worker.ratelimit import RateLimit
 from queue_core.worker.worker import Worker
+from queue_core.workflows import chain, group
 
 __all__ = [
     "DEFAULT_MAX_RETRIES",
@@ -129,11 +133,14 @@ __all__ = [
     "ConfigProvider",
     "DailyStats",
     "Delivery",
+    "DependencyNotFound",
+    "DependencyPolicy",
     "DuplicateJob",
     "EnqueueOutcome",
     "EnqueueRejected",
     "EnqueueStatus",
     "FireRecord",
+    "FlowRejected",
     "Group",
     "GroupMember",
     "GroupRequired",
@@ -141,6 +148,7 @@ __all__ = [
     "InvalidAggregationOption",
     "InvalidBrokerURL",
     "InvalidCronSpec",
+    "InvalidDependency",
     "InvalidInterval",
     "InvalidJobId",
     "InvalidJobState",
@@ -210,7 +218,9 @@ __all__ = [
     "WorkerNotFound",
     "WorkerOptions",
     "WorkerStatus",
+    "chain",
     "content_digest",
+    "group",
     "hookimpl",
     "list_schedules",
     "new_job_id",

@@ -95,11 +95,14 @@ class Client(BrokerHolder):
 
     async def enqueue(self, type: str, payload: Any = None, **job_options: Any) -> JobInfo:
         """Encode ``payload`` with the client's serializer and enqueue one job; returns
-        its ``JobInfo`` (state pending, scheduled or aggregating).
+        its ``JobInfo`` (state pending, scheduled, aggregating, or waiting for its
+        dependencies -- archived when one already failed under policy ``cancel``).
 
         ``job_options`` are ``Job`` fields (``queue``, ``max_retries``, ``delay``,
         ``schedule_at``, ``deadline``, ``timeout``, ``retention``, ``unique_for``,
-        ``unique_key``, ``job_id``, ``group``, ``headers``). Bad options raise a
+        ``unique_key``, ``job_id``, ``group``, ``headers``, ``depends_on``,
+        ``on_dependency_failure``). A dependency that does not exist raises
+        ``DependencyNotFound`` with nothing written. Bad options raise a
         ``ValidationError`` before anything is written (``PayloadTooLarge`` for an
         encoded payload over ``max_payload_bytes``).
         """
@@ -142,8 +145,48 @@ class Client(BrokerHolder):
             )
             self._report(duplicate, prepared, "%s", duplicate, level=logging.WARNING)
             raise duplicate
+        if outcome.status is EnqueueStatus.DEPENDENCY_MISSING:
+            missing = dependency_missing(outcome)
+            self._report(missing, prepared, "%s", missing, level=logging.WARNING)
+            raise missing
         self._enqueued(prepared)
         return enqueued_info(prepared, outcome, now)
+
+    async def enqueue_flow(self, jobs: Iterable[Job]) -> list[JobInfo]:
+        """Enqueue jobs that depend on each other (``chain``, ``group``, or your own
+        ``depends_on``): one broker call per queue, and each queue's jobs are written all
+        together or not at all. A job may depend on jobs earlier in ``jobs``.
+
+        Raises ``FlowRejected`` (its ``outcomes`` say which job was refused and why)
+        when any job of a queue was refused; that queue got nothing. Dependencies never
+        cross queues, so another queue written in the same call never has a job
+        released early because of it.
+        """
+        prepared = self._prepare(jobs)
+        now = self.clock.now()
+        try:
+            outcomes = await self.broker.enqueue_flow(prepared, now)
+        except errors.QueueError as exc:
+            self._report(exc, None, "enqueue of a flow of %d jobs failed: %s", len(prepared), exc)
+            raise
+        refused = [
+            outcome for outcome in outcomes if not outcome.ok and outcome.status is not EnqueueStatus.FLOW_REJECTED
+        ]
+        if refused:
+            first = refused[0]
+            rejected = errors.FlowRejected(
+                f"flow not written to queue {first.queue!r}: job {first.job_id!r} was refused ({first.status.value}"
+                + (f", missing dependency {first.missing!r}" if first.missing else "")
+                + ")",
+                job_id=first.job_id,
+                queue=first.queue,
+                outcomes=outcomes,
+            )
+            self._report(rejected, None, "%s", rejected, level=logging.WARNING)
+            raise rejected
+        for job in prepared:
+            self._enqueued(job)
+        return [enqueued_info(job, outcome, now) for job, outcome in zip(prepared, outcomes, strict=True)]
 
     async def enqueue_many(self, jobs: Iterable[Job], chunk_size: int = DEFAULT_CHUNK_SIZE) -> list[EnqueueOutcome]:
         """Enqueue many jobs: one broker call per ``chunk_size`` jobs, one outcome per job.
@@ -206,6 +249,16 @@ class Client(BrokerHolder):
                 self.log.exception("client error_handler raised; ignored")
 
 
+def dependency_missing(outcome: EnqueueOutcome) -> errors.DependencyNotFound:
+    return errors.DependencyNotFound(
+        f"job {outcome.job_id!r} depends on job {outcome.missing!r}, which does not exist in queue "
+        f"{outcome.queue!r}; nothing was written",
+        job_id=outcome.job_id,
+        queue=outcome.queue,
+        missing=outcome.missing,
+    )
+
+
 def enqueued_info(job: Job, outcome: EnqueueOutcome, now: float) -> JobInfo:
     """The ``JobInfo`` of ``job`` just stored at ``now``, as the broker would report it."""
     assert job.job_id is not None
@@ -215,7 +268,7 @@ def enqueued_info(job: Job, outcome: EnqueueOutcome, now: float) -> JobInfo:
     elif state is JobState.PENDING:
         next_process_at = now
     else:
-        next_process_at = None  # aggregating: it waits for its group, not for a time
+        next_process_at = None  # aggregating, waiting: it waits for its group or its dependencies
     return JobInfo(
         id=job.job_id,
         type=job.type,
@@ -234,4 +287,6 @@ def enqueued_info(job: Job, outcome: EnqueueOutcome, now: float) -> JobInfo:
         group=job.group,
         unique_key=job.lock_key,
         next_process_at=next_process_at,
+        depends_on=job.depends_on,
+        on_dependency_failure=job.on_dependency_failure if job.depends_on else None,
     )
