@@ -205,4 +205,5 @@ COLUMNS: dict[JobState, tuple[str, Callable[[JobInfo, float], str]]] = {
     JobState.ARCHIVED: ("archived", _when("archived_at")),
     JobState.COMPLETED: ("expires", _when("expires_at")),
     JobState.AGGREGATING: ("enqueued", _when("enqueued_at")),
+    JobState.WAITING: ("enqueued", _when("enqueued_at")),
 }
