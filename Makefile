@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help demo test lint bench bench-peers test-faults-long dist-check docs docs-serve
+.PHONY: help demo test lint bench bench-peers test-faults-long dist-check docs docs-serve mutation mutation-fast test-driver-example
 
 help:
 	@echo "make demo              run the demo on the embedded memory:// broker"
@@ -19,6 +19,9 @@ help:
 	@echo "make dist-check        build sdist and wheel, twine check, install each in a new venv and run it"
 	@echo "make docs              build the documentation site into site/ (mkdocs --strict)"
 	@echo "make docs-serve        serve the documentation with live reload on http://127.0.0.1:8000"
+	@echo "make mutation          the kit against every curated mutant, memory:// and Redis, three rounds (RUNS=3)"
+	@echo "make mutation-fast     the fast subset of mutants, each on its focus module, memory:// and Redis (CI)"
+	@echo "make test-driver-example  install examples/driver and run the kit's examples against logged://"
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -64,3 +67,19 @@ docs: $(STAMP)
 
 docs-serve: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve
+
+# Mutation testing of the conformance kit (conformance/mutants): every mutant must be killed.
+RUNS ?= 3
+mutation: $(STAMP)
+	nice -n 5 $(BIN)/python conformance/mutants/run.py --runs $(RUNS)
+
+mutation-fast: $(STAMP)
+	$(BIN)/python conformance/mutants/run.py --fast
+
+# The example driver, installed as a user would (a wheel, not editable), then the kit's
+# examples run against it.
+KIT_EXAMPLES := $(addprefix queue_conformance.,test_examples test_examples_admin test_examples_aggregation \
+	test_examples_coordination test_examples_fencing test_examples_storage)
+test-driver-example: $(STAMP)
+	$(BIN)/pip install --quiet --no-deps --force-reinstall ./examples/driver
+	$(BIN)/python -m pytest -p queue_conformance --pyargs $(KIT_EXAMPLES) --broker logged:// -q

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from queue_conformance.strategies import START
-from queue_core import Broker, EnqueueOutcome, Job, JobInfo, Lease, QueueStats
+from queue_core import Broker, EnqueueOutcome, Footprint, Job, JobInfo, Lease, QueueStats
 
 T0 = START
 DEFAULT = "default"
@@ -50,3 +50,9 @@ def require_feature(broker: Broker, feature: str) -> None:
     """Skip unless the driver declares ``feature`` in ``Capabilities.features``."""
     if feature not in broker.capabilities.features:
         pytest.skip(f"{broker.capabilities.name} does not declare the {feature!r} feature")
+
+
+def grown(baseline: Footprint, after: Footprint) -> dict[str, int]:
+    """Storage that never expires which ``after`` holds beyond ``baseline`` (name -> extra size)."""
+    extra = {name: after.items[name] - baseline.items.get(name, 0) for name in after.persistent}
+    return {name: size for name, size in sorted(extra.items()) if size > 0}

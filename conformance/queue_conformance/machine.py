@@ -10,10 +10,15 @@ rule passes the clock's ``now``. Rules are synchronous (Hypothesis drives them),
 driver is called through an anyio blocking portal, which may run asyncio or trio.
 Rules that need an optional concern are gated on ``broker.capabilities.features``.
 
-Two machines share the plumbing and the rules that make work (``Comparison``), so each
-stays within one test's time limit: ``BrokerComparison`` here explores enqueue,
-processing and maintenance; ``OperationsComparison`` (``machine_operations``) the
-operator actions, aggregation and coordination.
+Two machines share the plumbing and every rule of enqueue, processing and maintenance
+(``Comparison``): ``BrokerComparison`` here runs those alone, so each gets many steps;
+``OperationsComparison`` (``machine_operations``) adds the operator actions, aggregation
+and coordination to them, so there every rule meets every other (a unique enqueue meets
+``delete_job``, a stale lease meets a cancel request). Each stays within one test's time
+limit.
+
+With the ``testing`` feature, a rule opens crash windows (``lose_lease``) and each example
+ends with a storage hygiene check (``check_hygiene``).
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import itertools
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from anyio.from_thread import BlockingPortal
 from hypothesis import event
@@ -39,9 +44,10 @@ from hypothesis.stateful import (
 
 from queue_conformance import strategies as s
 from queue_conformance.compare import assert_same, capture, capture_sync
+from queue_conformance.helpers import grown
 from queue_conformance.model import ReferenceBroker
 from queue_conformance.plugin import OpenBroker
-from queue_core import Broker, Lease, ManualClock
+from queue_core import Broker, BrokerTestHooks, Footprint, Lease, ManualClock
 
 #: A read-only call to make on both sides: method name and arguments.
 Probe = tuple[str, tuple[Any, ...]]
@@ -56,6 +62,26 @@ class LeasePair:
 
     def __repr__(self) -> str:
         return f"<lease {self.model.queue}/{self.model.job_id} {self.model.token}>"
+
+
+#: How far past the end of an example the hygiene check looks: past every lease,
+#: retention, unique lock and schedule the pools draw.
+DRAIN_AFTER = 100 * 86_400.0
+
+
+async def drained_footprint(broker: Broker, now: float) -> Footprint:
+    """Finish everything the example left and report the storage that remains: running
+    jobs recovered, every pause flag lifted, every queue deleted, expired heartbeats
+    pruned. What is left must expire on its own (or be an event history)."""
+    await broker.recover_expired(list(s.QUEUES), now, 1_000_000)
+    for queue in s.OPERATION_QUEUES:
+        await broker.resume(queue)
+    for queue in await broker.list_queues():
+        await broker.delete_queue(queue, force=True)
+    if "coordination" in broker.capabilities.features:
+        for kind in s.KINDS:
+            await broker.list_heartbeats(kind, now)
+    return await cast(BrokerTestHooks, broker).footprint()
 
 
 async def _probe_all(broker: Broker, probes: Sequence[Probe]) -> list[Any]:
@@ -100,6 +126,12 @@ class Comparison(RuleBasedStateMachine):
         self.seen_tokens: set[tuple[str, str, str]] = set()
         self._fresh_ids = itertools.count(1)
         self._observed_at: float | None = None
+        #: the fresh broker's storage, for the hygiene check at the end (``"testing"``).
+        self.baseline: Footprint | None = None
+        if {"testing", "admin"} <= self.features:
+            # In use (a ping writes whatever a driver keeps for itself), holding no queue.
+            self.portal.call(self.broker.ping)
+            self.baseline = self.portal.call(cast(BrokerTestHooks, self.broker).footprint)
 
     # ----------------------------------------------------------------- plumbing
 
@@ -248,6 +280,69 @@ class Comparison(RuleBasedStateMachine):
         recovery = self.both("recover_expired", queues, self.now, max_crashes)
         event(f"recover_expired: requeued={bool(recovery.requeued)} archived={bool(recovery.archived)}")
 
+    @rule(
+        queue=st.sampled_from(s.QUEUES),
+        key=st.sampled_from(s.UNIQUE_KEYS),
+        unique_for=st.sampled_from(s.UNIQUE_FOR),
+        job_id=st.none() | st.sampled_from(s.JOB_IDS),
+    )
+    def enqueue_unique(self, queue: str, key: str, unique_for: float, job_id: str | None) -> None:
+        """A due-now unique job: lock conflicts, releases and expiry come up often."""
+        self.enqueue_specs([s.JobSpec(queue, "email", job_id=job_id, unique_for=unique_for, unique_key=key)])
+
+    @rule(
+        target=leases,
+        queues=s.queue_orders(),
+        lease_for=s.short_durations(),
+        worker=st.sampled_from(s.WORKERS),
+        limit=st.integers(1, 3),
+    )
+    def dequeue(self, queues: list[str], lease_for: float, worker: str, limit: int) -> Any:
+        return self.lease_jobs(queues, lease_for, worker, limit)
+
+    # A lease appears at most once per batch: the spec gives one result per settlement
+    # but not the order in which two settlements of one lease would be applied.
+    @precondition(has_leases)
+    @rule(
+        items=st.lists(st.tuples(leases, s.settle_specs()), min_size=1, max_size=3, unique_by=lambda item: id(item[0]))
+    )
+    def settle(self, items: list[tuple[LeasePair, s.SettleSpec]]) -> None:
+        self.settle_pairs(items)
+
+    @precondition(has_leases)
+    @rule(chosen=st.lists(leases, min_size=1, max_size=3), lease_for=s.short_durations())
+    def extend_leases(self, chosen: list[LeasePair], lease_for: float) -> None:
+        self.extend_pairs(chosen, lease_for)
+
+    @rule(pair=leases, result=st.sampled_from(s.RESULTS))
+    def write_result(self, pair: LeasePair, result: bytes) -> None:
+        got = self.portal.call(self.broker.write_result, pair.driver, result)
+        applied = self.model.write_result(pair.model, result)
+        assert_same("write_result", got, applied)
+        event(f"write_result: {'applied' if applied else 'fenced'}")
+
+    @rule(queues=s.queue_orders(), max_size=st.integers(0, 3), max_age=st.sampled_from([0.0, 60.0, 86_400.0]))
+    def purge_expired(self, queues: list[str], max_size: int, max_age: float) -> None:
+        deleted = self.both("purge_expired", queues, self.now, max_size, max_age)
+        event(f"purge_expired: {'deleted' if deleted else 'nothing'}")
+
+    # ----------------------------------------------------------------- admin
+
+    @precondition(has_feature("admin"))
+    @rule(queue=st.sampled_from(s.QUEUES), paused=st.booleans())
+    def pause_or_resume(self, queue: str, paused: bool) -> None:
+        self.both("pause" if paused else "resume", queue)
+
+    @precondition(lambda self: "testing" in self.features and bool(self.held_leases()))
+    @rule(data=st.data())
+    def lose_lease(self, data: st.DataObject) -> None:
+        """A crash window (the testing interface): a running job loses its lease entry,
+        so the next ``recover_expired`` must find it although no lease expired."""
+        pair = data.draw(st.sampled_from(self.held_leases()), label="lease")
+        got = self.portal.call(cast(BrokerTestHooks, self.broker).lose_lease, pair.driver.queue, pair.driver.job_id)
+        assert_same(f"lose_lease({pair!r})", got, self.model.lose_lease(pair.model.queue, pair.model.job_id))
+        event("lose_lease")
+
     # ----------------------------------------------------------------- observation
 
     def step_probes(self, now: float, touched: Sequence[tuple[str, str]], changed: set[str]) -> list[Probe]:
@@ -302,75 +397,37 @@ class Comparison(RuleBasedStateMachine):
         if probes:
             self.probe(probes)
 
+    def kept_without_expiry(self) -> int:
+        """How much storage may stay without expiry after the drain: none here."""
+        return 0
+
+    def check_hygiene(self) -> None:
+        """Storage hygiene (needs ``"testing"`` and ``"admin"``): once every job is
+        finished and every queue deleted, nothing that never expires is left beyond the
+        fresh broker's storage, whatever path the example's jobs took."""
+        if self.baseline is None:
+            return
+        after = self.portal.call(drained_footprint, self.broker, self.now + DRAIN_AFTER)
+        left = grown(self.baseline, after)
+        assert sum(left.values()) <= self.kept_without_expiry(), (
+            f"storage left without expiry after every job finished and every queue was deleted: {left}"
+        )
+
     def teardown(self) -> None:
         try:
             # Hypothesis calls teardown from a ``finally``: when a step already failed,
             # skip the sweep so that the step's error is the one reported.
             if sys.exc_info()[1] is None:
                 self.probe(self.final_probes(self.now))
+                self.check_hygiene()
         finally:
             self.portal.call(self.broker.close)
 
 
 class BrokerComparison(Comparison):
-    """Enqueue, processing and maintenance, with every option and every stale lease."""
-
-    @rule(
-        queue=st.sampled_from(s.QUEUES),
-        key=st.sampled_from(s.UNIQUE_KEYS),
-        unique_for=st.sampled_from(s.UNIQUE_FOR),
-        job_id=st.none() | st.sampled_from(s.JOB_IDS),
-    )
-    def enqueue_unique(self, queue: str, key: str, unique_for: float, job_id: str | None) -> None:
-        """A due-now unique job: lock conflicts, releases and expiry come up often."""
-        self.enqueue_specs([s.JobSpec(queue, "email", job_id=job_id, unique_for=unique_for, unique_key=key)])
-
-    @rule(
-        target=Comparison.leases,
-        queues=s.queue_orders(),
-        lease_for=s.short_durations(),
-        worker=st.sampled_from(s.WORKERS),
-        limit=st.integers(1, 3),
-    )
-    def dequeue(self, queues: list[str], lease_for: float, worker: str, limit: int) -> Any:
-        return self.lease_jobs(queues, lease_for, worker, limit)
-
-    # A lease appears at most once per batch: the spec gives one result per settlement
-    # but not the order in which two settlements of one lease would be applied.
-    @precondition(has_leases)
-    @rule(
-        items=st.lists(
-            st.tuples(Comparison.leases, s.settle_specs()), min_size=1, max_size=3, unique_by=lambda item: id(item[0])
-        )
-    )
-    def settle(self, items: list[tuple[LeasePair, s.SettleSpec]]) -> None:
-        self.settle_pairs(items)
-
-    @precondition(has_leases)
-    @rule(chosen=st.lists(Comparison.leases, min_size=1, max_size=3), lease_for=s.short_durations())
-    def extend_leases(self, chosen: list[LeasePair], lease_for: float) -> None:
-        self.extend_pairs(chosen, lease_for)
-
-    @rule(pair=Comparison.leases, result=st.sampled_from(s.RESULTS))
-    def write_result(self, pair: LeasePair, result: bytes) -> None:
-        got = self.portal.call(self.broker.write_result, pair.driver, result)
-        applied = self.model.write_result(pair.model, result)
-        assert_same("write_result", got, applied)
-        event(f"write_result: {'applied' if applied else 'fenced'}")
-
-    # ----------------------------------------------------------------- maintenance
-
-    @rule(queues=s.queue_orders(), max_size=st.integers(0, 3), max_age=st.sampled_from([0.0, 60.0, 86_400.0]))
-    def purge_expired(self, queues: list[str], max_size: int, max_age: float) -> None:
-        deleted = self.both("purge_expired", queues, self.now, max_size, max_age)
-        event(f"purge_expired: {'deleted' if deleted else 'nothing'}")
-
-    # ----------------------------------------------------------------- admin
-
-    @precondition(has_feature("admin"))
-    @rule(queue=st.sampled_from(s.QUEUES), paused=st.booleans())
-    def pause_or_resume(self, queue: str, paused: bool) -> None:
-        self.both("pause" if paused else "resume", queue)
+    """Enqueue, processing and maintenance, with every option and every stale lease: the
+    shared rules alone, so each gets more of an example's steps than in the operations
+    machine, which adds its own rules to these."""
 
 
 def comparison_machine(

@@ -281,6 +281,11 @@ class OperationsComparison(Comparison):
 
     # ----------------------------------------------------------------- observation
 
+    def kept_without_expiry(self) -> int:
+        """Event histories belong to their schedules and have no delete: what the model
+        keeps of them may stay (one unit per event is the most any storage needs)."""
+        return sum(len(events) for events in self.model.events.values())
+
     def step_probes(self, now: float, touched: Sequence[tuple[str, str]], changed: set[str]) -> list[Probe]:
         probes = super().step_probes(now, touched, changed)
         if "aggregation" in self.features:

@@ -648,6 +648,17 @@ class ReferenceBroker:
                 cancelled.append(lease)
         return Renewal(lost=lost, cancelled=cancelled)
 
+    def lose_lease(self, queue_name: str, job_id: str) -> bool:
+        """The testing interface's crash window: the job stays active under its token,
+        but nothing records when its lease expires until a renewal."""
+        queue = self.queues.get(queue_name)
+        job = queue.jobs.get(job_id) if queue is not None else None
+        if job is None or job.state is not JobState.ACTIVE:
+            return False
+        job.lease_expires_at = None
+        self.touched.add((queue_name, job_id))
+        return True
+
     def write_result(self, lease: Lease, result: bytes) -> bool:
         job = self._holding(lease)
         if job is None:
@@ -685,10 +696,14 @@ class ReferenceBroker:
         requeued: list[str] = []
         archived: list[str] = []
         for queue in self._queues_in(queues):
-            for job in queue.by_time(JobState.ACTIVE, "lease_expires_at"):
-                assert job.lease_expires_at is not None
-                if job.lease_expires_at > now:
-                    break
+            active = queue.by_time(JobState.ACTIVE, "started_at")
+            # Expired leases first (by expiry), then jobs without a lease entry (by start).
+            expired = sorted(
+                (job for job in active if job.lease_expires_at is not None and job.lease_expires_at <= now),
+                key=lambda job: (job.lease_expires_at, job.id),
+            )
+            orphans = [job for job in active if job.lease_expires_at is None]
+            for job in [*expired, *orphans]:
                 job.crashes += 1
                 if job.crashes > max_crashes:
                     self._to_archive(job, now, poison_reason(job.crashes))

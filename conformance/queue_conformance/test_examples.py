@@ -32,14 +32,15 @@ ENQUEUED, ID_CONFLICT, DUPLICATE = EnqueueStatus.ENQUEUED, EnqueueStatus.ID_CONF
 
 
 async def test_due_now_jobs_are_pending_and_come_out_fifo(broker: Broker) -> None:
-    """enqueue 3: "else pending, at the tail (FIFO)"."""
-    outcomes = await enqueue(broker, job("a"), job("b"), job("c"))
+    """enqueue 3: "else pending, at the tail (FIFO)"; IDs out of name order, so an order by
+    ID would fail."""
+    outcomes = await enqueue(broker, job("c"), job("a"), job("b"))
     assert [(o.job_id, o.status, o.state) for o in outcomes] == [
+        ("c", ENQUEUED, JobState.PENDING),
         ("a", ENQUEUED, JobState.PENDING),
         ("b", ENQUEUED, JobState.PENDING),
-        ("c", ENQUEUED, JobState.PENDING),
     ]
-    assert ids(await lease(broker)) == ["a", "b", "c"]
+    assert ids(await lease(broker)) == ["c", "a", "b"]
 
 
 async def test_future_process_time_is_scheduled_past_is_pending(broker: Broker) -> None:
@@ -142,11 +143,12 @@ async def test_enqueue_registers_the_queue(broker: Broker) -> None:
 
 
 async def test_dequeue_tries_queues_in_order_until_the_limit(broker: Broker) -> None:
-    """dequeue: "Queues are tried in the given order ... until limit leases are gathered"."""
-    await enqueue(broker, job("h1", queue="high"), job("l1", queue="low"), job("l2", queue="low"))
-    assert ids(await lease(broker, ["high", "low"], limit=2)) == ["h1", "l1"]
-    assert ids(await lease(broker, ["high", "low"], limit=2)) == ["l2"]
-    assert await lease(broker, ["high", "low"]) == []
+    """dequeue: "Queues are tried in the given order ... until limit leases are gathered".
+    The names sort the other way round ("bulk" < "urgent"), so name order would fail."""
+    await enqueue(broker, job("b1", queue="bulk"), job("b2", queue="bulk"), job("u1", queue="urgent"))
+    assert ids(await lease(broker, ["urgent", "bulk"], limit=2)) == ["u1", "b1"]
+    assert ids(await lease(broker, ["urgent", "bulk"], limit=2)) == ["b2"]
+    assert await lease(broker, ["urgent", "bulk"]) == []
 
 
 async def test_a_leased_job_is_active_with_a_fresh_token(broker: Broker) -> None:

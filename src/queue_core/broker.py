@@ -608,3 +608,44 @@ class Broker(
     Protocol,
 ):
     """Everything a driver implements. See each concern's protocol for the contracts."""
+
+
+# --------------------------------------------------------------------------- testing interface
+
+
+@dataclass(frozen=True, slots=True)
+class Footprint:
+    """What a driver keeps in storage, as ``BrokerTestHooks.footprint`` reports it."""
+
+    #: each unit of storage (Redis: a key, without the broker's prefix; SQL: a table) and
+    #: its size (1 per key; rows per table).
+    items: Mapping[str, int]
+    #: the names in ``items`` that never go away on their own (Redis: keys without a TTL).
+    persistent: frozenset[str] = frozenset()
+
+    @property
+    def size(self) -> int:
+        return sum(self.items.values())
+
+
+@runtime_checkable
+class BrokerTestHooks(Protocol):
+    """An optional interface for tests, declared with the ``"testing"`` feature.
+
+    Not part of ``Broker`` and never called by the core: the conformance kit uses it to
+    reach states the protocol cannot produce on its own (a crash between two writes of a
+    driver, storage lost to eviction or a failover) and to check what a driver leaves
+    behind. A driver that omits it is still conformant; the kit then cannot check the
+    clauses that need it and says so in its skip reasons.
+    """
+
+    async def lose_lease(self, queue: str, job_id: str) -> bool:
+        """Forget the lease entry of an active job, as a crash window or a lost write
+        would: the job stays active, its lease token still fences writes, but nothing
+        records when the lease expires (``JobInfo.lease_expires_at`` is None) until a
+        renewal writes it again. ``recover_expired`` must find such a job at once.
+        False (nothing changed) when the job is not active."""
+
+    async def footprint(self) -> Footprint:
+        """Every unit of storage this broker instance (its prefix) holds. Read outside
+        any transition; for tests on a throwaway database only (Redis: ``KEYS``)."""

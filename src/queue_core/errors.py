@@ -52,7 +52,8 @@ exception: drivers map those at their edge (``redis.ConnectionError`` becomes
     ├── BrokerError
     │   ├── BrokerUnavailable           connection refused, timed out, lost
     │   │   └── BrokerAuthError
-    │   ├── UnknownBrokerScheme
+    │   ├── UnknownBrokerScheme         no loaded plugin serves it; names plugins that failed to load
+    │   ├── InvalidBrokerFactory        a driver's factory gave no Broker
     │   ├── PluginConflict              two installed plugins serve one URL scheme (also a RuntimeError)
     │   ├── MissingDependency           an optional extra is not installed
     │   ├── StorageLayoutMismatch       the stored data was written by another storage layout version
@@ -357,11 +358,31 @@ class BrokerAuthError(BrokerUnavailable):
 
 
 class UnknownBrokerScheme(BrokerError, ValueError):
-    def __init__(self, scheme: str, installed: list[str]) -> None:
+    """No loaded plugin serves the URL's scheme; ``broken`` describes the plugins that
+    failed to load (one of them may be the driver meant)."""
+
+    def __init__(self, scheme: str, installed: list[str], broken: list[str] | None = None) -> None:
         self.scheme = scheme
         self.installed = installed
+        self.broken = list(broken or [])
         listed = ", ".join(f"{s}://" for s in installed) or "none"
-        super().__init__(f"no broker driver for scheme {scheme!r}; installed schemes: {listed}")
+        message = f"no broker driver for scheme {scheme!r}; installed schemes: {listed}"
+        if self.broken:
+            message += "; " + "; ".join(self.broken)
+        super().__init__(message)
+
+
+class InvalidBrokerFactory(BrokerError, TypeError):
+    """A driver's factory gave something that is not a ``Broker``."""
+
+    def __init__(self, scheme: str, plugin: str, made: object) -> None:
+        self.scheme = scheme
+        self.plugin = plugin
+        super().__init__(
+            f"the broker factory for {scheme}:// (plugin {plugin!r}) returned {type(made).__name__} {made!r:.80}; "
+            "a factory must return a Broker (an object with a Capabilities `capabilities` attribute), "
+            "or be an async function whose result is one"
+        )
 
 
 class PluginConflict(BrokerError, RuntimeError):

@@ -8,7 +8,7 @@ in middleware.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import pluggy
@@ -20,16 +20,20 @@ PROJECT = "queue_core"
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
 
-#: ``factory(url, **options) -> Broker``; called inside a running event loop.
-BrokerFactory = Callable[..., "Broker"]
+#: ``factory(url, **options) -> Broker``, or an async function giving one; called inside a
+#: running event loop by ``open_broker``.
+BrokerFactory = Callable[..., "Broker | Awaitable[Broker]"]
 
 
 @hookspec
 def queue_core_add_brokers() -> dict[str, BrokerFactory]:  # type: ignore[empty-body]
     """Return URL schemes this plugin serves, each mapped to a broker factory.
 
-    Example: ``{"redis": RedisBroker.from_url, "rediss": RedisBroker.from_url}``.
-    Two plugins claiming one scheme is an error at lookup time.
+    Example: ``{"redis": RedisBroker.from_url, "rediss": RedisBroker.from_url}``. A
+    factory takes the URL and the caller's options (``prefix=`` among them) and returns
+    the broker, or is an async function that does. Two plugins claiming one scheme is an
+    error at lookup time; a plugin whose import or this hook fails is left out and named
+    when its scheme is asked for.
     """
 
 

@@ -17,7 +17,9 @@ from queue_redis.keys import DEFAULT_PREFIX
 from queue_redis.wire.transport import Call, SyncCore
 
 MEMORY_CAPABILITIES = Capabilities(
-    name="memory", blocking_wait=True, features=frozenset({"admin", "aggregation", "coordination", "dependencies"})
+    name="memory",
+    blocking_wait=True,
+    features=frozenset({"admin", "aggregation", "coordination", "dependencies", "testing"}),
 )
 
 _FAKEREDIS_VERSION = version("fakeredis")

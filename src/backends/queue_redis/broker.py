@@ -6,6 +6,7 @@ module only plans calls, batches them into round trips and decodes replies.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from queue_core import Capabilities
@@ -18,6 +19,7 @@ from queue_redis.keys import DEFAULT_PREFIX, GlobalKeys
 from queue_redis.layout import LayoutGuard
 from queue_redis.maintenance import MaintenanceOps
 from queue_redis.processing import ProcessingOps
+from queue_redis.testing import TestingOps
 from queue_redis.wire.transport import Transport
 
 #: Every script touches one queue's hash slot and global keys take single-key commands,
@@ -27,11 +29,13 @@ REDIS_CAPABILITIES = Capabilities(
     blocking_wait=True,
     memory_usage=True,
     cluster_safe=True,
-    features=frozenset({"admin", "aggregation", "coordination", "dependencies"}),
+    features=frozenset({"admin", "aggregation", "coordination", "dependencies", "testing"}),
 )
+#: On a cluster the testing interface's footprint would have to visit every node.
+REDIS_CLUSTER_CAPABILITIES = replace(REDIS_CAPABILITIES, features=REDIS_CAPABILITIES.features - {"testing"})
 
 
-class RedisBroker(ProcessingOps, MaintenanceOps, InspectionOps, AdminOps, AggregationOps, CoordinationOps):
+class RedisBroker(ProcessingOps, MaintenanceOps, InspectionOps, AdminOps, AggregationOps, CoordinationOps, TestingOps):
     """Broker over Redis (and, through ``queue_fakeredis``, over an in-process fakeredis)."""
 
     capabilities: Capabilities = REDIS_CAPABILITIES
@@ -58,8 +62,9 @@ class RedisBroker(ProcessingOps, MaintenanceOps, InspectionOps, AdminOps, Aggreg
         """
         target = connect.parse(url)
         options: dict[str, Any] = {"socket_connect_timeout": 5, **client_options}
-        transport, _ = connect.open_transport(target, options)
-        return cls(transport, prefix=prefix or target.prefix or DEFAULT_PREFIX)
+        transport, cluster = connect.open_transport(target, options)
+        capabilities = REDIS_CLUSTER_CAPABILITIES if cluster else None
+        return cls(transport, prefix=prefix or target.prefix or DEFAULT_PREFIX, capabilities=capabilities)
 
     # ---- lifecycle
 

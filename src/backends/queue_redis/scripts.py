@@ -61,6 +61,7 @@ NAMES = (
     "read_staged",
     "commit_staged",
     "reclaim_staged",
+    "lose_lease",
 )
 
 
