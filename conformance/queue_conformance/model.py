@@ -533,11 +533,12 @@ class ReferenceBroker:
             queue.jobs[job.job_id] = stored
             self.touched.add((job.queue, job.job_id))
             queue.registered = True
+            # counted even when archived at once (unlinked: nothing will settle it)
+            stored.waiting_for = set(waits_for)
             if cancelled_by is not None:
                 stored.archived_at = stored.last_failed_at = now
                 stored.last_error = dependency_failed(cancelled_by)
             else:
-                stored.waiting_for = set(waits_for)
                 for dependency_id in waits_for:
                     queue.dependents.setdefault(dependency_id, set()).add(job.job_id)
             return EnqueueOutcome(job.job_id, job.queue, EnqueueStatus.ENQUEUED, state=state)

@@ -133,3 +133,16 @@ async def test_enqueue_flow_writes_nothing_when_one_job_is_refused(broker: Broke
         await info(broker, "p")
     outcomes = await broker.enqueue_flow([job("p"), job("q", depends_on=("p",))], T0)
     assert [o.state for o in outcomes] == [JobState.PENDING, JobState.WAITING]
+
+
+async def test_a_dependency_archived_before_enqueue_applies_the_policy_at_once(broker: Broker) -> None:
+    """enqueue: "an archived one applies the job's policy at once (cancel: the job is
+    stored archived ...)"; the other dependencies are still counted, never linked."""
+    await enqueue(broker, job("a"), job("b"))
+    held = await lease_one(broker)
+    assert await broker.settle([Settlement.archive(held, "boom")], T0) == [True]
+    [outcome] = await enqueue(broker, job("c", depends_on=("a", "b")))
+    assert outcome.state is JobState.ARCHIVED
+    snapshot = await info(broker, "c")
+    assert (snapshot.last_error, snapshot.waiting_for) == ("cancelled: dependency a did not complete", 1)
+    assert await broker.job_dependents(DEFAULT, "b") == []
