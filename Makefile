@@ -7,14 +7,15 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help demo test lint bench bench-peers test-faults-long dist-check docs docs-serve mutation mutation-fast test-driver-example
+.PHONY: help demo test lint bench bench-peers test-faults-long dist-check docs docs-serve mutation mutation-fast test-driver-example screenshots
 
 help:
 	@echo "make demo              run the demo on the embedded memory:// broker"
 	@echo "make test              tests/ and the conformance kit (memory:// and a throwaway Redis)"
 	@echo "make lint              ruff (check and format), mypy (strict: src and the kit), import-linter contracts"
-	@echo "make bench             benchmarks/run.py: queue-core alone (asyncio, trio, memory://, baselines, RSS)"
+	@echo "make bench             benchmarks/run.py: queue-core alone (asyncio, trio, memory://, baselines, RSS); the dashboard on 1M jobs"
 	@echo "make bench-peers       the same workloads for saq, streaq, taskiq and dramatiq too, with the targets"
+	@echo "make screenshots       the dashboard's pages as PNGs in docs/images/ (headless chromium)"
 	@echo "make test-faults-long  the long fault tests (tests/fault -m long)"
 	@echo "make dist-check        build sdist and wheel, twine check, install each in a new venv and run it"
 	@echo "make docs              build the documentation site into site/ (mkdocs --strict)"
@@ -45,6 +46,10 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/dashboard.py
+
+screenshots: $(STAMP)
+	$(BIN)/python -m tests.screenshots
 
 # Each peer is installed into benchmarks/.venvs/<peer> (git-ignored) on first use.
 bench-peers: $(STAMP)

@@ -20,7 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,13 +68,23 @@ class Library:
         return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def queue_core(backend: str = "asyncio", transport: str = "pipelined") -> Library:
+#: the observability plugins (entry-point names): off in every queue-core row but the
+#: ones that measure their cost.
+OBSERVABILITY_PLUGINS = ("prometheus", "otel", "otel-metrics")
+
+
+def queue_core(backend: str = "asyncio", transport: str = "pipelined", plugins: Sequence[str] = ()) -> Library:
     """queue-core on ``backend``; ``transport`` "redis-py" sends script calls through
-    redis-py (threads under trio) instead of the pipelined hiredis connection."""
+    redis-py (threads under trio) instead of the pipelined hiredis connection. ``plugins``:
+    the observability plugins left on (none by default: the bare rate)."""
     label = "queue-core" if backend == "asyncio" else f"queue-core ({backend})"
     if transport != "pipelined":
         label = f"queue-core ({backend}, {transport})"
-    return Library(label, "queue-core", sys.executable, {"BENCH_BACKEND": backend, "BENCH_TRANSPORT": transport})
+    if plugins:
+        label = f"queue-core + {' + '.join(plugins)}"
+    disabled = ",".join(name for name in OBSERVABILITY_PLUGINS if name not in plugins)
+    env = {"BENCH_BACKEND": backend, "BENCH_TRANSPORT": transport, "QUEUE_CORE_DISABLED_PLUGINS": disabled}
+    return Library(label, "queue-core", sys.executable, env)
 
 
 def peer(name: str) -> Library:
@@ -174,6 +184,11 @@ class WorkerProcess:
     def alive(self) -> bool:
         return self.process.poll() is None
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the worker process has used so far (``/proc``)."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def rss(self) -> int:
         """Resident set size of the worker process, in bytes (``/proc``)."""
         for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
@@ -227,7 +242,11 @@ def enqueue_and_drain(library: Library, server: Redis, n: int, workdir: Path) ->
         # The cost is read as the last job runs: the worker's shutdown is not the drain's.
         with measured(server) as cost:
             worker = WorkerProcess(library, server.url, marks)
+            wait_for_marks(marks, 1, worker)
+            cpu_at_first = worker.cpu_seconds()
             times = wait_for_marks(marks, n, worker)
+            # CPU per job, unlike the rate, hardly moves with what else the machine runs.
+            out["drain_worker_cpu_us"] = (worker.cpu_seconds() - cpu_at_first) / (n - 1) * 1e6
         if len(times) < n:
             raise RuntimeError(f"{library.label}: drained {len(times)} of {n} jobs in {DRAIN_TIMEOUT}s")
         first, last = min(times), max(times)
@@ -286,6 +305,15 @@ def latency_and_idle(
         worker.stop()
         os.close(keeper)
         fifo.unlink()
+
+
+def plugin_cost(library: Library) -> float:
+    """CPU µs the library's plugins (and the hook calls) take per job, in-process."""
+    done = subprocess.run(
+        [library.python, str(ROOT / "benchmarks" / "plugin_cost.py")], env=library.environ(), cwd=ROOT,
+        capture_output=True, text=True, timeout=600, check=True,
+    )  # fmt: skip
+    return float(json.loads(done.stdout.strip().splitlines()[-1])["cpu_us_per_job"])
 
 
 def in_process(n: int, samples: int) -> dict[str, Any]:

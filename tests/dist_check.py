@@ -93,18 +93,28 @@ from queue_core import MissingDependency
 from queue_conformance.requirements import require_kit_dependencies
 
 count = 0
+optional = set()
 for name in ("queue_core", "queue_redis", "queue_fakeredis"):
     package = importlib.import_module(name)
     for module in pkgutil.walk_packages(package.__path__, name + "."):
-        importlib.import_module(module.name)
+        try:
+            importlib.import_module(module.name)
+        except MissingDependency as exc:
+            # The observability plugins' modules need their extra; each says which.
+            assert exc.extra in ("prometheus", "otel"), (module.name, exc)
+            optional.add(exc.extra)
+            continue
         count += 1
+assert optional == {"prometheus", "otel"}, optional
+from queue_core.plugins import plugin_manager
+assert type(plugin_manager().get_plugin("prometheus")) is object, "the prometheus plugin loaded without its extra"
 try:
     require_kit_dependencies()
 except MissingDependency as exc:
     assert exc.extra == "conformance", exc
 else:
     raise AssertionError("the kit ran without its extra installed")
-print(f"imported {count} modules and the kit's package; the kit names its extra")
+print(f"imported {count} modules and the kit's package; the kit and the observability plugins name their extras")
 """
 
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pytest
 
-from queue_core import BrokerUnavailable, open_broker
+from queue_core import BrokerUnavailable, InvalidClockOption, open_broker
 from queue_core.broker_clock import BrokerClock
 
 
@@ -66,6 +67,9 @@ async def test_offset_against_a_real_redis_is_within_the_round_trip(redis_url: s
         await broker.close()
 
 
-def test_refresh_interval_must_be_positive() -> None:
-    with pytest.raises(ValueError, match="refresh_every"):
-        BrokerClock(SkewedBroker([0.0], 0.0), refresh_every=0)  # type: ignore[arg-type]
+@pytest.mark.parametrize("refresh_every", [0, -1.0, float("inf"), float("nan"), True, "60"])
+def test_refresh_interval_must_be_positive(refresh_every: Any) -> None:
+    with pytest.raises(InvalidClockOption, match="refresh_every") as raised:
+        BrokerClock(SkewedBroker([0.0], 0.0), refresh_every=refresh_every)  # type: ignore[arg-type]
+    assert isinstance(raised.value, ValueError)  # a ValidationError is still a ValueError
+    assert raised.value.field == "refresh_every"

@@ -105,9 +105,10 @@ def test_server(url: str) -> None:
     info = as_json(url, "server")
     table = invoke(url, "server").stdout
     if url.startswith("memory"):
-        assert info["driver"] == "memory" and "fakeredis_version" in table
+        assert (info["driver"], info["backend"]) == ("memory", "fakeredis") and "fakeredis" in table
     else:
-        assert info["driver"] == "redis" and "redis_version" in info["info"] and "redis_version" in table
+        assert (info["driver"], info["backend"]) == ("redis", "redis") and info["version"] in table
+        assert "eviction policy" in table and info["details"]["role"] in table
 
 
 def test_demo() -> None:

@@ -26,6 +26,15 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
                 "published photo-1280.jpg, photo-2560.jpg, photo-320.jpg, photo-640.jpg",
             ],
         ),
+            "observability.py",
+            [
+                'queue_core_jobs_retried_total{job_type="upload",queue="default"} 1.0',
+                'queue_core_queue_processed_total{queue="default"} 4.0',
+                "process default (CONSUMER) attempt 2 trace",
+                '"logger": "queue_core.worker"',
+            ],
+        ),
+        ("dashboard_app.py", ["without the role: 401", "queue page: 200, 3 email.send jobs listed"]),
     ],
 )
 def test_example_runs_to_completion(script: str, expected: list[str]) -> None:

@@ -56,7 +56,7 @@ async def test_a_failure_is_logged_with_the_jobs_id_type_queue_and_attempt(
     async with running(worker):
         await hooks.wait_for("retrying", job_id=job_id)
     (record,) = [r for r in job_records(caplog, job_id) if r.levelno == logging.WARNING]
-    assert record.name == "queue_core"
+    assert record.name == "queue_core.worker"
     assert (record.job_type, record.queue, record.attempt) == ("boom", "default", 1)  # type: ignore[attr-defined]
     assert "ValueError: bad input" in record.getMessage() and record.exc_info is not None
 

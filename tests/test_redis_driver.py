@@ -20,7 +20,7 @@ from queue_core import (
 from queue_redis.broker import RedisBroker
 from queue_redis.connect import node_url
 from queue_redis.scripts import NAMES, script
-from queue_redis.wire.transport import _AsyncSubscription
+from queue_redis.wire.pubsub import AsyncSubscription
 from tests.redis_server import RedisServer
 
 NOW = 1_750_000_000.0
@@ -205,7 +205,7 @@ def test_a_subscription_skips_a_node_that_is_gone(redis_url: str) -> None:
         async def candidates() -> list[redis.asyncio.Redis]:
             return clients
 
-        subscription = _AsyncSubscription(candidates)
+        subscription = AsyncSubscription(candidates)
         channel = f"{fresh_prefix()}:notify"
         try:
             assert await subscription.receive([channel], 0) == []  # subscribed and confirmed, nothing sent yet

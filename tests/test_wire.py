@@ -187,10 +187,9 @@ def test_the_subscriber_is_confirmed_before_it_waits(redis_url: str) -> None:
         publisher.close()
 
 
-# The connection of a loop that has ended cannot be closed from the next one: its socket is
-# left to the garbage collector (a ResourceWarning), which is what these two tests tolerate.
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
-@pytest.mark.filterwarnings("ignore::ResourceWarning")
+# The connection of a loop that has ended is closed as that loop ends (or as the next one
+# connects), not left to the garbage collector: a ResourceWarning would fail these tests
+# (pyproject.toml turns every warning into an error).
 def test_a_connection_reconnects_on_a_new_event_loop(redis_url: str) -> None:
     connection = RespConnection(**address(redis_url))
 
@@ -202,11 +201,9 @@ def test_a_connection_reconnects_on_a_new_event_loop(redis_url: str) -> None:
 
     assert asyncio.run(ping(then_close=False)) == [b"PONG"]
     assert asyncio.run(ping(then_close=True)) == [b"PONG"]  # the first loop's connection is gone with it
-    gc.collect()  # the first loop's socket warns here, inside this test's filters
+    gc.collect()  # a socket left open would warn here, inside this test's filters
 
 
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
-@pytest.mark.filterwarnings("ignore::ResourceWarning")
 def test_an_anyio_connection_reconnects_on_a_new_event_loop(redis_url: str) -> None:
     connection = AnyioRespConnection(**address(redis_url))
 

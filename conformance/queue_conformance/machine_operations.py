@@ -5,8 +5,8 @@ settle, forward, recover, time) and then acts on it as an operator would: run, a
 delete and cancel one job or all of a state, delete queues, list jobs and groups. It
 stages groups for aggregation, reads, commits and reclaims the staging sets, and runs
 operator actions on staged members in between. Apart from the queues it claims keys,
-takes rate-limit tokens, keeps heartbeats and records events, with callers' clocks that
-may run a little behind or ahead.
+takes rate-limit tokens, keeps heartbeats, records events and per-minute metrics, with
+callers' clocks that may run a little behind or ahead.
 
 Staging set IDs are random, so like lease tokens they are paired: each ``StagedPair``
 holds the driver's ID and the model's for the same set.
@@ -31,6 +31,7 @@ from hypothesis.stateful import Bundle, initialize, multiple, precondition, rule
 from queue_conformance import strategies as s
 from queue_conformance.compare import Raised, assert_same, capture, capture_sync
 from queue_conformance.machine import Comparison, Probe, has_feature
+from queue_conformance.reports import server_report_problems
 from queue_core import JobState, QueueNotFound, Unsupported
 
 PAGE_ALL = 1000
@@ -166,8 +167,8 @@ class OperationsComparison(Comparison):
     def server_reports(self, queue: str) -> None:
         """memory_usage and server_info are the driver's own figures: only their form,
         and memory_usage's errors, are compared."""
-        info = self.portal.call(self.broker.server_info)
-        assert isinstance(info, dict) and info, f"server_info() should be a non-empty dict, got {info!r}"
+        problems = server_report_problems(self.portal.call(self.broker.server_info))
+        assert not problems, "; ".join(problems)
         usage = self.portal.call(capture, self.broker.memory_usage, queue)
         if not self.broker.capabilities.memory_usage:
             assert usage == Raised(Unsupported), f"memory_usage without the capability: {usage!r}"
@@ -279,6 +280,27 @@ class OperationsComparison(Comparison):
     def list_events(self, stream: str, limit: int) -> None:
         self.both("list_events", stream, limit)
 
+    # ----------------------------------------------------------------- metrics history
+
+    @precondition(has_feature("metrics"))
+    @rule(
+        samples=st.lists(s.minute_metrics(), min_size=1, max_size=4),
+        keep=st.sampled_from(s.METRIC_KEEPS),
+        skew=s.skews(),
+    )
+    def record_metrics(self, samples: list[Any], keep: float, skew: float) -> None:
+        self.both("record_metrics", samples, self.now + skew, keep)
+
+    @precondition(has_feature("metrics"))
+    @rule(
+        queue=st.sampled_from(s.QUEUES),
+        since=st.sampled_from(s.METRIC_MINUTES),
+        span=st.integers(0, 3),
+    )
+    def read_metrics(self, queue: str, since: int, span: int) -> None:
+        found = self.both("read_metrics", queue, since, since + 60 * span, self.now)
+        event(f"read_metrics: {min(len(found), 2)} found")
+
     # ----------------------------------------------------------------- observation
 
     def kept_without_expiry(self) -> int:
@@ -309,4 +331,7 @@ class OperationsComparison(Comparison):
         if "coordination" in self.features:
             probes += [("list_heartbeats", (kind, now)) for kind in s.KINDS]
             probes += [("list_events", (stream, PAGE_ALL)) for stream in s.STREAMS]
+        if "metrics" in self.features:
+            first, last = s.METRIC_MINUTES[0], s.METRIC_MINUTES[-1]
+            probes += [("read_metrics", (queue, first, last, now)) for queue in s.QUEUES]
         return probes

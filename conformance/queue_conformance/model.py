@@ -45,7 +45,6 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from queue_core import (
     DailyStats,
@@ -57,6 +56,7 @@ from queue_core import (
     JobNotFound,
     JobRecord,
     Lease,
+    MinuteMetrics,
     OperationNotAllowed,
     QueueNotEmpty,
     QueueNotFound,
@@ -64,6 +64,7 @@ from queue_core import (
     Recovery,
     Renewal,
     ResultNotFound,
+    ServerReport,
     SettleKind,
     Settlement,
     Unsupported,
@@ -293,6 +294,8 @@ class ReferenceBroker:
         self.buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens, as of)
         self.heartbeats: dict[str, dict[str, tuple[float, bytes]]] = {}  # kind -> member -> (until, info)
         self.events: dict[str, dict[bytes, float]] = {}  # stream -> event -> recorded at
+        # Metrics history: (queue, minute) -> (expiry, job type -> counts).
+        self.metrics: dict[tuple[str, int], tuple[float, dict[str, MinuteMetrics]]] = {}
 
     # ----------------------------------------------------------------- helpers
 
@@ -816,8 +819,8 @@ class ReferenceBroker:
     def memory_usage(self, queue: str, samples: int = 20) -> int:
         raise Unsupported("the reference model stores no bytes to measure")
 
-    def server_info(self) -> dict[str, Any]:
-        return {"server": "reference"}
+    def server_info(self) -> ServerReport:
+        return ServerReport(backend="reference")
 
     # ----------------------------------------------------------------- admin
 
@@ -1074,6 +1077,31 @@ class ReferenceBroker:
         events = self.events.get(stream, {})
         newest_first = sorted(((at, event) for event, at in events.items()), reverse=True)
         return newest_first[: max(0, limit)]
+
+    # ----------------------------------------------------------------- metrics history
+
+    def record_metrics(self, samples: Sequence[MinuteMetrics], now: float, keep: float) -> None:
+        batches: dict[tuple[str, int], list[MinuteMetrics]] = {}
+        for sample in samples:
+            batches.setdefault((sample.queue, sample.minute), []).append(sample)
+        for (queue, minute), batch in batches.items():
+            # One queue's minute is one atomic step: its expiry is judged once, before
+            # the counts are added.
+            expiry, counts = self.metrics.get((queue, minute), (None, {}))
+            if expiry is not None and expiry <= now:
+                expiry, counts = None, {}  # expired: starts again from nothing
+            expiry = minute + keep if expiry is None else max(expiry, minute + keep)
+            for sample in batch:
+                known = counts.get(sample.job_type)
+                counts[sample.job_type] = sample if known is None else known.plus(sample)
+            self.metrics[(queue, minute)] = (expiry, counts)
+
+    def read_metrics(self, queue: str, since: int, until: int, now: float) -> list[MinuteMetrics]:
+        found = []
+        for (name, minute), (expiry, counts) in sorted(self.metrics.items()):
+            if name == queue and since <= minute <= until and expiry > now:
+                found += [counts[job_type] for job_type in sorted(counts)]
+        return found
 
     # ----------------------------------------------------------------- for the machine
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from queue_core import Job, Lease, Settlement, ValidationError, errors
+from queue_core import HISTOGRAM_SLOTS, Job, Lease, MinuteMetrics, Settlement, ValidationError, errors
 
 TICK = 0.125
 #: 16 minutes 40 s before a UTC midnight, so large time steps cross into a new day.
@@ -249,6 +249,26 @@ def group_choices() -> st.SearchStrategy[str | None]:
     """A group for a bulk action or a listing: a pooled one, none, or empty (refused
     for aggregating jobs, ignored for others)."""
     return st.one_of(st.sampled_from(GROUPS), st.sampled_from([None, ""]))
+
+
+#: Metrics: minutes around the machine's start (a multiple of 60), and how long kept.
+METRIC_MINUTES = tuple(int(START // 60) * 60 + 60 * offset for offset in (-1, 0, 1, 2))
+METRIC_KEEPS = (30.0, 90.0, 3600.0)
+
+
+@st.composite
+def minute_metrics(draw: st.DrawFn) -> MinuteMetrics:
+    """One sample of a worker's counts: a pooled queue, type and minute, small counts."""
+    processed = draw(st.integers(0, 3))
+    return MinuteMetrics(
+        queue=draw(st.sampled_from(QUEUES)),
+        job_type=draw(st.sampled_from(TYPES)),
+        minute=draw(st.sampled_from(METRIC_MINUTES)),
+        processed=processed,
+        failed=draw(st.integers(0, processed)),
+        runtime_us=draw(st.integers(0, 5_000_000)),
+        histogram=tuple(draw(st.lists(st.integers(0, 2), min_size=HISTOGRAM_SLOTS, max_size=HISTOGRAM_SLOTS))),
+    )
 
 
 def skews() -> st.SearchStrategy[float]:

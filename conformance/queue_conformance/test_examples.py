@@ -11,6 +11,7 @@ import pytest
 
 from queue_conformance.helpers import DEFAULT, T0, enqueue, ids, info, job, lease, lease_one, require_feature, stats
 from queue_conformance.model import DEADLINE_EXCEEDED, LEASE_EXPIRED, poison_reason
+from queue_conformance.reports import server_report_problems
 from queue_core import (
     Broker,
     EnqueueStatus,
@@ -587,10 +588,10 @@ async def test_list_jobs_refuses_what_it_cannot_page(broker: Broker) -> None:
 
 
 async def test_server_info_and_memory_usage_are_the_drivers_own(broker: Broker) -> None:
-    """server_info: "what the server says about itself" (a dict); memory_usage: bytes,
-    QueueNotFound, and Unsupported "unless capabilities.memory_usage"."""
-    info_ = await broker.server_info()
-    assert isinstance(info_, dict) and info_
+    """server_info: "what the server says about itself" (a ServerReport, fields of their
+    types); memory_usage: bytes, QueueNotFound, and Unsupported "unless
+    capabilities.memory_usage"."""
+    assert server_report_problems(await broker.server_info()) == []
     if not broker.capabilities.memory_usage:
         with pytest.raises(Unsupported):
             await broker.memory_usage(DEFAULT)

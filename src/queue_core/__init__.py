@@ -4,6 +4,7 @@ This module only re-exports the public names; each lives in a module named for i
 """
 
 from queue_core.broker import (
+    NO_EVICTION,
     Broker,
     BrokerTestHooks,
     Capabilities,
@@ -14,9 +15,11 @@ from queue_core.broker import (
     JobInfo,
     JobRecord,
     Lease,
+    QueueLocation,
     QueueStats,
     Recovery,
     Renewal,
+    ServerReport,
     SettleKind,
     Settlement,
 )
@@ -35,6 +38,7 @@ from queue_core.errors import (
     InvalidAggregationOption,
     InvalidBrokerFactory,
     InvalidBrokerURL,
+    InvalidClockOption,
     InvalidCronSpec,
     InvalidDependency,
     InvalidInterval,
@@ -78,7 +82,16 @@ from queue_core.errors import (
 from queue_core.hookspecs import hookimpl
 from queue_core.info import ActiveJobInfo, WorkerInfo, WorkerStatus
 from queue_core.job import DEFAULT_MAX_RETRIES, DEFAULT_QUEUE, Job, content_digest, new_job_id
-from queue_core.manager import ActiveJob, BatchFailure, BatchResult, Manager, QueueInfo, QueueLocation, ServerInfo
+from queue_core.manager import (
+    ActiveJob,
+    BatchFailure,
+    BatchResult,
+    Manager,
+    MetricsHistory,
+    QueueInfo,
+    ServerInfo,
+)
+from queue_core.metrics import HISTOGRAM_SLOTS, METRICS_KEEP, RUNTIME_BUCKETS, MinuteMetrics, minute_of
 from queue_core.registry import open_broker
 from queue_core.scheduling.options import SchedulerOptions
 from queue_core.scheduling.scheduler import (
@@ -115,7 +128,11 @@ from queue_core.workflows import chain, group
 __all__ = [
     "DEFAULT_MAX_RETRIES",
     "DEFAULT_QUEUE",
+    "HISTOGRAM_SLOTS",
     "JSON",
+    "METRICS_KEEP",
+    "NO_EVICTION",
+    "RUNTIME_BUCKETS",
     "ActiveJob",
     "ActiveJobInfo",
     "AggregateFunction",
@@ -153,6 +170,7 @@ __all__ = [
     "InvalidAggregationOption",
     "InvalidBrokerFactory",
     "InvalidBrokerURL",
+    "InvalidClockOption",
     "InvalidCronSpec",
     "InvalidDependency",
     "InvalidInterval",
@@ -177,7 +195,9 @@ __all__ = [
     "Manager",
     "ManualClock",
     "MemoryConfigProvider",
+    "MetricsHistory",
     "Middleware",
+    "MinuteMetrics",
     "MissingDependency",
     "NotFound",
     "NotOpen",
@@ -209,6 +229,7 @@ __all__ = [
     "SerializationError",
     "Serializer",
     "ServerInfo",
+    "ServerReport",
     "SettleKind",
     "Settlement",
     "SkipRetry",
@@ -229,6 +250,7 @@ __all__ = [
     "group",
     "hookimpl",
     "list_schedules",
+    "minute_of",
     "new_job_id",
     "open_broker",
     "reclaim_staging",

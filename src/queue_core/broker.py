@@ -25,9 +25,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from queue_core.job import Job
+from queue_core.metrics import MinuteMetrics
 from queue_core.states import JobState
 
 # --------------------------------------------------------------------------- value types
@@ -46,7 +47,7 @@ class Capabilities:
     #: the Manager can estimate memory per queue.
     memory_usage: bool = False
     #: names of the optional concerns implemented: "aggregation", "coordination", "admin",
-    #: "dependencies" (``depends_on``, ``enqueue_flow``, ``DependencyBroker``).
+    #: "metrics", "dependencies" (``depends_on``, ``enqueue_flow``, ``DependencyBroker``).
     features: frozenset[str] = frozenset()
 
 
@@ -270,6 +271,50 @@ class DailyStats:
         return self.processed - self.failed
 
 
+#: The eviction policy a driver reports for a server that never drops stored data to make
+#: room (Redis' own name for it). A worker warns about any other policy.
+NO_EVICTION = "noeviction"
+
+
+@dataclass(frozen=True, slots=True)
+class QueueLocation:
+    """Where a queue lives on a clustered server: its hash slot and the nodes serving it."""
+
+    queue: str
+    slot: int
+    #: "host:port", the primary first, then its replicas.
+    nodes: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ServerReport:
+    """What the broker's server says about itself (``Broker.server_info``), in terms every
+    driver can fill. ``None`` means the driver does not know or the server has no such
+    notion; driver-specific figures go into ``details``."""
+
+    #: the server software: "redis", "valkey", "fakeredis", ...
+    backend: str
+    #: its version, as the server spells it.
+    version: str | None = None
+    #: True when the data is spread over several nodes (Redis Cluster).
+    is_cluster: bool = False
+    #: on a cluster, where each known queue lives, by queue name; None where not known.
+    queue_locations: tuple[QueueLocation, ...] | None = None
+    #: the server's policy for dropping data under memory pressure: ``NO_EVICTION`` when
+    #: it never does, None when it has no such notion (it never drops data either).
+    eviction_policy: str | None = None
+    #: bytes the server uses, and its configured limit (None: unknown or unlimited).
+    memory_used: int | None = None
+    memory_limit: int | None = None
+    #: a few driver-specific figures for operators (Redis: uptime, clients, role...).
+    details: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def may_evict(self) -> bool:
+        """Whether the server may drop stored data (jobs, leases, locks) to make room."""
+        return self.eviction_policy not in (None, NO_EVICTION)
+
+
 # --------------------------------------------------------------------------- the protocol
 
 
@@ -462,10 +507,10 @@ class InspectionBroker(Protocol):
         outside any transition (not atomic). ``QueueNotFound``; ``Unsupported`` unless
         ``capabilities.memory_usage``."""
 
-    async def server_info(self) -> dict[str, Any]:
-        """What the server says about itself, for operators (for Redis: ``INFO``,
-        parsed into field -> value). Drivers without such a report return a small dict
-        naming the server."""
+    async def server_info(self) -> ServerReport:
+        """What the server says about itself, for operators and for the worker's check
+        that the server does not evict data (Redis: from ``INFO``; on a cluster, with
+        each queue's slot and nodes). Fields the driver cannot know are ``None``."""
 
 
 @runtime_checkable
@@ -595,6 +640,29 @@ class CoordinationBroker(Protocol):
 
 
 @runtime_checkable
+class MetricsBroker(Protocol):
+    """Per-minute metrics history (``queue_core.metrics``), kept for a while and then
+    forgotten. Optional: drivers that keep it list "metrics" in their features."""
+
+    async def record_metrics(self, samples: Sequence[MinuteMetrics], now: float, keep: float) -> None:
+        """Add each sample's counts (processed, failed, run time, histogram slots) to the
+        stored counts of its queue, job type and minute (``minute`` a multiple of 60).
+
+        A queue's minute stays readable while the reader's ``now`` is before its expiry,
+        ``minute + keep`` (the largest recorded into it). Counts added to a minute
+        whose expiry has been reached (``<= now``) start again from nothing. The
+        samples of one queue and minute are added atomically; the queue need not be
+        registered, and recording does not register it (``delete_queue`` leaves the
+        metrics to expire, as daily counters)."""
+
+    async def read_metrics(self, queue: str, since: int, until: int, now: float) -> list[MinuteMetrics]:
+        """The stored counts of ``queue`` for every minute from ``since`` to ``until``
+        (both included, multiples of 60) that has not expired at ``now``, one per job
+        type recorded in the minute, ordered by minute, then job type. ``[]`` for a
+        queue with none (never ``QueueNotFound``)."""
+
+
+@runtime_checkable
 class Broker(
     Lifecycle,
     EnqueueBroker,
@@ -605,6 +673,7 @@ class Broker(
     AdminBroker,
     AggregationBroker,
     CoordinationBroker,
+    MetricsBroker,
     Protocol,
 ):
     """Everything a driver implements. See each concern's protocol for the contracts."""

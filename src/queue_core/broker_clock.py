@@ -11,16 +11,16 @@ a round trip.
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Callable
 
 import anyio
 
 from queue_core.broker import Lifecycle
-from queue_core.errors import QueueError
+from queue_core.errors import InvalidClockOption, QueueError
+from queue_core.validation import is_number
 
-LOGGER = logging.getLogger("queue_core")
+LOGGER = logging.getLogger("queue_core.broker")
 
 #: Samples per measurement; the one with the shortest round trip wins.
 SAMPLES = 3
@@ -41,8 +41,8 @@ class BrokerClock:
         refresh_every: float = 60.0,
         local: Callable[[], float] = time.time,
     ) -> None:
-        if not (refresh_every > 0 and math.isfinite(refresh_every)):
-            raise ValueError(f"refresh_every must be a positive number of seconds, got {refresh_every!r}")
+        if not (is_number(refresh_every) and refresh_every > 0):
+            raise InvalidClockOption("refresh_every", refresh_every, "a positive, finite number of seconds")
         self._broker = broker
         self._local = local
         self.refresh_every = refresh_every

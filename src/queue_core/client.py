@@ -27,7 +27,7 @@ from typing import Any, TypedDict
 from queue_core import errors, validation
 from queue_core.broker import Broker, EnqueueOutcome, EnqueueStatus, JobInfo
 from queue_core.clock import Clock
-from queue_core.events import LOGGER_NAME, emit
+from queue_core.events import LOGGER_NAME, emit, stamped, wanted
 from queue_core.job import Job
 from queue_core.registry import DEFAULT_URL
 from queue_core.serialization import JSON, Serializer
@@ -88,7 +88,7 @@ class Client(BrokerHolder):
         super().__init__(broker_or_url, broker_options=broker_options, clock=clock)
         self.serializer = serializer
         self.default_retention = validation.seconds(default_retention, "default_retention", errors.InvalidRetention)
-        self.log = logger if logger is not None else logging.getLogger(LOGGER_NAME)
+        self.log = logger if logger is not None else logging.getLogger(f"{LOGGER_NAME}.client")
         self.error_handler = error_handler
 
     # ----------------------------------------------------------------- enqueue
@@ -123,32 +123,16 @@ class Client(BrokerHolder):
         now = self.clock.now()
         try:
             (outcome,) = await self.broker.enqueue([prepared], now)
-        except errors.QueueError as exc:
-            self._report(exc, prepared, "enqueue of job %s (%s) failed: %s", prepared.job_id, prepared.type, exc)
+        except BaseException as exc:
+            self._not_stored([prepared], exc)
+            if isinstance(exc, errors.QueueError):
+                self._report(exc, prepared, "enqueue of job %s (%s) failed: %s", prepared.job_id, prepared.type, exc)
             raise
-        if outcome.status is EnqueueStatus.ID_CONFLICT:
-            conflict = errors.JobIdConflict(
-                f"a job with ID {outcome.job_id!r} already exists in queue {outcome.queue!r}",
-                job_id=outcome.job_id,
-                queue=outcome.queue,
-            )
-            self._report(conflict, prepared, "%s", conflict, level=logging.WARNING)
-            raise conflict
-        if outcome.status is EnqueueStatus.DUPLICATE:
-            held = f" (held by job {outcome.holder!r})" if outcome.holder else ""
-            duplicate = errors.DuplicateJob(
-                f"job {outcome.job_id!r} is a duplicate: unique lock {prepared.lock_key!r} "
-                f"in queue {outcome.queue!r} is taken{held}",
-                job_id=outcome.job_id,
-                queue=outcome.queue,
-                holder=outcome.holder,
-            )
-            self._report(duplicate, prepared, "%s", duplicate, level=logging.WARNING)
-            raise duplicate
-        if outcome.status is EnqueueStatus.DEPENDENCY_MISSING:
-            missing = dependency_missing(outcome)
-            self._report(missing, prepared, "%s", missing, level=logging.WARNING)
-            raise missing
+        refused = refusal(prepared, outcome)
+        if refused is not None:
+            self._not_stored([prepared], refused)
+            self._report(refused, prepared, "%s", refused, level=logging.WARNING)
+            raise refused
         self._enqueued(prepared)
         return enqueued_info(prepared, outcome, now)
 
@@ -158,20 +142,23 @@ class Client(BrokerHolder):
         together or not at all. A job may depend on jobs earlier in ``jobs``.
 
         Raises ``FlowRejected`` (its ``outcomes`` say which job was refused and why)
-        when any job of a queue was refused; that queue got nothing. Dependencies never
-        cross queues, so another queue written in the same call never has a job
-        released early because of it.
+        when any job of a queue was refused; that queue got nothing, while the other
+        queues of the call were written (their outcomes are ``ENQUEUED``). Dependencies
+        never cross queues, so none of those is released early because of it.
         """
         prepared = self._prepare(jobs)
         now = self.clock.now()
         try:
             outcomes = await self.broker.enqueue_flow(prepared, now)
-        except errors.QueueError as exc:
-            self._report(exc, None, "enqueue of a flow of %d jobs failed: %s", len(prepared), exc)
+        except BaseException as exc:
+            self._not_stored(prepared, exc)
+            if isinstance(exc, errors.QueueError):
+                self._report(exc, None, "enqueue of a flow of %d jobs failed: %s", len(prepared), exc)
             raise
         refused = [
             outcome for outcome in outcomes if not outcome.ok and outcome.status is not EnqueueStatus.FLOW_REJECTED
         ]
+        rejected: errors.FlowRejected | None = None
         if refused:
             first = refused[0]
             rejected = errors.FlowRejected(
@@ -182,10 +169,14 @@ class Client(BrokerHolder):
                 queue=first.queue,
                 outcomes=outcomes,
             )
+        for job, outcome in zip(prepared, outcomes, strict=True):
+            if outcome.ok:  # a queue of the flow other than the refused one
+                self._enqueued(job)
+            elif rejected is not None:
+                self._not_stored([job], rejected)
+        if rejected is not None:
             self._report(rejected, None, "%s", rejected, level=logging.WARNING)
             raise rejected
-        for job in prepared:
-            self._enqueued(job)
         return [enqueued_info(job, outcome, now) for job, outcome in zip(prepared, outcomes, strict=True)]
 
     async def enqueue_many(self, jobs: Iterable[Job], chunk_size: int = DEFAULT_CHUNK_SIZE) -> list[EnqueueOutcome]:
@@ -205,12 +196,17 @@ class Client(BrokerHolder):
             chunk = prepared[start : start + chunk_size]
             try:
                 chunk_outcomes = await self.broker.enqueue(chunk, self.clock.now())
-            except errors.QueueError as exc:
-                self._report(exc, None, "enqueue of %d jobs failed after %d were sent: %s", len(chunk), start, exc)
+            except BaseException as exc:
+                self._not_stored(prepared[start:], exc)  # this chunk and the ones never sent
+                if isinstance(exc, errors.QueueError):
+                    self._report(exc, None, "enqueue of %d jobs failed after %d were sent: %s", len(chunk), start, exc)
                 raise
             for job, outcome in zip(chunk, chunk_outcomes, strict=True):
-                if outcome.ok:
+                refused = refusal(job, outcome)
+                if refused is None:
                     self._enqueued(job)
+                else:
+                    self._not_stored([job], refused)
             outcomes.extend(chunk_outcomes)
         return outcomes
 
@@ -231,11 +227,19 @@ class Client(BrokerHolder):
             if job.retention == 0 and self.default_retention:
                 job = job.with_options(retention=self.default_retention)
             prepared.append(job)
-        return prepared
+        # Only once every job passed its checks: each one announced to the plugins here is
+        # followed by exactly one "enqueued" or "enqueue_failed".
+        return [stamped(job, "client", self.log) for job in prepared]
 
     def _enqueued(self, job: Job) -> None:
         assert job.job_id is not None
         emit("job_enqueued", self.log, queue=job.queue, job_id=job.job_id, job_type=job.type)
+
+    def _not_stored(self, jobs: Iterable[Job], error: BaseException) -> None:
+        if wanted("job_enqueue_failed"):
+            for job in jobs:
+                assert job.job_id is not None
+                emit("job_enqueue_failed", self.log, queue=job.queue, job_id=job.job_id, job_type=job.type, error=error)
 
     def _report(
         self, error: BaseException, job: Job | None, message: str, *args: Any, level: int = logging.ERROR
@@ -257,6 +261,28 @@ def dependency_missing(outcome: EnqueueOutcome) -> errors.DependencyNotFound:
         queue=outcome.queue,
         missing=outcome.missing,
     )
+
+
+def refusal(job: Job, outcome: EnqueueOutcome) -> errors.QueueError | None:
+    """The error for an outcome that stored nothing (ID taken, unique lock held), else None."""
+    if outcome.status is EnqueueStatus.ID_CONFLICT:
+        return errors.JobIdConflict(
+            f"a job with ID {outcome.job_id!r} already exists in queue {outcome.queue!r}",
+            job_id=outcome.job_id,
+            queue=outcome.queue,
+        )
+    if outcome.status is EnqueueStatus.DUPLICATE:
+        held = f" (held by job {outcome.holder!r})" if outcome.holder else ""
+        return errors.DuplicateJob(
+            f"job {outcome.job_id!r} is a duplicate: unique lock {job.lock_key!r} "
+            f"in queue {outcome.queue!r} is taken{held}",
+            job_id=outcome.job_id,
+            queue=outcome.queue,
+            holder=outcome.holder,
+        )
+    if outcome.status is EnqueueStatus.DEPENDENCY_MISSING:
+        return dependency_missing(outcome)
+    return None
 
 
 def enqueued_info(job: Job, outcome: EnqueueOutcome, now: float) -> JobInfo:

@@ -223,6 +223,10 @@ class InvalidAggregationOption(ValidationError):
     pass
 
 
+class InvalidClockOption(ValidationError):
+    """A ``BrokerClock`` option (``refresh_every``) was rejected."""
+
+
 class NotOpen(QueueError, RuntimeError):
     """A Client, Manager or sync client was used before it was opened or after it was closed."""
 

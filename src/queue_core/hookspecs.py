@@ -3,18 +3,27 @@
 Plugins are found through the entry-point group ``queue_core``. The in-tree drivers
 register exactly as a third-party driver would, through ``queue_core_add_brokers``.
 Hooks are notifications (synchronous, must not block); code that needs to await belongs
-in middleware.
+in middleware. Two hooks let a plugin take part instead of only watching:
+``queue_core_job_enqueueing`` adds headers to a job before it is written, and
+``queue_core_worker_middleware`` wraps middleware around every handler of a worker.
+
+Order: pluggy calls the implementations of one hook newest-registered first (entry-point
+plugins in the order they load, then ``queue_core.plugins.register`` calls);
+``@hookimpl(tryfirst=True)`` / ``(trylast=True)`` move an implementation to the front or
+the back. Where results are combined, the implementation called first wins (see each hook).
+What an implementation raises is logged by the component that called it and ignored.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 if TYPE_CHECKING:
     from queue_core.broker import Broker
+    from queue_core.job import Job
 
 PROJECT = "queue_core"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -38,8 +47,42 @@ def queue_core_add_brokers() -> dict[str, BrokerFactory]:  # type: ignore[empty-
 
 
 @hookspec
+def queue_core_job_enqueueing(job: Job, origin: str) -> Mapping[str, str] | None:
+    """A job is about to be written: return headers to add to it, or None.
+
+    Called once per job, after it has its ID and before the broker call, by ``Client`` and
+    ``SyncClient`` (``origin`` ``"client"``) and by a scheduler firing a tick (``origin``
+    ``"scheduler"``; the job carries the ``schedule_id`` and ``fire_time`` headers). The
+    job's own headers win over any a plugin returns; among plugins, the implementation
+    called first wins a header name. Exactly one of ``queue_core_job_enqueued`` and
+    ``queue_core_job_enqueue_failed`` follows for the same job, so a plugin may hold
+    something (a span) open across the write. The returned names and values must be
+    strings; anything else is logged and dropped.
+    """
+
+
+@hookspec
 def queue_core_job_enqueued(queue: str, job_id: str, job_type: str) -> None:
     """A job was stored (pending, scheduled or aggregating)."""
+
+
+@hookspec
+def queue_core_job_enqueue_failed(queue: str, job_id: str, job_type: str, error: BaseException) -> None:
+    """A job announced by ``queue_core_job_enqueueing`` was not stored: the broker call
+    failed or was cancelled, the ID was taken (``JobIdConflict``) or the unique lock held
+    (``DuplicateJob``)."""
+
+
+@hookspec
+def queue_core_worker_middleware(worker_id: str, queues: list[str]) -> Sequence[Callable[..., Any]] | None:
+    """Middleware (``async def mw(delivery, call_next)``) to run around every handler of a
+    worker that is starting.
+
+    Called once per ``Worker.run``. Plugin middleware is outermost, outside the worker's
+    own: the middleware of the implementation called first is the outermost, and within
+    one implementation's list the first item is. It sees every attempt whose handler
+    runs (not the jobs put back before that: rate-limited or of an unknown type).
+    """
 
 
 @hookspec
@@ -75,6 +118,28 @@ def queue_core_job_progress(
 @hookspec
 def queue_core_job_archived(queue: str, job_id: str, job_type: str, reason: str) -> None:
     """A job was archived by a worker."""
+
+
+@hookspec
+def queue_core_leases_renewed(count: int) -> None:
+    """A renewal round extended ``count`` leases of running jobs."""
+
+
+@hookspec
+def queue_core_lease_lost(queue: str, job_id: str, job_type: str) -> None:
+    """A running job's lease was lost (the broker no longer grants it, or it ran out while
+    the broker could not be reached): its handler is stopped and nothing is written."""
+
+
+@hookspec
+def queue_core_broker_error(operation: str, error: BaseException) -> None:
+    """A worker's call to the broker failed (``operation``: ``dequeue``,
+    ``wait_for_jobs``, ``extend_leases``, ``settle``, ``heartbeat``); it is retried."""
+
+
+@hookspec
+def queue_core_broker_reconnected(operation: str) -> None:
+    """A worker's ``operation`` succeeded again after ``queue_core_broker_error``."""
 
 
 @hookspec

@@ -27,11 +27,12 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from queue_core import errors, validation
-from queue_core.broker import Broker, DailyStats, JobInfo, QueueStats
+from queue_core.broker import Broker, DailyStats, JobInfo, QueueStats, ServerReport
 from queue_core.clock import Clock
 from queue_core.events import LOGGER_NAME
 from queue_core.info import WORKER_HEARTBEAT, ActiveJobInfo, WorkerInfo
 from queue_core.job import DEFAULT_TIMEOUT
+from queue_core.metrics import MAX_WINDOW_MINUTES, MINUTE, MinuteMetrics, minute_of, total
 from queue_core.registry import DEFAULT_URL
 from queue_core.scheduling.scheduler import FireRecord, ScheduleInfo, list_schedules, schedule_history
 from queue_core.session import BrokerHolder
@@ -121,39 +122,33 @@ class BatchResult:
         return not self.failed
 
 
-@dataclass(frozen=True, slots=True)
-class QueueLocation:
-    """Where a queue lives on a Redis Cluster: its hash slot and the nodes serving it."""
+#: The former name of ``ServerReport``, kept for one release.
+ServerInfo = ServerReport
 
+
+@dataclass(frozen=True, slots=True)
+class MetricsHistory:
+    """Per-minute metrics over a window, summed as asked (``Manager.metrics``)."""
+
+    #: the queue asked for, or "*" for every queue.
     queue: str
-    slot: int
-    #: "host:port", the primary first, then its replicas.
-    nodes: list[str]
-
-
-@dataclass(frozen=True, slots=True)
-class ServerInfo:
-    """What the broker's server says about itself (``Manager.server_info``)."""
-
-    #: the driver's name (``Capabilities.name``): "redis", "memory", ...
-    driver: str
-    #: for Redis, ``INFO`` parsed: field -> value (``redis_version``, ``used_memory``, ...).
-    info: dict[str, Any]
+    #: the job type asked for, or "*" for every type.
+    job_type: str
+    #: seconds each point covers (a multiple of 60).
+    step: int
+    #: one per step, oldest first, zeros where nothing was recorded; ``minute`` is the
+    #: start of the point's span.
+    points: list[MinuteMetrics]
+    #: totals over the window per job type (sorted by type).
+    by_type: dict[str, MinuteMetrics]
+    #: totals over the window per queue (sorted by name).
+    by_queue: dict[str, MinuteMetrics]
 
     @property
-    def version(self) -> str | None:
-        version = self.info.get("redis_version")
-        return None if version is None else str(version)
-
-    @property
-    def is_cluster(self) -> bool:
-        return bool(self.info.get("cluster_enabled"))
-
-    @property
-    def queue_locations(self) -> list[QueueLocation]:
-        """On a Cluster, the slot and nodes of every queue, by name; empty elsewhere."""
-        located = self.info.get("queue_locations") or {}
-        return [QueueLocation(name, int(at["slot"]), list(at["nodes"])) for name, at in sorted(located.items())]
+    def total(self) -> MinuteMetrics:
+        """Everything in the window added together."""
+        start = self.points[0].minute if self.points else 0
+        return total(self.points, queue=self.queue, job_type=self.job_type, minute=start)
 
 
 # --------------------------------------------------------------------------- the manager
@@ -178,7 +173,7 @@ class Manager(BrokerHolder):
         broker_options: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(broker_or_url, broker_options=broker_options, clock=clock)
-        self.log = logger if logger is not None else logging.getLogger(LOGGER_NAME)
+        self.log = logger if logger is not None else logging.getLogger(f"{LOGGER_NAME}.manager")
 
     # ----------------------------------------------------------------- queues
 
@@ -218,6 +213,54 @@ class Manager(BrokerHolder):
                 f"an integer from 1 to {MAX_HISTORY_DAYS} (daily counters are kept {MAX_HISTORY_DAYS} days)",
             )
         return await self.broker.daily_stats(queue, days, self.clock.now())
+
+    async def metrics(
+        self, queue: str | None = None, *, job_type: str | None = None, minutes: int = 60, step: int = 1
+    ) -> MetricsHistory:
+        """Processed, failed and run time per minute for the last ``minutes`` minutes
+        (1-4320, i.e. up to the 72 hours kept), of one queue or all, one job type or
+        all, in points of ``step`` minutes each. Workers record these as they settle
+        jobs (crash recoveries are counted in the daily history only).
+        ``Unsupported`` when the driver keeps no metrics history."""
+        if queue is not None:
+            queue = validation.queue_name(queue)
+        if job_type is not None:
+            job_type = validation.job_type(job_type, "job_type")
+        minutes = _bounded("minutes", minutes, 1, MAX_WINDOW_MINUTES, "(metrics are kept 72 hours)")
+        step = _bounded("step", step, 1, minutes, "minutes per point, at most the window")
+        if "metrics" not in self.broker.capabilities.features:
+            raise errors.Unsupported(f"the {self.broker.capabilities.name!r} driver keeps no metrics history")
+        now = self.clock.now()
+        until = minute_of(now)
+        since = until - (minutes - 1) * MINUTE
+        queues = [queue] if queue is not None else await self.broker.list_queues()
+        width = step * MINUTE
+        count = -(-minutes // step)
+        first = until - (count * step - 1) * MINUTE
+        spans: list[list[MinuteMetrics]] = [[] for _ in range(count)]
+        by_type: dict[str, list[MinuteMetrics]] = {}
+        by_queue: dict[str, list[MinuteMetrics]] = {}
+        for name in queues:
+            for item in await self.broker.read_metrics(name, since, until, now):
+                if job_type is not None and item.job_type != job_type:
+                    continue
+                spans[(item.minute - first) // width].append(item)
+                by_type.setdefault(item.job_type, []).append(item)
+                by_queue.setdefault(item.queue, []).append(item)
+        queue_label, type_label = queue or "*", job_type or "*"
+        return MetricsHistory(
+            queue=queue_label,
+            job_type=type_label,
+            step=width,
+            points=[
+                _relabel(total(span, minute=first + index * width), queue_label, type_label, first + index * width)
+                for index, span in enumerate(spans)
+            ],
+            by_type={name: _relabel(total(found), queue_label, name, since) for name, found in sorted(by_type.items())},
+            by_queue={
+                name: _relabel(total(found), name, type_label, since) for name, found in sorted(by_queue.items())
+            },
+        )
 
     async def list_groups(self, queue: str) -> dict[str, int]:
         """Aggregation groups of the queue -> number of jobs waiting in each."""
@@ -463,15 +506,12 @@ class Manager(BrokerHolder):
         newest first."""
         return await schedule_history(self.broker, schedule_id, limit)
 
-    async def server_info(self) -> ServerInfo:
-        """What the broker's server reports about itself (Redis: ``INFO``; on a Cluster,
-        that of one node, plus each queue's slot and nodes in ``queue_locations``)."""
-        server_info: Callable[[], Awaitable[dict[str, Any]]] | None = getattr(self.broker, "server_info", None)
-        if server_info is None:
-            raise errors.Unsupported(f"the {self.broker.capabilities.name!r} driver does not report server info")
-        return ServerInfo(driver=self.broker.capabilities.name, info=await server_info())
+    async def server_info(self) -> ServerReport:
+        """What the broker's server reports about itself: backend, version, cluster (and
+        on a Redis Cluster each queue's slot and nodes), eviction policy and memory."""
+        return await self.broker.server_info()
 
-    async def redis_info(self) -> ServerInfo:
+    async def redis_info(self) -> ServerReport:
         """Deprecated: the former name of ``server_info()`` (kept for one release)."""
         warnings.warn("Manager.redis_info() is deprecated; use Manager.server_info()", DeprecationWarning, stacklevel=2)
         return await self.server_info()
@@ -550,6 +590,16 @@ class Manager(BrokerHolder):
             extra={"queue": queue},
         )  # fmt: skip
         return BatchResult(succeeded, failed)
+
+
+def _bounded(name: str, value: int, lowest: int, highest: int, why: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not lowest <= value <= highest:
+        raise errors.ValidationError(name, value, f"an integer from {lowest} to {highest} {why}")
+    return value
+
+
+def _relabel(item: MinuteMetrics, queue: str, job_type: str, minute: int) -> MinuteMetrics:
+    return MinuteMetrics(queue, job_type, minute, item.processed, item.failed, item.runtime_us, item.histogram)
 
 
 def _group_for(state: JobState, group: str | None, operation: str) -> str | None:

@@ -5,12 +5,16 @@ A plugin that cannot be loaded (its import raises, its hooks do not match the sp
 left out and remembered, with its error, under its entry-point name. The other plugins
 and their schemes work as before; asking for a scheme nobody serves then names the
 broken plugins (``UnknownBrokerScheme``), so the one that should have served it is found.
+
+``QUEUE_CORE_DISABLED_PLUGINS`` (entry-point names, comma-separated, e.g.
+``prometheus,otel``) keeps those entry points from loading in this process.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib.metadata import entry_points
@@ -19,7 +23,7 @@ import pluggy
 
 from queue_core import errors, hookspecs
 
-logger = logging.getLogger("queue_core")
+logger = logging.getLogger("queue_core.plugins")
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,10 +69,16 @@ def _register_checked(manager: pluggy.PluginManager, plugin: object, name: str, 
         _failed(name, source, error)
 
 
+DISABLED_ENV = "QUEUE_CORE_DISABLED_PLUGINS"
+
+
 @functools.cache
 def plugin_manager() -> pluggy.PluginManager:
     manager = pluggy.PluginManager(hookspecs.PROJECT)
     manager.add_hookspecs(hookspecs)
+    for name in os.environ.get(DISABLED_ENV, "").split(","):
+        if name.strip():
+            manager.set_blocked(name.strip())
     for entry in entry_points(group=hookspecs.PROJECT):
         if manager.get_plugin(entry.name) is not None or manager.is_blocked(entry.name):
             continue

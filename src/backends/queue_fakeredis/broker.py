@@ -10,16 +10,17 @@ from urllib.parse import urlsplit
 
 import fakeredis
 
-from queue_core import Capabilities, InvalidBrokerURL
+from queue_core import Capabilities, InvalidBrokerURL, ServerReport
 from queue_fakeredis.notify import LocalPubSub, Subscription
 from queue_redis.broker import RedisBroker
 from queue_redis.keys import DEFAULT_PREFIX
-from queue_redis.wire.transport import Call, SyncCore
+from queue_redis.wire.redis_sync import SyncCore
+from queue_redis.wire.transport import Call
 
 MEMORY_CAPABILITIES = Capabilities(
     name="memory",
     blocking_wait=True,
-    features=frozenset({"admin", "aggregation", "coordination", "dependencies", "testing"}),
+    features=frozenset({"admin", "aggregation", "coordination", "dependencies", "metrics", "testing"}),
 )
 
 _FAKEREDIS_VERSION = version("fakeredis")
@@ -55,6 +56,8 @@ class FakeTransport:
         return await self._subscriptions[slot].receive(channels, timeout)
 
     def published(self, channel: str, data: bytes) -> None:
+        """A script just published ``data`` on ``channel``: fakeredis has no pub/sub
+        between clients, so deliver it to this process's subscribers."""
         self._pubsub.publish(channel, data)
 
     async def close(self) -> None:
@@ -67,10 +70,18 @@ class FakeTransport:
 class MemoryBroker(RedisBroker):
     """The Redis broker on an in-process server; only what fakeredis lacks differs."""
 
-    async def server_info(self) -> dict[str, Any]:
-        # fakeredis has no INFO command: describe the in-process server instead.
+    def __init__(self, transport: FakeTransport, *, prefix: str, capabilities: Capabilities) -> None:
+        super().__init__(transport, prefix=prefix, capabilities=capabilities)
+        self._local = transport
+
+    def _published(self, channel: str, data: bytes) -> None:
+        self._local.published(channel, data)
+
+    async def server_info(self) -> ServerReport:
+        # fakeredis has no INFO command: describe the in-process server instead. It keeps
+        # everything in the process's memory and never evicts.
         [keys] = await self._transport.execute([("DBSIZE",)])
-        return {"server": "fakeredis", "fakeredis_version": _FAKEREDIS_VERSION, "keys": int(keys)}
+        return ServerReport(backend="fakeredis", version=_FAKEREDIS_VERSION, details={"keys": str(keys)})
 
 
 def open_memory_broker(url: str = "memory://", *, prefix: str | None = None) -> RedisBroker:

@@ -90,7 +90,7 @@ class AdminOps(BrokerBase):
         channel = self._keys.cancel_channel
         reply = await self._one("cancel", CANCELLABLE, queue, job_id, codec.num(now), channel)
         if reply[2] == 1:
-            self._transport.published(channel, job_id.encode())
+            self._published(channel, job_id.encode())
         return JobState(codec.text(reply[1]))
 
     # ---- all jobs of a state

@@ -67,7 +67,11 @@ class BrokerBase:
 
     def _wake(self, queue: str) -> None:
         """A script published on the queue's notify channel; let in-process waiters know."""
-        self._transport.published(self._queue(queue).notify_channel, b"1")
+        self._published(self._queue(queue).notify_channel, b"1")
+
+    def _published(self, channel: str, data: bytes) -> None:
+        """A script just published ``data`` on ``channel``. A Redis server delivers it to
+        the subscribers itself; the in-process driver (memory://) does it here."""
 
     def _job_args(self, keys: QueueKeys, job: Job, now: float) -> list[Any]:
         if job.job_id is None:

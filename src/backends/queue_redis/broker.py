@@ -18,6 +18,7 @@ from queue_redis.inspection import InspectionOps
 from queue_redis.keys import DEFAULT_PREFIX, GlobalKeys
 from queue_redis.layout import LayoutGuard
 from queue_redis.maintenance import MaintenanceOps
+from queue_redis.metrics import MetricsOps
 from queue_redis.processing import ProcessingOps
 from queue_redis.testing import TestingOps
 from queue_redis.wire.transport import Transport
@@ -29,13 +30,15 @@ REDIS_CAPABILITIES = Capabilities(
     blocking_wait=True,
     memory_usage=True,
     cluster_safe=True,
-    features=frozenset({"admin", "aggregation", "coordination", "dependencies", "testing"}),
+    features=frozenset({"admin", "aggregation", "coordination", "dependencies", "metrics", "testing"}),
 )
 #: On a cluster the testing interface's footprint would have to visit every node.
 REDIS_CLUSTER_CAPABILITIES = replace(REDIS_CAPABILITIES, features=REDIS_CAPABILITIES.features - {"testing"})
 
 
-class RedisBroker(ProcessingOps, MaintenanceOps, InspectionOps, AdminOps, AggregationOps, CoordinationOps, TestingOps):
+class RedisBroker(
+    ProcessingOps, MaintenanceOps, InspectionOps, AdminOps, AggregationOps, CoordinationOps, MetricsOps, TestingOps
+):
     """Broker over Redis (and, through ``queue_fakeredis``, over an in-process fakeredis)."""
 
     capabilities: Capabilities = REDIS_CAPABILITIES

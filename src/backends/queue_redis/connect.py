@@ -23,14 +23,11 @@ import redis.sentinel
 import sniffio
 
 from queue_core import InvalidBrokerURL
-from queue_redis.wire.transport import (
-    AsyncioTransport,
-    ClusterNodeClients,
-    PipelinedThreadTransport,
-    PipelinedTransport,
-    ThreadTransport,
-    Transport,
-)
+from queue_redis.wire.pipelined import PipelinedThreadTransport, PipelinedTransport
+from queue_redis.wire.pubsub import ClusterNodeClients
+from queue_redis.wire.redis_asyncio import AsyncioTransport
+from queue_redis.wire.redis_sync import ThreadTransport
+from queue_redis.wire.transport import Transport
 
 _log = logging.getLogger("queue_redis")
 

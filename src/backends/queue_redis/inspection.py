@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from redis.crc import key_slot
-
 from queue_core import (
     DailyStats,
     GroupRequired,
@@ -15,9 +13,10 @@ from queue_core import (
     JobState,
     QueueStats,
     ResultNotFound,
+    ServerReport,
     validation,
 )
-from queue_redis import codec
+from queue_redis import codec, report
 from queue_redis.base import BrokerBase, unsupported, utc_day
 from queue_redis.scripts import script
 from queue_redis.wire.transport import Call
@@ -172,22 +171,15 @@ class InspectionOps(BrokerBase):
                 total += sum(measured) * count // len(measured)
         return total
 
-    async def server_info(self) -> dict[str, Any]:
-        """``INFO`` (of the node that answered, on Cluster) as a dict. On Cluster it also
-        holds ``queue_locations``: queue -> {"slot": hash slot, "nodes": ["host:port",
-        primary first]} (every key of a queue shares its ``{queue}`` hash tag)."""
+    async def server_info(self) -> ServerReport:
+        """From ``INFO`` (of the node that answered, on Cluster); on Cluster also each
+        queue's slot and nodes, from ``CLUSTER SLOTS``."""
         [info] = await self._transport.execute([("INFO",)])
-        report = dict(info)
-        if report.get("cluster_enabled"):
-            [queues, slots] = await self._transport.execute([("SMEMBERS", self._keys.queues), ("CLUSTER SLOTS",)])
-            owners = _slot_owners(slots)
-            locations = {}
-            for queue in sorted(codec.text(q) for q in queues):
-                slot = key_slot(self._queue(queue).base.encode())
-                nodes = next((nodes for low, high, nodes in owners if low <= slot <= high), [])
-                locations[queue] = {"slot": slot, "nodes": nodes}
-            report["queue_locations"] = locations
-        return report
+        if not info.get("cluster_enabled"):
+            return report.from_info(info)
+        [queues, slots] = await self._transport.execute([("SMEMBERS", self._keys.queues), ("CLUSTER SLOTS",)])
+        named = [(codec.text(queue), self._queue(codec.text(queue)).base) for queue in queues]
+        return report.from_info(info, report.queue_locations(named, slots))
 
     async def list_jobs(
         self, queue: str, state: JobState, page: int, page_size: int, now: float, group: str | None = None
@@ -211,17 +203,3 @@ class InspectionOps(BrokerBase):
             expiry = float(lease) if lease not in (b"", "") else None
             infos.append(codec.info(codec.text(job_id), queue, fields, expiry))
         return infos
-
-
-def _slot_owners(reply: Any) -> list[tuple[int, int, list[str]]]:
-    """``CLUSTER SLOTS`` as (first slot, last slot, ["host:port", primary first]); redis-py
-    hands it over raw (asyncio) or parsed into a dict (sync)."""
-    if isinstance(reply, dict):
-        return [
-            (int(low), int(high), [f"{codec.text(h)}:{p}" for h, p in [owner["primary"], *owner["replicas"]]])
-            for (low, high), owner in reply.items()
-        ]
-    return [
-        (int(low), int(high), [f"{codec.text(node[0])}:{int(node[1])}" for node in nodes])
-        for low, high, *nodes in reply
-    ]

@@ -27,6 +27,7 @@ Layout (``P`` = prefix, ``Q`` = ``P:{queue}``)::
     Q:meta              HASH    created_at; its absence tells enqueue to re-register the queue
     Q:processed[:<day>] STRING  counters (day = YYYY-MM-DD UTC, expire after 90 days)
     Q:failed[:<day>]    STRING
+    Q:m:<minute>        HASH    metrics history of one minute: 'exp' and per job type counts
     P:layout            STRING  storage layout version (layout.py): written on first use, checked at open
     P:queues            SET     every queue name
     P:hb:<kind>         ZSET    member id -> heartbeat expiry;  P:hb:<kind>:<id> STRING info
@@ -77,6 +78,9 @@ class QueueKeys:
 
     def staged(self, group: str, set_id: str) -> str:
         return f"{self.base}:g:{group}:s:{set_id}"
+
+    def metrics(self, minute: int) -> str:
+        return f"{self.base}:m:{minute}"
 
     def processed_on(self, day: str) -> str:
         return f"{self.base}:processed:{day}"

@@ -63,8 +63,5 @@ class LayoutGuard:
         await self._check()
         return await self._inner.listen(slot, channels, timeout)
 
-    def published(self, channel: str, data: bytes) -> None:
-        self._inner.published(channel, data)
-
     async def close(self) -> None:
         await self._inner.close()

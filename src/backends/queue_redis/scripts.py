@@ -61,6 +61,8 @@ NAMES = (
     "read_staged",
     "commit_staged",
     "reclaim_staged",
+    "record_metrics",
+    "read_metrics",
     "lose_lease",
 )
 

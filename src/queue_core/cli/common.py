@@ -24,6 +24,7 @@ from queue_core.client import Client
 from queue_core.errors import QueueNotFound
 from queue_core.events import LOGGER_NAME
 from queue_core.extras import require_backend
+from queue_core.logs import JsonFormatter
 from queue_core.manager import Manager
 from queue_core.registry import DEFAULT_URL, scheme_of
 
@@ -32,6 +33,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 URL_ENV = "QUEUE_CORE_URL"
 BACKENDS = ("asyncio", "trio")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+LOG_FORMATS = ("text", "json")
 LOG_FORMAT = "%(asctime)s %(levelname)-7s [%(process)d] %(name)s: %(message)s"
 
 
@@ -153,11 +156,28 @@ def library_logger(settings: Settings) -> logging.Logger:
     return quiet
 
 
-def configure_logging(level: str) -> None:
+def configure_logging(level: str, log_format: str = "text") -> None:
     """Log records of ``level`` and above to stderr (root logger): for the processes
-    that ``worker`` and ``scheduler`` become."""
+    that ``worker`` and ``scheduler`` become; ``log_format`` ``json`` writes one JSON
+    object per line (``queue_core.logs.JsonFormatter``)."""
     logging.basicConfig(level=level.upper(), format=LOG_FORMAT, stream=sys.stderr)
-    logging.getLogger().setLevel(level.upper())
+    root = logging.getLogger()
+    root.setLevel(level.upper())
+    if log_format == "json":
+        for handler in root.handlers:
+            handler.setFormatter(JsonFormatter())
+
+
+def log_options(command: F) -> F:
+    """Add ``--log-level`` and ``--log-format`` to a long-running command."""
+    command = click.option(
+        "--log-format", type=click.Choice(LOG_FORMATS), default="text", show_default=True,
+        help="text: one readable line per record; json: one JSON object per line (time, level, logger, message "
+        "and the job's fields), for log shippers.",
+    )(command)  # fmt: skip
+    return click.option(
+        "--log-level", type=click.Choice(LOG_LEVELS), default="info", show_default=True, help="Log from this level."
+    )(command)
 
 
 def _memory_note(settings: Settings) -> None:

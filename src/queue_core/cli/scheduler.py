@@ -9,19 +9,17 @@ import click
 from anyio.abc import TaskStatus
 
 from queue_core.cli import loading
-from queue_core.cli.common import Settings, broker_options, configure_logging, run
+from queue_core.cli.common import Settings, broker_options, configure_logging, log_options, run
 from queue_core.cli.failures import EXIT_CODES, CliError
-from queue_core.cli.worker import LOG_LEVELS, build_scheduler
+from queue_core.cli.worker import build_scheduler
 from queue_core.scheduling.scheduler import Scheduler
 
 
 @click.command(epilog=EXIT_CODES)
 @click.argument("app")
-@click.option(
-    "--log-level", type=click.Choice(LOG_LEVELS), default="info", show_default=True, help="Log from this level."
-)
+@log_options
 @broker_options
-def scheduler(app: str, log_level: str) -> None:
+def scheduler(app: str, log_level: str, log_format: str) -> None:
     """Run the Scheduler named by APP until SIGTERM or SIGINT.
 
     APP is module:attribute naming a Scheduler, or a function returning one; a --url
@@ -34,7 +32,7 @@ def scheduler(app: str, log_level: str) -> None:
     except CliError as exc:
         loading.show_cause(exc, settings.debug)
         raise
-    configure_logging("debug" if settings.debug else log_level)
+    configure_logging("debug" if settings.debug else log_level, log_format)
     run(serve, built)
 
 

@@ -11,8 +11,8 @@ from typing import Any
 import anyio
 import click
 
-from queue_core.cli import loading
-from queue_core.cli.common import Settings, broker_options, configure_logging, run
+from queue_core.cli import loading, metrics
+from queue_core.cli.common import Settings, broker_options, configure_logging, log_options, run
 from queue_core.cli.failures import EXIT_CODES, USAGE, CliError
 from queue_core.cli.params import QUEUE_WEIGHT
 from queue_core.cli.supervisor import Supervisor
@@ -20,7 +20,6 @@ from queue_core.scheduling.scheduler import Scheduler
 from queue_core.worker.worker import Worker
 
 log = logging.getLogger("queue_core.cli")
-LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
 @click.command(epilog=EXIT_CODES)
@@ -32,8 +31,20 @@ LOG_LEVELS = ("debug", "info", "warning", "error")
     "Of every ten jobs taken while all three have work, critical gets six.",
 )  # fmt: skip
 @click.option("--strict", is_flag=True, help="Strict priority: the first (heaviest) queue always first.")
+@log_options
 @click.option(
-    "--log-level", type=click.Choice(LOG_LEVELS), default="info", show_default=True, help="Log from this level."
+    "--metrics-port",
+    type=click.IntRange(min=0, max=65535),
+    metavar="PORT",
+    help="Serve Prometheus metrics on http://ADDR:PORT/metrics (needs queue-core[prometheus]). With --processes "
+    "N, worker process i (from 0) serves on PORT+i.",
+)
+@click.option(
+    "--metrics-addr",
+    default="0.0.0.0",
+    show_default=True,
+    metavar="ADDR",
+    help="Address the metrics endpoint listens on.",
 )
 @click.option(
     "-p", "--processes", type=click.IntRange(min=1), default=1, show_default=True,
@@ -52,6 +63,9 @@ def worker(
     queues: Sequence[tuple[str, int | None]],
     strict: bool,
     log_level: str,
+    log_format: str,
+    metrics_port: int | None,
+    metrics_addr: str,
     processes: int,
     scheduler_app: str | None,
     child_of: int | None,
@@ -92,12 +106,22 @@ def worker(
     except CliError as exc:
         loading.show_cause(exc, settings.debug)
         raise
-    configure_logging("debug" if settings.debug else log_level)
+    configure_logging("debug" if settings.debug else log_level, log_format)
     if processes > 1:
         command = _child_command(app, settings, concurrency, queues, strict, log_level, scheduler_spec)
-        supervisor = Supervisor(command, processes)
+        logging_and_metrics = ["--log-format", log_format, "--metrics-addr", metrics_addr]
+        supervisor = Supervisor(
+            lambda index: [*command(index), *logging_and_metrics,
+                           *([] if metrics_port is None else ["--metrics-port", str(metrics_port + index)])],
+            processes,
+        )  # fmt: skip
         click.get_current_context().exit(run(supervisor.run))
-    run(serve, built, scheduler, child_of)
+    endpoint = None if metrics_port is None else metrics.start(metrics_port, metrics_addr, built)
+    try:
+        run(serve, built, scheduler, child_of)
+    finally:
+        if endpoint is not None:
+            endpoint.close()
 
 
 def queue_option(queues: Sequence[tuple[str, int | None]]) -> Mapping[str, int] | list[str]:

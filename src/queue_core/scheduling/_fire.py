@@ -28,7 +28,7 @@ from typing import TypeVar
 from queue_core import errors
 from queue_core.broker import Broker, EnqueueStatus
 from queue_core.clock import Clock
-from queue_core.events import emit
+from queue_core.events import emit, stamped
 from queue_core.scheduling._spec import Tick, tick_text, to_ms, to_seconds
 from queue_core.scheduling.config import ScheduleEntry
 from queue_core.scheduling.records import (
@@ -100,11 +100,15 @@ class Firer:
         job = entry.job.with_options(
             job_id=job_id, headers={**entry.job.headers, "schedule_id": entry.id, "fire_time": tick_text(tick)}
         )
+        job = stamped(job, "scheduler", self.log)
         error: errors.QueueError | None = None
         try:
             (outcome,) = await self._retrying(lambda: self.broker.enqueue([job], self.clock.now()), deadline)
         except errors.QueueError as exc:
             error = exc
+        except BaseException as exc:
+            emit("job_enqueue_failed", self.log, queue=job.queue, job_id=job_id, job_type=job.type, error=exc)
+            raise
         else:
             if outcome.status is EnqueueStatus.DUPLICATE:
                 held = f" (held by job {outcome.holder!r})" if outcome.holder else ""
@@ -115,6 +119,10 @@ class Firer:
             elif outcome.status is EnqueueStatus.ENQUEUED:
                 emit("job_enqueued", self.log, queue=job.queue, job_id=job_id, job_type=job.type)
             # ID_CONFLICT: an earlier attempt for this very tick stored the job already.
+        if error is not None or outcome.status is EnqueueStatus.ID_CONFLICT:
+            emit("job_enqueue_failed", self.log, queue=job.queue, job_id=job_id, job_type=job.type,
+                 error=error or errors.JobIdConflict(f"job {job_id!r} was stored by an earlier attempt",
+                                                     job_id=job_id, queue=job.queue))  # fmt: skip
         fired_id = None if error is not None else job_id
         await self._record(entry.id, tick, fired_id, error, deadline)
         extra = {"schedule_id": entry.id, "job_id": fired_id, "queue": job.queue, "job_type": job.type}

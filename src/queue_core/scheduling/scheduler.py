@@ -133,7 +133,7 @@ class Scheduler:
         self.options = options if options is not None else options_from(settings)
         if not isinstance(self.options, SchedulerOptions):
             raise errors.InvalidSchedulerOption("options", self.options, "a SchedulerOptions or None")
-        self.log = logger if logger is not None else logging.getLogger(LOGGER_NAME)
+        self.log = logger if logger is not None else logging.getLogger(f"{LOGGER_NAME}.scheduler")
         self._registered: dict[str, ScheduleEntry] = {}
         self._provided: dict[str, ScheduleEntry] = {}
         self._slots: dict[str, _Slot] = {}

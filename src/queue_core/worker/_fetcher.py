@@ -29,6 +29,7 @@ import anyio.lowlevel
 from queue_core.broker import Broker, Lease
 from queue_core.clock import Clock
 from queue_core.errors import QueueError
+from queue_core.events import Outage
 from queue_core.worker._leases import Attempt, InFlight
 from queue_core.worker._queues import QueueOrder
 from queue_core.worker.options import WorkerOptions
@@ -89,6 +90,8 @@ class Fetcher:
         self._wake_pending = False
         self._backoff = ERROR_BACKOFF_MIN
         self._listen_backoff = ERROR_BACKOFF_MIN
+        self._dequeue_outage = Outage("dequeue", log)
+        self._listen_outage = Outage("wait_for_jobs", log)
         #: whether the listener is waiting without trouble: the forwarder can then rely
         #: on its wake-ups (on every notification, and at least every idle_timeout).
         self.listening = False
@@ -117,6 +120,7 @@ class Fetcher:
             try:
                 await self.broker.wait_for_jobs(self.order.names, timeout)
             except QueueError as exc:
+                self._listen_outage.failed(exc)
                 self.listening = self._subscribed = False
                 self.ready.set()
                 delay = jittered(self._listen_backoff)
@@ -127,6 +131,7 @@ class Fetcher:
                 self._subscribed = True
                 self.ready.set()
                 self._listen_backoff = ERROR_BACKOFF_MIN
+                self._listen_outage.ok()
             if self.idle:
                 # The idle fetcher dequeues first and lets the forwarder look after that:
                 # a pickup does not wait behind the forwarder's round trip.
@@ -158,6 +163,7 @@ class Fetcher:
                 continue
             self._woken()
             self._backoff = ERROR_BACKOFF_MIN
+            self._dequeue_outage.ok()
             if not taken:
                 await self.idle_wait()
 
@@ -209,6 +215,7 @@ class Fetcher:
             self.idle = False
 
     async def _broker_trouble(self, what: str, exc: QueueError) -> None:
+        self._dequeue_outage.failed(exc)
         delay = jittered(self._backoff)
         self.log.warning("fetcher: %s failed: %s; retrying in %.1fs", what, exc, delay)
         await anyio.sleep(delay)

@@ -15,9 +15,11 @@ from collections.abc import Callable
 
 import anyio
 
+from queue_core._race import first_of
 from queue_core.broker import Broker
 from queue_core.clock import Clock
 from queue_core.errors import QueueError, Unsupported
+from queue_core.events import Outage
 from queue_core.info import WORKER_HEARTBEAT, WorkerInfo
 
 DEFAULT_INTERVAL = 5.0
@@ -40,6 +42,7 @@ class Heartbeat:
         self.broker = broker
         self.clock = clock
         self.log = log
+        self._outage = Outage("heartbeat", log)
         self.worker_id = worker_id
         self.snapshot = snapshot
         self.interval = interval
@@ -56,18 +59,7 @@ class Heartbeat:
                 self._changed = anyio.Event()
                 if not await self.beat():
                     return
-                async with anyio.create_task_group() as tg:
-
-                    async def sleep() -> None:
-                        await self.clock.sleep_until(self.clock.now() + self.interval)
-                        tg.cancel_scope.cancel()
-
-                    async def changed() -> None:
-                        await self._changed.wait()
-                        tg.cancel_scope.cancel()
-
-                    tg.start_soon(sleep)
-                    tg.start_soon(changed)
+                await first_of(lambda: self.clock.sleep_until(self.clock.now() + self.interval), self._changed.wait)
         finally:
             with anyio.move_on_after(REMOVE_TIMEOUT, shield=True):
                 try:
@@ -85,5 +77,8 @@ class Heartbeat:
             self.log.info("worker %s publishes no heartbeat: %s", self.worker_id, exc)
             return False
         except QueueError as exc:
+            self._outage.failed(exc)
             self.log.warning("worker %s: heartbeat failed: %s", self.worker_id, exc)
+        else:
+            self._outage.ok()
         return True

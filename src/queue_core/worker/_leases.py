@@ -22,6 +22,7 @@ import anyio
 from queue_core.broker import Broker, Lease
 from queue_core.clock import Clock
 from queue_core.errors import QueueError
+from queue_core.events import Outage, emit
 
 
 class StopReason(StrEnum):
@@ -46,6 +47,8 @@ class Attempt:
     deadline: float | None = None
     scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
     stop_reason: StopReason | None = None
+    #: seconds the handler ran, once it returned (None when no handler ran).
+    run_time: float | None = None
 
     @property
     def job_id(self) -> str:
@@ -124,6 +127,7 @@ class LeaseKeeper:
         self.lease_for = lease_for
         self.interval = lease_for / 3
         self.log = log
+        self._outage = Outage("extend_leases", log)
 
     async def run(self) -> None:
         # Fixed rate, not fixed delay: a slow renewal does not push the next one later,
@@ -149,6 +153,7 @@ class LeaseKeeper:
         try:
             renewal = await self.broker.extend_leases([a.lease for a in attempts], now, self.lease_for)
         except QueueError as exc:
+            self._outage.failed(exc)
             # Without a renewal we cannot know the leases are still ours; once one has
             # run out here, someone may already have recovered its job, so stop it.
             self.log.warning("lease renewal failed: %s", exc)
@@ -156,13 +161,16 @@ class LeaseKeeper:
                 if attempt.expires_at <= now:
                     self._lost(attempt, "its lease ran out while the broker was unreachable")
             return
+        self._outage.ok()
         lost = {lease.token for lease in renewal.lost}
         cancelled = {lease.token for lease in renewal.cancelled}
+        renewed = 0
         for attempt in attempts:
             if attempt.lease.token in lost:
                 self._lost(attempt, "the broker no longer grants its lease")
                 continue
             attempt.expires_at = now + self.lease_for
+            renewed += 1
             if attempt.lease.token in cancelled and attempt.stop_reason is None:
                 self.log.warning(
                     "job %s (%s) in %s was cancelled by an operator; stopping its handler",
@@ -172,8 +180,13 @@ class LeaseKeeper:
                     extra=_fields(attempt),
                 )
                 attempt.stop(StopReason.CANCELLED)
+        if renewed:
+            emit("leases_renewed", self.log, count=renewed)
 
     def _lost(self, attempt: Attempt, why: str) -> None:
+        if attempt.stop_reason is not StopReason.LEASE_LOST:
+            record = attempt.lease.record
+            emit("lease_lost", self.log, queue=record.queue, job_id=record.id, job_type=record.type)
         if attempt.stop_reason is None:
             self.log.warning(
                 "job %s (%s) in %s: stopping its handler, %s",

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 import anyio
 
+from queue_core._race import first_of
 from queue_core.broker import Broker
 from queue_core.clock import Clock
 from queue_core.errors import QueueError, Unsupported
@@ -80,18 +81,7 @@ class Forwarder:
             self._wake_at = float("inf")
             wake_at = await self.tick()
             self._wake_at = min(self._wake_at, wake_at)
-            async with anyio.create_task_group() as tg:
-
-                async def sleep() -> None:
-                    await self.clock.sleep_until(self._wake_at)
-                    tg.cancel_scope.cancel()
-
-                async def rescheduled() -> None:
-                    await self._rescheduled.wait()
-                    tg.cancel_scope.cancel()
-
-                tg.start_soon(sleep)
-                tg.start_soon(rescheduled)
+            await first_of(lambda: self.clock.sleep_until(self._wake_at), self._rescheduled.wait)
 
     async def tick(self) -> float:
         """Forward everything due now; return when to look again."""

@@ -7,6 +7,7 @@
     │   ├── lease keeper        renews running jobs' leases every lease_for / 3 (and sees cancels)
     │   ├── settler             writes outcomes, batched
     │   ├── heartbeat           WorkerInfo with a TTL
+    │   ├── metrics recorder    per-minute counts and run times, written every few seconds
     │   └── job tasks           one per running attempt (runner), at most ``concurrency``
     └── loops (cancelled when stopping)
         ├── wake listener       wait_for_jobs: wakes the fetcher and the forwarder
@@ -35,6 +36,7 @@ import anyio
 from anyio.abc import TaskGroup, TaskStatus
 
 from queue_core import errors
+from queue_core._race import first_of
 from queue_core.broker import Broker, Lease, Settlement
 from queue_core.clock import Clock
 from queue_core.events import emit
@@ -44,10 +46,11 @@ from queue_core.worker._fetcher import Fetcher, FetcherHooks
 from queue_core.worker._heartbeat import Heartbeat
 from queue_core.worker._leases import Attempt, InFlight, LeaseKeeper, StopReason
 from queue_core.worker._maintenance import Forwarder, Janitor, Recoverer
+from queue_core.worker._metrics_recorder import MetricsRecorder
 from queue_core.worker._runner import Runner, RunnerSetup
 from queue_core.worker._settler import Settler
 from queue_core.worker.aggregation import Aggregator
-from queue_core.worker.handlers import HandlerTable
+from queue_core.worker.handlers import HandlerTable, plugin_middleware
 from queue_core.worker.options import WorkerOptions
 from queue_core.worker.ratelimit import Limiter
 
@@ -95,6 +98,7 @@ class WorkerRun:
         self.stopping = anyio.Event()
         self.work: TaskGroup | None = None
         self.settler = Settler(broker, clock, log)
+        self.metrics = MetricsRecorder(broker, clock, log)
         self.forwarder = Forwarder(
             broker, names, clock, log, on_forwarded=lambda _: self.fetcher.nudge(), notified=self._listening
         )
@@ -123,7 +127,8 @@ class WorkerRun:
 
     def _runner(self) -> Runner:
         options, broker = self.options, self.broker
-        routes = self.parts.handlers.routes(anyio.CapacityLimiter(options.thread_limit))
+        outer = plugin_middleware(options.id, list(options.queue_weights), self.log)
+        routes = self.parts.handlers.routes(anyio.CapacityLimiter(options.thread_limit), outer=outer)
         handler_limits = {
             job_type: Limiter(route.spec.rate_limit, broker, f"handler {job_type!r}")
             for job_type, route in routes.items()
@@ -136,6 +141,7 @@ class WorkerRun:
             handler_limits=handler_limits,
             on_retry=self.forwarder.due_at,
             on_fatal=self.on_fatal,
+            metrics=self.metrics,
         )
         return Runner(options, broker, self.clock, self.inflight, self.settler, self.log, setup)
 
@@ -203,6 +209,7 @@ class WorkerRun:
                 work.start_soon(self.keeper.run, name="lease keeper")
                 work.start_soon(self.settler.run, name="settler")
                 work.start_soon(self.heartbeat.run, name="heartbeat")
+                work.start_soon(self.metrics.run, name="metrics recorder")
                 task_status.started()
                 await self.stopping.wait()
                 await self.drain(stop_now)
@@ -216,18 +223,7 @@ class WorkerRun:
             self.log.info("worker %s stopping: waiting up to %gs for %d running job(s)",
                           options.id, options.shutdown_timeout, len(self.inflight))  # fmt: skip
         with anyio.move_on_after(options.shutdown_timeout):
-            async with anyio.create_task_group() as tg:
-
-                async def drained() -> None:
-                    await self.inflight.wait_empty()
-                    tg.cancel_scope.cancel()
-
-                async def hurried() -> None:
-                    await stop_now.wait()
-                    tg.cancel_scope.cancel()
-
-                tg.start_soon(drained)
-                tg.start_soon(hurried)
+            await first_of(self.inflight.wait_empty, stop_now.wait)
         if len(self.inflight):
             self.log.warning("worker %s: interrupting %d running job(s); they go back to pending",
                              options.id, len(self.inflight))  # fmt: skip

@@ -49,6 +49,7 @@ from queue_core.job import PREVIOUS_HEADER
 from queue_core.worker import _outcomes as outcomes
 from queue_core.worker._deadlines import attempt_deadline
 from queue_core.worker._leases import Attempt, InFlight, StopReason
+from queue_core.worker._metrics_recorder import MetricsRecorder
 from queue_core.worker._settler import Settler
 from queue_core.worker.delivery import Delivery, Progress
 from queue_core.worker.handlers import Route
@@ -96,6 +97,8 @@ class RunnerSetup:
     on_retry: Callable[[float], None] | None = None
     #: a handler raised KeyboardInterrupt or SystemExit.
     on_fatal: Callable[[BaseException], None] | None = None
+    #: counts every applied settlement into the metrics history.
+    metrics: MetricsRecorder | None = None
 
 
 class Runner:
@@ -126,6 +129,7 @@ class Runner:
         self.error_handler = options.error_handler
         self.on_retry = setup.on_retry
         self.on_fatal = setup.on_fatal
+        self.metrics = setup.metrics
         #: whether ``clock`` runs with the event loop's time, so an attempt's deadline can
         #: be its cancel scope's (a ManualClock needs a task that waits on it instead).
         self._runtime_clock = isinstance(clock, SystemClock | BrokerClock)
@@ -163,7 +167,7 @@ class Runner:
         )
         started = anyio.current_time()
         end = await self._within_deadline(attempt, route, delivery, started, deadline.at)
-        duration = anyio.current_time() - started
+        duration = attempt.run_time = anyio.current_time() - started
         if attempt.stop_reason is None and attempt.scope.cancel_called:
             attempt.stop_reason = StopReason.TIMEOUT  # the scope's deadline passed
         end = dataclasses.replace(
@@ -497,6 +501,7 @@ class Runner:
                 extra=job_fields(record),
             )
         elif not applied:
+            emit("lease_lost", self.log, queue=record.queue, job_id=record.id, job_type=record.type)
             self.log.warning(
                 "job %s (%s) in %s: %s refused, the lease was lost; another worker owns the job",
                 record.id,
@@ -505,6 +510,8 @@ class Runner:
                 settlement.kind.value,
                 extra=job_fields(record),
             )
+        elif self.metrics is not None:
+            self.metrics.observe(record, settlement, attempt.run_time)
         return bool(applied)
 
     # ----------------------------------------------------------------- reporting

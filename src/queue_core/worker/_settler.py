@@ -28,6 +28,7 @@ import anyio
 from queue_core.broker import Broker, Settlement
 from queue_core.clock import Clock
 from queue_core.errors import QueueError
+from queue_core.events import Outage
 
 SETTLE_TIMEOUT = 10.0
 SETTLE_TRIES = 3
@@ -57,6 +58,7 @@ class Settler:
         self.broker = broker
         self.clock = clock
         self.log = log
+        self._outage = Outage("settle", log)
         self.timeout = timeout
         self.tries = tries
         self.max_batch = max_batch
@@ -100,6 +102,7 @@ class Settler:
                 try:
                     results = await self.broker.settle([item.settlement for item in batch], self.clock.now())
                 except QueueError as exc:
+                    self._outage.failed(exc)
                     if not tries_left:
                         self.log.error("could not settle %d job(s): %s", len(batch), exc)
                         return
@@ -107,6 +110,7 @@ class Settler:
                     await anyio.sleep(delay)
                     delay *= 2
                     continue
+                self._outage.ok()
                 for item, applied in zip(batch, results, strict=True):
                     item.result = bool(applied)
                 return

@@ -248,7 +248,7 @@ class Aggregator:
         self.policy = policy
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.serializer = serializer
-        self.log = logger if logger is not None else logging.getLogger(LOGGER_NAME)
+        self.log = logger if logger is not None else logging.getLogger(f"{LOGGER_NAME}.aggregation")
 
     @classmethod
     def from_policy(

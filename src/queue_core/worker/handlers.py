@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Awaitable, Callable, Collection, Iterable
+import logging
+from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import anyio
 
 from queue_core import errors, validation
+from queue_core.events import collect
 from queue_core.retry import RetryPolicy
 from queue_core.worker import ratelimit
 from queue_core.worker.middleware import CallNext, Middleware, compose
@@ -167,12 +169,13 @@ class HandlerTable:
     def freeze(self) -> None:
         self._frozen = True
 
-    def routes(self, threads: anyio.CapacityLimiter) -> dict[str, Route]:
-        """Each handler's chain, composed once: worker, then group, then handler middleware."""
+    def routes(self, threads: anyio.CapacityLimiter, outer: Sequence[Middleware] = ()) -> dict[str, Route]:
+        """Each handler's chain, composed once: ``outer`` (the plugins'), then worker, group
+        and handler middleware."""
         routes = {}
         for job_type, spec in self._specs.items():
             group = self._groups[spec.group].middleware if spec.group is not None else []
-            chain = [*self._middleware, *group, *spec.middleware]
+            chain = [*outer, *self._middleware, *group, *spec.middleware]
             routes[job_type] = Route(spec, compose(chain, _endpoint(spec, threads)))
         return routes
 
@@ -202,6 +205,19 @@ def _endpoint(spec: HandlerSpec, threads: anyio.CapacityLimiter) -> CallNext:
         return result
 
     return in_thread
+
+
+def plugin_middleware(worker_id: str, queues: list[str], log: logging.Logger) -> list[Middleware]:
+    """The middleware plugins give a starting worker (``queue_core_worker_middleware``);
+    an item that is not middleware is logged and left out."""
+    chain: list[Middleware] = []
+    for items in collect("worker_middleware", log, worker_id=worker_id, queues=queues):
+        for item in items:
+            try:
+                chain.extend(checked_middleware([item], "queue_core_worker_middleware"))
+            except errors.QueueError as exc:
+                log.error("plugin middleware left out: %s", exc)
+    return chain
 
 
 def is_async_callable(fn: Any) -> bool:

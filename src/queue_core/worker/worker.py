@@ -32,7 +32,7 @@ import anyio
 from anyio.abc import TaskStatus
 
 from queue_core import errors
-from queue_core.broker import Broker
+from queue_core.broker import NO_EVICTION, Broker
 from queue_core.clock import Clock
 from queue_core.events import LOGGER_NAME
 from queue_core.extras import require_backend
@@ -85,7 +85,7 @@ class Worker:
         self.options = options if options is not None else options_from(settings)
         if not isinstance(self.options, WorkerOptions):
             raise errors.InvalidWorkerOption("options", self.options, "a WorkerOptions or None")
-        self.log = logger if logger is not None else logging.getLogger(LOGGER_NAME)
+        self.log = logger if logger is not None else logging.getLogger(f"{LOGGER_NAME}.worker")
         self.handlers = HandlerTable(self.options.queue_weights)
         self._started = False
         # Created inside run(): an anyio.Event binds to the event loop that first uses it.
@@ -179,6 +179,11 @@ class Worker:
         the worker's and outside their own."""
         return self.handlers.group(name)
 
+    @property
+    def url(self) -> str | None:
+        """The broker URL this worker opens (None when it was given a Broker)."""
+        return self.session.url
+
     # ----------------------------------------------------------------- running
 
     def stop(self, *, immediate: bool = False) -> None:
@@ -267,19 +272,19 @@ class Worker:
             self.log.debug("worker %s: the broker does not answer yet (%s); the loops retry", self.id, exc)
 
     async def _check_broker_settings(self, broker: Broker) -> None:
-        """Warn about broker settings that break the worker's promises: a Redis that may
-        evict keys (``maxmemory-policy`` other than ``noeviction``) can drop jobs, leases
-        and locks silently. Read from the broker's own report (Redis: ``INFO``, which a
-        least-privilege user may run where ``CONFIG`` is denied); a driver or user that
-        cannot report is not checked."""
+        """Warn about broker settings that break the worker's promises: a server that may
+        evict data under memory pressure (its report's eviction policy is neither None nor
+        ``NO_EVICTION``) can drop jobs, leases and locks silently. Read from the broker's
+        own report (Redis: ``INFO``, which a least-privilege user may run where ``CONFIG``
+        is denied); a driver or user that cannot report is not checked."""
         try:
-            info = await broker.server_info()
+            report = await broker.server_info()
         except Exception as exc:  # a look only: nothing here may take the worker down
             self.log.debug("worker %s: cannot read the broker's settings (%s); not checked", self.id, exc)
             return
-        policy = info.get("maxmemory_policy")
-        if policy is not None and policy != "noeviction":
+        if report.may_evict:
             self.log.warning(
-                "worker %s: the broker's maxmemory-policy is %r: under memory pressure Redis evicts keys and "
-                "jobs, leases and unique locks can vanish; set maxmemory-policy noeviction", self.id, policy
+                "worker %s: the broker may evict data (on Redis: maxmemory-policy is %r): under memory pressure "
+                "jobs, leases and unique locks can vanish; set the eviction policy to %s",
+                self.id, report.eviction_policy, NO_EVICTION,
             )  # fmt: skip

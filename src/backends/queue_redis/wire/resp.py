@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, Sequence
 from typing import Any
 
 import hiredis
@@ -63,6 +63,8 @@ class _Protocol(asyncio.Protocol):
         self.lost: Exception | None = None
         self.timeout, self.where = timeout, where
         self.watchdog: asyncio.TimerHandle | None = None
+        #: closes the transport when the event loop shuts down (``closed_with_the_loop``).
+        self.closer: AsyncGenerator[None, None] | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -117,6 +119,18 @@ class _Protocol(asyncio.Protocol):
             self.watchdog = None
 
 
+async def closed_with_the_loop(transport: asyncio.BaseTransport) -> AsyncGenerator[None, None]:
+    """Suspended, once started, for as long as its event loop runs. ``asyncio.run`` (and
+    anyio's runner) closes the async generators still suspended before it closes the
+    loop, so ``transport`` is closed while its loop can still release the socket. A
+    connection left open by a finished ``asyncio.run`` (a ``SyncClient`` call, a script
+    run twice) would otherwise hold its socket until the garbage collector found it."""
+    try:
+        yield
+    finally:
+        transport.close()
+
+
 class RespConnection:
     """Request/reply over one connection, opened on first use and again after a loss.
 
@@ -157,6 +171,8 @@ class RespConnection:
             if protocol is not None and protocol.lost is None and protocol.loop is loop:
                 return protocol
             if protocol is not None and protocol.loop is not loop and protocol.transport is not None:
+                # A loop that still runs (another thread's) can close it; a finished one
+                # closed it on its way out (closed_with_the_loop).
                 with contextlib.suppress(Exception):
                     protocol.transport.abort()
             try:
@@ -171,7 +187,9 @@ class RespConnection:
                 _, protocol = await asyncio.wait_for(connecting, self.connect_timeout)
             except (TimeoutError, OSError) as exc:
                 raise redis.ConnectionError(f"cannot connect to Redis at {self._where()}: {exc}") from exc
-            assert protocol is not None
+            assert protocol is not None and protocol.transport is not None
+            protocol.closer = closed_with_the_loop(protocol.transport)
+            await protocol.closer.asend(None)
             self._protocol = protocol
             commands = handshake(self.username, self.password, self.db)
             if commands:
@@ -197,6 +215,8 @@ class RespConnection:
         protocol, self._protocol = self._protocol, None
         if protocol is not None and protocol.transport is not None:
             protocol.transport.close()
+            if protocol.closer is not None and protocol.loop is asyncio.get_running_loop():
+                await protocol.closer.aclose()
 
     def subscription(self) -> RespSubscription:
         """A subscriber connection to the same server (pub/sub needs its own)."""
@@ -358,6 +378,17 @@ def _error(reply: hiredis.ReplyError) -> Exception:
     return ResponseError(text)
 
 
+async def stream_closed_with_the_run(stream: Any) -> AsyncGenerator[None, None]:
+    """``closed_with_the_loop`` for an anyio stream: trio, like ``asyncio.run``, closes
+    the async generators still suspended when its run ends."""
+    import anyio
+
+    try:
+        yield
+    finally:
+        await anyio.aclose_forcefully(stream)
+
+
 class _Slot:
     __slots__ = ("done", "reply")
 
@@ -399,6 +430,8 @@ class AnyioRespConnection:
         self._connect_lock: Any = None
         self._token: Any = None  # that loop's anyio token
         self._dead: list[Any] = []
+        #: per stream of this loop: closes it when the loop ends (``stream_closed_with_the_run``).
+        self._closers: dict[int, AsyncGenerator[None, None]] = {}
 
     def _where(self) -> str:
         return self.path if self.path is not None else f"{self.host}:{self.port}"
@@ -413,13 +446,14 @@ class AnyioRespConnection:
         if self._token != token:
             # A stream (and a lock) belongs to the event loop that made it: a broker used
             # from a new loop connects anew.
-            self._stream, self._dead, self._token = None, [], token
+            # The streams of the loop that ended were closed on its way out.
+            self._stream, self._dead, self._closers, self._token = None, [], {}, token
             self._read_lock, self._send_lock, self._connect_lock = anyio.Lock(), anyio.Lock(), anyio.Lock()
         async with self._connect_lock:
             if self._stream is not None:  # another caller connected meanwhile
                 return self._stream
             while self._dead:
-                await anyio.aclose_forcefully(self._dead.pop())
+                await self._forget(self._dead.pop())
             stream: Any
             try:
                 with anyio.fail_after(self.connect_timeout):
@@ -429,12 +463,14 @@ class AnyioRespConnection:
                         stream = await anyio.connect_tcp(self.host, self.port)
             except (TimeoutError, OSError) as exc:
                 raise redis.ConnectionError(f"cannot connect to Redis at {self._where()}: {exc}") from exc
+            closer = self._closers[id(stream)] = stream_closed_with_the_run(stream)
+            await closer.asend(None)
             self._reader, self._waiting = hiredis.Reader(), collections.deque()
             commands = handshake(self.username, self.password, self.db)
             if commands:
                 for reply in await self._exchange(stream, commands):
                     if isinstance(reply, Exception):
-                        await anyio.aclose_forcefully(stream)
+                        await self._forget(stream)
                         raise reply
             self._stream = stream
             return stream
@@ -506,3 +542,14 @@ class AnyioRespConnection:
         if stream is not None:
             with contextlib.suppress(Exception):
                 await stream.aclose()
+            await self._forget(stream)
+
+    async def _forget(self, stream: Any) -> None:
+        """Close ``stream`` (a stream of the running loop) and its closer."""
+        import anyio
+
+        closer = self._closers.pop(id(stream), None)
+        if closer is not None:
+            await closer.aclose()  # closes the stream
+        else:
+            await anyio.aclose_forcefully(stream)
