@@ -26,6 +26,7 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
                 "published photo-1280.jpg, photo-2560.jpg, photo-320.jpg, photo-640.jpg",
             ],
         ),
+        (
             "observability.py",
             [
                 'queue_core_jobs_retried_total{job_type="upload",queue="default"} 1.0',
