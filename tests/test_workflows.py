@@ -18,6 +18,7 @@ from queue_core import (
     JobState,
     Manager,
     OperationNotAllowed,
+    Settlement,
     Worker,
     chain,
     group,
@@ -125,3 +126,18 @@ async def test_the_manager_releases_by_hand_and_cancels_a_flow(broker: Broker) -
         assert await manager.cancel_flow("default", "a") == ["c", "b", "a"]
         states = [(await manager.job_info("default", job_id)).state for job_id in "abc"]
         assert states == [JobState.ARCHIVED] * 3
+
+
+async def test_a_callback_enqueued_after_thousands_of_completed_dependencies_gets_every_result(broker: Broker) -> None:
+    """More results to copy at enqueue than one Lua unpack() can pass."""
+    members = [Job("m", job_id=f"m{i}", retention=600) for i in range(5000)]
+    async with Client(broker) as client:
+        await client.enqueue_many(members)
+        done = 0
+        while done < len(members):
+            leases = await broker.dequeue(["default"], 1.0, 60.0, "w", 1000)
+            await broker.settle([Settlement.complete(lease, b"1") for lease in leases], 1.0)
+            done += len(leases)
+        info = await client.enqueue("callback", depends_on=[m.job_id for m in members])
+        assert info.state is JobState.PENDING
+    assert len(await broker.dependency_results("default", info.id)) == 5000

@@ -267,19 +267,24 @@ local function store_job(scope, pending, scheduled, groups, now, b)
   if deps then
     table.insert(fields, 'deps_left')
     table.insert(fields, #waits_for)
+  end
+  -- results of completed dependencies, one HSET each after the record is written (a
+  -- fan-in may copy thousands: more than one unpack() can pass)
+  local function copy_results()
     for c = 1, #copies, 2 do
-      table.insert(fields, 'r:' .. copies[c])
-      table.insert(fields, copies[c + 1])
+      redis.call('HSET', key, 'r:' .. copies[c], copies[c + 1])
     end
   end
   if cancelled_by then
     redis.call('HSET', key, unpack(fields))
+    copy_results()
     redis.call('HSET', key, 'state', 'archived', 'archived_at', now,
       'last_error', dependency_failed(cancelled_by), 'last_failed_at', now)
     redis.call('ZADD', scope .. 'archived', now, id)
     return 0, 'archived', 0, next_b
   elseif #waits_for > 0 then
     redis.call('HSET', key, unpack(fields))
+    copy_results()
     redis.call('HSET', key, 'state', 'waiting')
     redis.call('ZADD', scope .. 'waiting', now, id)
     for _, dep in ipairs(waits_for) do
@@ -288,6 +293,7 @@ local function store_job(scope, pending, scheduled, groups, now, b)
     return 0, 'waiting', 0, next_b
   elseif state == 'scheduled' then
     redis.call('HSET', key, unpack(fields))
+    copy_results()
     redis.call('ZADD', scheduled, due_at, id)
   elseif state == 'aggregating' then
     redis.call('HSET', key, unpack(fields))
@@ -297,6 +303,7 @@ local function store_job(scope, pending, scheduled, groups, now, b)
     table.insert(fields, 'pending_since')
     table.insert(fields, now)
     redis.call('HSET', key, unpack(fields))
+    copy_results()
     return 0, '', redis.call('LPUSH', pending, id), next_b
   end
   return 0, '', 0, next_b
