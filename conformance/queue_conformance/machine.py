@@ -5,6 +5,9 @@ step an invariant compares what can be observed without changing anything (queue
 queue stats, the earliest due time, and the snapshot of every job the step touched). At
 the end of each example every job ever seen is compared, payload and result included.
 
+After every step the machines also compare the jobs each queue announced as finished
+(``wait_for_finished``, subscribed before the first step) with the model's account.
+
 Time moves only through the ``advance_time`` rule, on a ``ManualClock``; every other
 rule passes the clock's ``now``. Rules are synchronous (Hypothesis drives them), so the
 driver is called through an anyio blocking portal, which may run asyncio or trio.
@@ -25,10 +28,12 @@ from __future__ import annotations
 
 import itertools
 import sys
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar, cast
 
+import anyio
 from anyio.from_thread import BlockingPortal
 from hypothesis import event
 from hypothesis import strategies as st
@@ -51,6 +56,8 @@ from queue_core import Broker, BrokerTestHooks, Footprint, Lease, ManualClock
 
 #: A read-only call to make on both sides: method name and arguments.
 Probe = tuple[str, tuple[Any, ...]]
+#: Real seconds a step's expected announcements may take to arrive from a remote broker.
+ANNOUNCEMENT_PATIENCE = 10.0
 
 
 @dataclass(frozen=True)
@@ -62,6 +69,23 @@ class LeasePair:
 
     def __repr__(self) -> str:
         return f"<lease {self.model.queue}/{self.model.job_id} {self.model.token}>"
+
+
+async def _subscribe_finished(broker: Broker) -> None:
+    for queue in s.QUEUES:
+        await broker.wait_for_finished(queue, 0)
+
+
+async def _collect_finished(broker: Broker, expected: dict[str, Counter[str]]) -> dict[str, Counter[str]]:
+    """Each queue's announcements: what has arrived, then (patiently) the rest of what is
+    expected. A remote broker delivers them a little after the call that made them."""
+    got: dict[str, Counter[str]] = {}
+    with anyio.move_on_after(ANNOUNCEMENT_PATIENCE):
+        for queue in s.QUEUES:
+            got[queue] = Counter(await broker.wait_for_finished(queue, 0))
+            while not expected[queue] <= got[queue]:
+                got[queue].update(await broker.wait_for_finished(queue, ANNOUNCEMENT_PATIENCE))
+    return got
 
 
 #: How far past the end of an example the hygiene check looks: past every lease,
@@ -126,6 +150,7 @@ class Comparison(RuleBasedStateMachine):
         self.seen_tokens: set[tuple[str, str, str]] = set()
         self._fresh_ids = itertools.count(1)
         self._observed_at: float | None = None
+        self.portal.call(_subscribe_finished, self.broker)
         #: the fresh broker's storage, for the hygiene check at the end (``"testing"``).
         self.baseline: Footprint | None = None
         if {"testing", "admin"} <= self.features:
@@ -397,6 +422,26 @@ class Comparison(RuleBasedStateMachine):
         if probes:
             self.probe(probes)
 
+    @invariant()
+    def announcements_agree(self) -> None:
+        """Each job that entered completed or archived, or was deleted, during the step
+        was announced on its queue once, and nothing else was. Collected after the steps
+        that finished a job and at the end (an announcement nobody expected shows then),
+        not after every step: a broker round trip per step would double the kit's time."""
+        if self.model.finished:
+            self.compare_announcements()
+
+    def compare_announcements(self) -> None:
+        expected = {
+            queue: Counter(job_id for name, job_id in self.model.finished if name == queue) for queue in s.QUEUES
+        }
+        self.model.finished.clear()
+        got = self.portal.call(_collect_finished, self.broker, expected)
+        for queue in s.QUEUES:
+            assert_same(f"wait_for_finished({queue!r}) announcements", got.get(queue), expected[queue])
+            if expected[queue]:
+                event("wait_for_finished: jobs announced")
+
     def kept_without_expiry(self) -> int:
         """How much storage may stay without expiry after the drain: none here."""
         return 0
@@ -419,6 +464,7 @@ class Comparison(RuleBasedStateMachine):
             # skip the sweep so that the step's error is the one reported.
             if sys.exc_info()[1] is None:
                 self.probe(self.final_probes(self.now))
+                self.compare_announcements()
                 self.check_hygiene()
         finally:
             self.portal.call(self.broker.close)

@@ -32,6 +32,10 @@ author can see what the kit expects:
   dependencies): dependents are visited in job-ID order, a cascade of 'cancel' breadth
   first; a released job goes to the tail of pending (or to scheduled while its process
   time is ahead). Only a job in state waiting is ever released or cancelled by policy.
+- ``wait_for_finished`` announcements: every move into completed or archived and every
+  deletion announces the job once (``finished`` collects them per step); the state
+  machines compare them with the driver's as multisets, since the order between the
+  jobs of one call is not fixed.
 - Operator actions, aggregation and coordination follow the rules docs/broker-protocol.md
   spells out for them: the order of errors, the cancel flag's life, what keeps a queue
   from deletion, group order and staging deadlines, expiry by the callers' ``now``.
@@ -273,18 +277,21 @@ class ModelQueue:
 
 class ReferenceBroker:
     """The Broker protocol, synchronous, over plain Python state: every concern but
-    the waits (``wait_for_jobs``, ``wait_for_cancel``) and the driver-specific reports
-    (``memory_usage`` is unsupported, ``server_info`` names the model).
+    the waits (``wait_for_jobs``, ``wait_for_cancel``, ``wait_for_finished``) and the
+    driver-specific reports (``memory_usage`` is unsupported, ``server_info`` names the
+    model).
 
     ``touched`` collects ``(queue, job_id)`` of every job a call changed (created,
     moved, deleted), and ``changed_queues`` the queues whose own flags changed (pause,
-    deletion), so the state machine knows which snapshots to compare.
+    deletion), so the state machine knows which snapshots to compare. ``finished``
+    lists ``(queue, job_id)`` once per announcement ``wait_for_finished`` would make.
     """
 
     def __init__(self) -> None:
         self.queues: dict[str, ModelQueue] = {}
         self.touched: set[tuple[str, str]] = set()
         self.changed_queues: set[str] = set()
+        self.finished: list[tuple[str, str]] = []
         #: whether the last ``dequeue`` archived a job whose deadline had passed.
         self.deadline_archived = False
         self._tokens = itertools.count(1)
@@ -324,6 +331,8 @@ class ReferenceBroker:
         job.joined_at = job.pending_since = job.due_at = job.started_at = job.lease_expires_at = None
         job.token = job.completed_at = job.expires_at = job.archived_at = None
         self.touched.add((job.job.queue, job.id))
+        if target in (JobState.COMPLETED, JobState.ARCHIVED):
+            self.finished.append((job.job.queue, job.id))
 
     def _detach(self, queue: ModelQueue, job: StoredJob) -> None:
         """Take a job out of the container of its state before an operator moves it: the
@@ -355,6 +364,7 @@ class ReferenceBroker:
         queue.release_lock(job)
         del queue.jobs[job.id]
         self.touched.add((queue.name, job.id))
+        self.finished.append((queue.name, job.id))
         if now is not None:
             self._settle_dependents(queue, job.id, "gone", now)
         else:
@@ -1104,6 +1114,12 @@ class ReferenceBroker:
         return found
 
     # ----------------------------------------------------------------- for the machine
+
+    def take_finished(self, queue: str) -> list[str]:
+        """The announcements for ``queue`` not taken yet (for the reference driver)."""
+        taken = [job_id for name, job_id in self.finished if name == queue]
+        self.finished = [(name, job_id) for name, job_id in self.finished if name != queue]
+        return taken
 
     def known_jobs(self) -> Iterable[tuple[str, str]]:
         """Every ``(queue, job_id)`` currently stored."""

@@ -39,5 +39,12 @@ class AsyncReference:
         """Nothing notifies the model: wait out the timeout (``blocking_wait=False``)."""
         await anyio.sleep(timeout)
 
+    async def wait_for_finished(self, queue: str, timeout: float) -> list[str]:
+        """The model's announcements; with none, wait out the timeout (nothing wakes it)."""
+        finished = self.model.take_finished(queue)
+        if not finished:
+            await anyio.sleep(timeout)
+        return finished
+
     async def close(self) -> None:
         """Nothing to release."""

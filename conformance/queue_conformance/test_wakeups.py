@@ -1,5 +1,5 @@
-"""wait_for_jobs: bounded by its timeout, and woken at once by new work when the driver
-declares ``Capabilities.blocking_wait``.
+"""wait_for_jobs and wait_for_finished: bounded by their timeout, and woken at once (new
+work; a job that finished) when the driver declares ``Capabilities.blocking_wait``.
 
 These are the kit's only tests on the real clock: waiting is about wall time. Bounds are
 generous (seconds) so a loaded machine does not make them flaky.
@@ -10,7 +10,7 @@ from __future__ import annotations
 import anyio
 import pytest
 
-from queue_conformance.helpers import DEFAULT, T0, enqueue, job, lease_one
+from queue_conformance.helpers import DEFAULT, T0, enqueue, job, lease, lease_one
 from queue_core import Broker, Settlement
 
 pytestmark = pytest.mark.anyio
@@ -79,3 +79,61 @@ async def test_an_enqueue_to_an_empty_queue_wakes_a_waiter(broker: Broker) -> No
     with anyio.fail_after(PARKED - 5):
         attempts = await _attempts_until_woken(broker)
     assert attempts is not None, f"the waiter slept through {ATTEMPTS} enqueues to an empty queue"
+
+
+async def test_wait_for_finished_returns_nothing_after_its_timeout(broker: Broker) -> None:
+    with anyio.fail_after(5):
+        assert await broker.wait_for_finished(DEFAULT, 0.05) == []
+        assert await broker.wait_for_finished(DEFAULT, 0) == []
+
+
+async def test_a_job_that_finishes_after_a_wait_returned_is_kept_for_the_next_wait(broker: Broker) -> None:
+    """The subscription outlives the call: a completion between two waits is not lost.
+    Clients rely on this to look at a job's state after subscribing, not before."""
+    await broker.wait_for_finished(DEFAULT, 0)
+    await enqueue(broker, job("kept", retention=60.0), now=T0)
+    await broker.settle([Settlement.complete(await lease_one(broker, now=T0))], T0)
+    with anyio.fail_after(PARKED - 5):
+        announced = await broker.wait_for_finished(DEFAULT, PARKED)
+    assert announced == ["kept"]
+
+
+async def test_every_way_of_finishing_is_announced(broker: Broker) -> None:
+    """Completed without retention (deleted), archived by the handler, dropped by Revoke:
+    one announcement each, and the jobs of another queue are not announced here."""
+    await broker.wait_for_finished(DEFAULT, 0)
+    await enqueue(broker, job("done"), job("failed"), job("revoked"), job("elsewhere", queue="other"), now=T0)
+    done, failed, revoked = await lease(broker, now=T0, limit=3)
+    [other] = await lease(broker, ["other"], now=T0)
+    await broker.settle(
+        [
+            Settlement.complete(done),
+            Settlement.archive(failed, "boom"),
+            Settlement.revoke(revoked),
+            Settlement.complete(other),
+        ],
+        T0,
+    )
+    announced: list[str] = []
+    with anyio.fail_after(PARKED - 5):
+        while len(announced) < 3:
+            announced += await broker.wait_for_finished(DEFAULT, PARKED)
+    assert sorted(announced) == ["done", "failed", "revoked"]
+
+
+async def test_a_finishing_job_wakes_a_parked_waiter(broker: Broker) -> None:
+    require_blocking_wait(broker)
+    await broker.wait_for_finished(DEFAULT, 0)
+    await enqueue(broker, job("awaited"), now=T0)
+    taken = await lease_one(broker, now=T0)
+    announced: list[str] = []
+
+    async def waiter() -> None:
+        announced.extend(await broker.wait_for_finished(DEFAULT, PARKED))
+
+    with anyio.fail_after(PARKED - 5):
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(waiter)
+            await anyio.sleep(0.05)  # let it park; an earlier completion is kept for it anyway
+            await broker.settle([Settlement.complete(taken)], T0)
+    assert announced == ["awaited"]

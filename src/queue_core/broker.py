@@ -440,6 +440,23 @@ class ProcessingBroker(Protocol):
         the next call wakes that call at once.
         """
 
+    async def wait_for_finished(self, queue: str, timeout: float) -> list[str]:
+        """IDs of jobs of ``queue`` announced as finished, waiting up to ``timeout``
+        seconds for the first announcement; ``[]`` when none came.
+
+        A job is announced once each time it enters ``completed`` or ``archived`` or is
+        deleted, by any method (settle, dequeue past a deadline, recover_expired,
+        purge_expired, the operator actions, commit_staged, delete_queue). The first
+        call for a queue subscribes (``timeout=0`` subscribes and returns); from then on
+        every announcement is kept for the next call, however late it comes, until
+        ``close``. A call returns what was kept and what arrives while it waits, in
+        announcement order, so a job that finished twice between calls (completed, then
+        purged) comes twice. Calls for one queue do not overlap (the core makes one at a
+        time per broker and queue); calls for different queues may. A lost connection
+        raises ``BrokerUnavailable``: the next call subscribes again, and announcements
+        made in between are lost (the caller looks at the jobs again).
+        """
+
 
 @runtime_checkable
 class MaintenanceBroker(Protocol):

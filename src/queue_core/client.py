@@ -15,6 +15,9 @@ fails halfway.
 from the job and the broker's outcome rather than read back, which would cost a second
 round trip per job; it equals what ``Manager.job_info`` returns right after the enqueue.
 For blocking code (Django, Flask, scripts) use ``queue_core.SyncClient``.
+
+``wait`` and ``result`` wait for jobs to finish, woken by the broker when they do
+(``waiting``); a job's result is kept only while the job is (its ``retention``).
 """
 
 from __future__ import annotations
@@ -22,21 +25,36 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from datetime import timedelta
-from typing import Any, TypedDict
+from typing import Any, Protocol, TypedDict
 
 from queue_core import errors, validation
 from queue_core.broker import Broker, EnqueueOutcome, EnqueueStatus, JobInfo
 from queue_core.clock import Clock
 from queue_core.events import LOGGER_NAME, emit, stamped, wanted
-from queue_core.job import Job
+from queue_core.job import DEFAULT_QUEUE, Job
 from queue_core.registry import DEFAULT_URL
 from queue_core.serialization import JSON, Serializer
 from queue_core.session import BrokerHolder
 from queue_core.states import JobState
+from queue_core.waiting import FinishWatch, JobRef, final_result
 
 #: ``error_handler(error, job)``: called after the error is logged; ``job`` is None when
 #: the job could not even be built (a validation error).
 ClientErrorHandler = Callable[[BaseException, Job | None], None]
+
+
+class HasJobId(Protocol):
+    """Anything naming a stored job: a ``JobInfo``, a task's ``TaskJob``..."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def queue(self) -> str: ...
+
+
+#: a job to wait for: something with ``id`` and ``queue``, or a job ID (in ``queue``).
+JobLike = HasJobId | str
 
 DEFAULT_CHUNK_SIZE = 500
 #: the largest encoded payload a client enqueues unless told otherwise (1 MiB): Redis keeps
@@ -90,6 +108,7 @@ class Client(BrokerHolder):
         self.default_retention = validation.seconds(default_retention, "default_retention", errors.InvalidRetention)
         self.log = logger if logger is not None else logging.getLogger(f"{LOGGER_NAME}.client")
         self.error_handler = error_handler
+        self._finish_watch = FinishWatch(lambda: self.broker, lambda: self.clock.now())
 
     # ----------------------------------------------------------------- enqueue
 
@@ -210,6 +229,51 @@ class Client(BrokerHolder):
             outcomes.extend(chunk_outcomes)
         return outcomes
 
+    # ----------------------------------------------------------------- outcomes
+
+    async def wait(
+        self, jobs: Iterable[JobLike], timeout: float | timedelta | None = None, *, queue: str = DEFAULT_QUEUE
+    ) -> list[JobInfo | None]:
+        """Wait until every job has finished (completed, archived, or gone); returns each
+        one's final ``JobInfo`` in the given order, None for a job that is gone (deleted,
+        or completed without retention).
+
+        ``jobs`` are ``JobInfo``s, ``TaskJob``s or job IDs (of ``queue``). The broker wakes
+        the wait when a job finishes; nothing polls. Raises ``ResultTimeout`` naming the
+        unfinished jobs after ``timeout`` seconds (None: no limit); they keep running.
+        """
+        refs = [_ref(job, queue) for job in jobs]
+        finished = await self._finish_watch.wait(refs, _timeout(timeout))
+        return [finished[ref] for ref in refs]
+
+    async def result(
+        self, job: JobLike, timeout: float | timedelta | None = None, *, queue: str = DEFAULT_QUEUE
+    ) -> Any:
+        """Wait for the job to finish and return its result, decoded by the client's
+        serializer (None when the handler returned nothing).
+
+        Raises ``JobFailed`` (with the job's stored error) when it was archived,
+        ``JobCancelled`` when it was cancelled, ``ResultTimeout`` after ``timeout``
+        seconds, and ``JobNotFound`` when it is gone before its result was read. A job
+        known to keep no result (``retention`` 0 on its ``JobInfo``) is refused at once
+        with ``InvalidRetention``: enqueue it with a retention to await its result.
+        """
+        data = await self.result_bytes(job, timeout, queue=queue)
+        return None if data is None else self.serializer.loads(data)
+
+    async def result_bytes(
+        self, job: JobLike, timeout: float | timedelta | None = None, *, queue: str = DEFAULT_QUEUE
+    ) -> bytes | None:
+        """``result`` without decoding: the stored bytes, or None."""
+        if not isinstance(job, str) and getattr(job, "retention", None) == 0:
+            raise errors.InvalidRetention(
+                "retention", 0, f"a retention > 0 on job {job.id!r} to await its result (a job without retention "
+                "is deleted when it completes, result and all)",
+            )  # fmt: skip
+        ref = _ref(job, queue)
+        finished = await self._finish_watch.wait([ref], _timeout(timeout))
+        return await final_result(self.broker, ref, finished[ref])
+
     # ----------------------------------------------------------------- internals
 
     def _prepare(self, jobs: Iterable[object]) -> list[Job]:
@@ -261,6 +325,22 @@ def dependency_missing(outcome: EnqueueOutcome) -> errors.DependencyNotFound:
         queue=outcome.queue,
         missing=outcome.missing,
     )
+
+
+def _ref(job: object, queue: str) -> JobRef:
+    if isinstance(job, str):
+        validation.job_id(job)
+        return JobRef(validation.queue_name(queue), job)
+    job_id, job_queue = getattr(job, "id", None), getattr(job, "queue", None)
+    if not isinstance(job_id, str) or not isinstance(job_queue, str):
+        raise errors.ValidationError("jobs", job, "job IDs, JobInfo or TaskJob objects")
+    return JobRef(job_queue, job_id)
+
+
+def _timeout(timeout: float | timedelta | None) -> float | None:
+    if timeout is None:
+        return None
+    return validation.seconds(timeout, "timeout", errors.InvalidTimeout)
 
 
 def refusal(job: Job, outcome: EnqueueOutcome) -> errors.QueueError | None:

@@ -33,9 +33,12 @@ exception: drivers map those at their edge (``redis.ConnectionError`` becomes
     │   ├── InvalidTimezone
     │   ├── InvalidSchedulerOption
     │   ├── InvalidRetryPolicy          retry.fixed / retry.exponential arguments
-    │   └── InvalidAggregationOption    an Aggregator's grace, max delay, max size...
+    │   ├── InvalidAggregationOption    an Aggregator's grace, max delay, max size...
+    │   ├── InvalidTaskDefinition       a task function or option the task registry refuses
+    │   └── InvalidTaskArguments        enqueue arguments that do not fit the task's signature
     ├── NotOpen                         a Client or Manager used before open() (also a RuntimeError)
     ├── SerializationError              a payload or result the serializer cannot handle
+    │   └── TaskArgumentsMismatch       a stored payload no longer fits its task (archived)
     ├── EnqueueRejected                 the broker refused one job
     │   ├── JobIdConflict
     │   ├── DuplicateJob
@@ -64,7 +67,11 @@ exception: drivers map those at their edge (``redis.ConnectionError`` becomes
     │   ├── WorkerAlreadyStarted
     │   ├── LeaseLost                   a write was fenced off: another worker owns the job now
     │   ├── JobTimeout                  an attempt ran past its timeout or deadline (also a TimeoutError)
-    │   └── JobCancelled                an operator cancelled the running job
+    │   └── JobCancelled                an operator cancelled the job (also an OutcomeError)
+    ├── OutcomeError                    an awaited job ended without a result
+    │   ├── JobFailed                   archived: ``error`` is the job's stored last error
+    │   ├── JobCancelled
+    │   └── ResultTimeout               not finished in time (also a TimeoutError)
     ├── SchedulerError
     │   ├── ScheduleAlreadyExists
     │   └── SchedulerAlreadyStarted
@@ -223,6 +230,15 @@ class InvalidAggregationOption(ValidationError):
     pass
 
 
+class InvalidTaskDefinition(ValidationError):
+    pass
+
+
+class InvalidTaskArguments(ValidationError):
+    """Arguments given to a task's ``enqueue`` do not fit its signature; ``field`` names
+    the parameter (or ``arguments`` when the binding itself failed)."""
+
+
 class InvalidClockOption(ValidationError):
     """A ``BrokerClock`` option (``refresh_every``) was rejected."""
 
@@ -233,6 +249,11 @@ class NotOpen(QueueError, RuntimeError):
 
 class SerializationError(QueueError):
     """The serializer could not encode or decode a value."""
+
+
+class TaskArgumentsMismatch(SerializationError):
+    """A stored payload does not fit its task's current signature (the signature changed
+    after the job was enqueued). The worker archives the job with this as the reason."""
 
 
 # --------------------------------------------------------------------------- enqueue
@@ -454,8 +475,40 @@ class JobTimeout(WorkerError, TimeoutError):
         super().__init__(message)
 
 
-class JobCancelled(WorkerError):
-    """An operator cancelled the job while it ran; it is archived with reason "cancelled"."""
+class OutcomeError(QueueError):
+    """An awaited job ended (or did not end) without a result to return.
+
+    ``job_id`` and ``queue`` name the job.
+    """
+
+    def __init__(self, message: str, *, job_id: str = "", queue: str = "") -> None:
+        self.job_id = job_id
+        self.queue = queue
+        super().__init__(message)
+
+
+class JobFailed(OutcomeError):
+    """The awaited job was archived: its retries ran out, it raised ``SkipRetry``, its
+    deadline passed, or an operator archived it. ``error`` is its stored last error
+    (``"TypeName: message"``), or None when none was recorded."""
+
+    def __init__(self, message: str, *, job_id: str, queue: str, error: str | None) -> None:
+        self.error = error
+        super().__init__(message, job_id=job_id, queue=queue)
+
+
+class JobCancelled(OutcomeError, WorkerError):
+    """An operator cancelled the job; it is archived with reason "cancelled". The worker
+    raises it inside a cancelled handler; awaiting the job's result raises it too."""
+
+
+class ResultTimeout(OutcomeError, TimeoutError):
+    """Awaited jobs did not finish within the timeout. ``job_ids`` lists the unfinished
+    ones (``job_id`` is the first); they keep running: waiting again is allowed."""
+
+    def __init__(self, message: str, *, job_ids: list[str], queue: str = "") -> None:
+        self.job_ids = job_ids
+        super().__init__(message, job_id=job_ids[0] if job_ids else "", queue=queue)
 
 
 # --------------------------------------------------------------------------- scheduler

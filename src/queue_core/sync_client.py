@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Awaitable, Callable, Iterable
+from datetime import timedelta
 from types import TracebackType
 from typing import Any, TypeVar, Unpack
 
@@ -33,9 +34,9 @@ from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from queue_core import errors
 from queue_core.broker import EnqueueOutcome, JobInfo
-from queue_core.client import DEFAULT_CHUNK_SIZE, Client, ClientSettings
+from queue_core.client import DEFAULT_CHUNK_SIZE, Client, ClientSettings, JobLike
 from queue_core.extras import require_backend
-from queue_core.job import Job
+from queue_core.job import DEFAULT_QUEUE, Job
 from queue_core.registry import DEFAULT_URL
 
 T = TypeVar("T")
@@ -104,6 +105,11 @@ class SyncClient:
             raise errors.NotOpen("this SyncClient is closed; create a new one")
         return portal.call(function, *args)
 
+    def run(self, function: Callable[[], Awaitable[T]]) -> T:
+        """Run an async function on the client's event loop and return its result (for
+        async helpers built on ``client``, such as a ``TaskJob``'s)."""
+        return self._call(function)
+
     # ----------------------------------------------------------------- calls
 
     def ping(self) -> None:
@@ -125,3 +131,31 @@ class SyncClient:
     def enqueue_many(self, jobs: Iterable[Job], chunk_size: int = DEFAULT_CHUNK_SIZE) -> list[EnqueueOutcome]:
         """``Client.enqueue_many``: one broker call per chunk, one outcome per job."""
         return self._call(self._client.enqueue_many, list(jobs), chunk_size)
+
+    def wait(
+        self, jobs: Iterable[JobLike], timeout: float | timedelta | None = None, *, queue: str = DEFAULT_QUEUE
+    ) -> list[JobInfo | None]:
+        """``Client.wait``: block until every job has finished; their final ``JobInfo``."""
+
+        async def wait() -> list[JobInfo | None]:
+            return await self._client.wait(list(jobs), timeout, queue=queue)
+
+        return self._call(wait)
+
+    def result(self, job: JobLike, timeout: float | timedelta | None = None, *, queue: str = DEFAULT_QUEUE) -> Any:
+        """``Client.result``: block until the job has finished; its decoded result."""
+
+        async def result() -> Any:
+            return await self._client.result(job, timeout, queue=queue)
+
+        return self._call(result)
+
+    def result_bytes(
+        self, job: JobLike, timeout: float | timedelta | None = None, *, queue: str = DEFAULT_QUEUE
+    ) -> bytes | None:
+        """``Client.result_bytes``: block until the job has finished; its stored result bytes."""
+
+        async def result_bytes() -> bytes | None:
+            return await self._client.result_bytes(job, timeout, queue=queue)
+
+        return self._call(result_bytes)

@@ -25,27 +25,57 @@ MEMORY_CAPABILITIES = Capabilities(
 
 _FAKEREDIS_VERSION = version("fakeredis")
 
-_servers: dict[str, tuple[fakeredis.FakeServer, LocalPubSub]] = {}
+#: channels whose messages scripts publish themselves, without telling the caller:
+#: the tap below forwards them to the in-process subscribers.
+TAPPED_CHANNELS = "*:finished"
+
+
+class FinishedTap:
+    """Forwards what scripts PUBLISH on the finished channels of one in-process server to
+    its ``LocalPubSub``. fakeredis delivers a script's PUBLISH to its own subscribers at
+    once, so draining right after each script call forwards every announcement before
+    that call returns; a second broker of the same server drains the same tap, and the
+    lock makes each message forwarded once."""
+
+    def __init__(self, server: fakeredis.FakeServer, notifier: LocalPubSub) -> None:
+        self._pubsub: Any = fakeredis.FakeRedis(server=server).pubsub()
+        self._pubsub.psubscribe(TAPPED_CHANNELS)
+        self._notifier = notifier
+        self._lock = threading.Lock()
+
+    def drain(self) -> None:
+        with self._lock:
+            while (message := self._pubsub.get_message(timeout=0)) is not None:
+                if message["type"] == "pmessage":
+                    self._notifier.publish(message["channel"].decode(), message["data"])
+
+
+_servers: dict[str, tuple[fakeredis.FakeServer, LocalPubSub, FinishedTap]] = {}
 _servers_lock = threading.Lock()
 
 
-def _server(name: str) -> tuple[fakeredis.FakeServer, LocalPubSub]:
+def _server(name: str) -> tuple[fakeredis.FakeServer, LocalPubSub, FinishedTap]:
     with _servers_lock:
         if name not in _servers:
-            _servers[name] = (fakeredis.FakeServer(), LocalPubSub())
+            server, notifier = fakeredis.FakeServer(), LocalPubSub()
+            _servers[name] = (server, notifier, FinishedTap(server, notifier))
         return _servers[name]
 
 
 class FakeTransport:
     """Runs each call inline: fakeredis does no I/O, so there is nothing to await."""
 
-    def __init__(self, server: fakeredis.FakeServer, notifier: LocalPubSub) -> None:
+    def __init__(self, server: fakeredis.FakeServer, notifier: LocalPubSub, tap: FinishedTap) -> None:
         self._core = SyncCore(fakeredis.FakeRedis(server=server))
         self._pubsub = notifier
+        self._tap = tap
         self._subscriptions: dict[str, Subscription] = {}
 
     async def run(self, calls: Sequence[Call]) -> list[Any]:
-        return self._core.run(calls)
+        try:
+            return self._core.run(calls)
+        finally:
+            self._tap.drain()
 
     async def execute(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
         return self._core.execute(commands)
@@ -92,7 +122,7 @@ def open_memory_broker(url: str = "memory://", *, prefix: str | None = None) -> 
     parts = urlsplit(url)
     if parts.scheme != "memory" or parts.path not in ("", "/"):
         raise InvalidBrokerURL("url", url, "memory:// or memory://<name>")
-    server, notifier = _server(parts.netloc)
+    server, notifier, tap = _server(parts.netloc)
     return MemoryBroker(
-        FakeTransport(server, notifier), prefix=prefix or DEFAULT_PREFIX, capabilities=MEMORY_CAPABILITIES
+        FakeTransport(server, notifier, tap), prefix=prefix or DEFAULT_PREFIX, capabilities=MEMORY_CAPABILITIES
     )

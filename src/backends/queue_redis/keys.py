@@ -35,6 +35,8 @@ Layout (``P`` = prefix, ``Q`` = ``P:{queue}``)::
     P:rate:<key>        HASH    distributed rate-limit state (token bucket)
     P:events:<stream>   ZSET    event -> recorded at (scheduler fire history)
     channel P:{queue}:notify    an enqueue made the queue non-empty
+    channel P:{queue}:finished  ids of jobs that became completed or archived or were deleted
+                                (scripts publish it as SCOPE .. 'finished')
     channel P:cancel            job ids to cancel
 """
 
@@ -148,6 +150,12 @@ class QueueKeys:
     @property
     def notify_channel(self) -> str:
         return f"{self.base}:notify"
+
+    @property
+    def finished_channel(self) -> str:
+        """Where scripts announce finished jobs (``announce_finished`` in _common.lua
+        builds the same name from ``scope``)."""
+        return f"{self.scope}finished"
 
 
 @dataclass(frozen=True, slots=True)

@@ -190,3 +190,10 @@ class ProcessingOps(BrokerBase):
 
     async def wait_for_jobs(self, queues: Sequence[str], timeout: float) -> None:
         await self._transport.listen("jobs", [self._queue(q).notify_channel for q in queues], timeout)
+
+    async def wait_for_finished(self, queue: str, timeout: float) -> list[str]:
+        # One subscription per queue: a waiter for another queue never has to interrupt
+        # this one to add its channel.
+        channel = self._queue(queue).finished_channel
+        messages = await self._transport.listen(f"finished:{queue}", [channel], timeout)
+        return [job_id for message in messages for job_id in codec.text(message).split()]

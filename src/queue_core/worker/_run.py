@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import anyio
-from anyio.abc import TaskGroup, TaskStatus
+from anyio.abc import TaskGroup
 
 from queue_core import errors
 from queue_core._race import first_of
@@ -163,8 +163,13 @@ class WorkerRun:
     async def run(self, stop: anyio.Event, stop_now: anyio.Event) -> None:
         options = self.options
         async with anyio.create_task_group() as root:
-            await root.start(self.work_area, stop_now, name="work area")
+            # Not root.start(): a cancellation arriving before the work area reports ready
+            # would make start() wait for the shielded work area, which waits for
+            # `stopping`, set only below: the worker would never stop.
+            work_ready = anyio.Event()
+            root.start_soon(self.work_area, stop_now, work_ready, name="work area")
             try:
+                await work_ready.wait()
                 async with anyio.create_task_group() as loops:
                     loops.start_soon(self.fetcher.listen, name="wake listener")
                     loops.start_soon(self.fetcher.run, name="fetcher")
@@ -198,11 +203,10 @@ class WorkerRun:
         if self.fatal is not None:
             raise self.fatal
 
-    async def work_area(
-        self, stop_now: anyio.Event, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED
-    ) -> None:
+    async def work_area(self, stop_now: anyio.Event, ready: anyio.Event) -> None:
         """Hosts the handlers and what they need, shielded so that stopping the worker
-        drains them instead of cancelling them outright."""
+        drains them instead of cancelling them outright. Sets ``ready`` once it can take
+        handlers."""
         with anyio.CancelScope(shield=True):
             async with anyio.create_task_group() as work:
                 self.work = work
@@ -210,7 +214,7 @@ class WorkerRun:
                 work.start_soon(self.settler.run, name="settler")
                 work.start_soon(self.heartbeat.run, name="heartbeat")
                 work.start_soon(self.metrics.run, name="metrics recorder")
-                task_status.started()
+                ready.set()
                 await self.stopping.wait()
                 await self.drain(stop_now)
                 work.cancel_scope.cancel()

@@ -26,7 +26,7 @@ import logging
 import signal
 from collections.abc import Callable, Coroutine, Iterable, Mapping
 from datetime import timedelta
-from typing import Any, Unpack
+from typing import TYPE_CHECKING, Any, Unpack
 
 import anyio
 from anyio.abc import TaskStatus
@@ -48,6 +48,10 @@ from queue_core.worker.middleware import Middleware
 from queue_core.worker.options import WorkerErrorHandler, WorkerOptions, WorkerSettings, default_worker_id, options_from
 from queue_core.worker.ratelimit import RateLimit
 
+if TYPE_CHECKING:
+    # Only for the annotation: the tasks package imports the worker's Delivery.
+    from queue_core.tasks import TaskRegistry
+
 __all__ = ["IDLE_WAIT_BLOCKING", "IDLE_WAIT_POLLING", "Worker", "WorkerOptions", "default_worker_id"]
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -65,6 +69,8 @@ class Worker:
     - ``logger``: where the worker logs (default: the ``queue_core`` logger).
     - ``broker_options``: passed to the driver when the worker opens its broker from a
       URL (for Redis and memory://: ``prefix``).
+    - ``tasks``: a ``TaskRegistry`` whose every task is registered; without a ``queues``
+      keyword, the worker consumes the tasks' queues.
     """
 
     def __init__(
@@ -75,8 +81,13 @@ class Worker:
         clock: Clock | None = None,
         logger: logging.Logger | None = None,
         broker_options: Mapping[str, Any] | None = None,
+        tasks: TaskRegistry | None = None,
         **settings: Unpack[WorkerSettings],
     ) -> None:
+        if tasks is not None and not callable(getattr(tasks, "register_with", None)):
+            raise errors.InvalidWorkerOption("tasks", tasks, "a TaskRegistry or None")
+        if tasks is not None and len(tasks) and options is None and settings.get("queues") is None:
+            settings["queues"] = tasks.queues()
         if options is not None and settings:
             raise errors.InvalidWorkerOption(
                 "options", options, "either options=WorkerOptions(...) or keyword options, not both"
@@ -87,6 +98,8 @@ class Worker:
             raise errors.InvalidWorkerOption("options", self.options, "a WorkerOptions or None")
         self.log = logger if logger is not None else logging.getLogger(f"{LOGGER_NAME}.worker")
         self.handlers = HandlerTable(self.options.queue_weights)
+        if tasks is not None:
+            tasks.register_with(self.register)
         self._started = False
         # Created inside run(): an anyio.Event binds to the event loop that first uses it.
         self._stop: anyio.Event | None = None

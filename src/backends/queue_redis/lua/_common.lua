@@ -147,6 +147,7 @@ local function settle_dependents(scope, id, how, now, result)
           redis.call('HSET', dkey, 'state', 'archived', 'archived_at', now,
             'last_error', dependency_failed(dep), 'last_failed_at', now)
           redis.call('ZADD', scope .. 'archived', now, d)
+          redis.call('PUBLISH', scope .. 'finished', d)  -- as announce_finished does
           table.insert(work, d)
           table.insert(events, 'archived')
           table.insert(results, false)
@@ -317,4 +318,13 @@ local function wake(pending, pushed, channel)
     return 1
   end
   return 0
+end
+
+-- Announce on the queue's 'finished' channel (SCOPE .. 'finished') the ids of jobs this
+-- script moved to completed or archived, or deleted: one message per call, ids separated
+-- by spaces (a job id never holds one). Waiters for outcomes subscribe to it.
+local function announce_finished(scope, ids)
+  if #ids > 0 then
+    redis.call('PUBLISH', scope .. 'finished', table.concat(ids, ' '))
+  end
 end

@@ -5,11 +5,13 @@
 -- then per job: id, token, error, release_unique ('1'/'0')
 -- Reply: { notified (1/0), then per job 1 (settled) or 0 (lease not held) }.
 -- Jobs waiting for an archived job apply their policies here (see settle_dependents).
+-- Archived ids are announced on the queue's finished channel.
 -- Caps on the archive are applied by purge.lua, which the janitor runs.
 
 local scope, now, ttl, n = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 local reply = { 0 }
 local released = 0
+local finished = {}
 for i = 0, n - 1 do
   local b = 4 + i * 4
   local id, token = ARGV[b + 1], ARGV[b + 2]
@@ -25,6 +27,7 @@ for i = 0, n - 1 do
     redis.call('ZADD', KEYS[3], now, id)
     count(KEYS[4], KEYS[6], ttl)
     count(KEYS[5], KEYS[7], ttl)
+    table.insert(finished, id)
     released = released + settle_if_any(scope, id, 'archived', now)
     reply[i + 2] = 1
   else
@@ -32,4 +35,5 @@ for i = 0, n - 1 do
   end
 end
 reply[1] = wake(scope .. 'pending', released, scope .. 'notify')
+announce_finished(scope, finished)
 return reply

@@ -2,7 +2,7 @@
 -- retry, waiting, or one group); the jobs waiting for each apply their policies.
 -- KEYS[1] source container  KEYS[2] archived  KEYS[3] groups
 -- ARGV[1] scope  ARGV[2] now  ARGV[3] batch  ARGV[4] 'list' or 'zset'  ARGV[5] group or ''
--- Reply: the number archived. Callers repeat while it equals the batch.
+-- Archived ids are announced as finished. Reply: the number archived. Callers repeat while it equals the batch.
 
 local scope, now, batch, kind, group = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
 local waiting = KEYS[1] == scope .. 'waiting'
@@ -24,4 +24,5 @@ end
 if group ~= '' and redis.call('ZCARD', KEYS[1]) == 0 then
   redis.call('SREM', KEYS[3], group)
 end
+announce_finished(scope, ids)
 return #ids

@@ -3,7 +3,8 @@
 -- KEYS[1] pending  KEYS[2] scheduled  KEYS[3] retry  KEYS[4] archived  KEYS[5] completed
 -- KEYS[6] groups
 -- ARGV[1] scope  ARGV[2] job id  ARGV[3] now
--- Reply: { 'ok' | 'missing' | 'refused', former state or '' }. Nothing is counted.
+-- Reply: { 'ok' | 'missing' | 'refused', former state or '' }. Nothing is counted;
+-- an archived job is announced as finished.
 
 local scope, id, now = ARGV[1], ARGV[2], ARGV[3]
 local key = job_key(scope, id)
@@ -18,4 +19,5 @@ detach(scope, containers(), id, state, v[2])
 redis.call('HSET', key, 'state', 'archived', 'archived_at', now)
 redis.call('ZADD', KEYS[4], now, id)
 settle_if_any(scope, id, 'archived', now)
+announce_finished(scope, { id })
 return { 'ok', state }

@@ -22,4 +22,5 @@ detach(scope, containers(), id, state, v[2])
 redis.call('HSET', key, 'state', 'archived', 'archived_at', now, 'last_error', 'cancelled', 'last_failed_at', now)
 redis.call('ZADD', KEYS[4], now, id)
 settle_if_any(scope, id, 'archived', now)
+announce_finished(scope, { id })
 return { 'ok', state, 0 }

@@ -7,6 +7,7 @@
 --          committed, reached its deadline (<= now, as reclaim_staged judges it), or an
 --          operator took a member out of it),
 --          holder or '', notified (1/0) }
+-- The deleted members are announced as finished.
 
 local scope, group, set_id, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local entry = set_id .. ':' .. group
@@ -22,13 +23,16 @@ if code ~= 0 then
   return { code, holder, 0 }
 end
 redis.call('ZREM', KEYS[2], entry)
+local finished = {}
 for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
   local key = job_key(scope, id)
   if redis.call('HGET', key, 'staged') == set_id then
     release_unique(key, id)
     redis.call('DEL', key)
     settle_if_any(scope, id, 'gone', now)
+    table.insert(finished, id)
   end
 end
 redis.call('DEL', KEYS[1])
+announce_finished(scope, finished)
 return { 0, '', wake(KEYS[3], pushed, ARGV[5]) }

@@ -7,6 +7,7 @@
 -- With an expiry (retention > 0) the job is kept as completed until then, else deleted.
 -- Jobs waiting for a completed job are settled here, in the same step (its result, or
 -- one written earlier, copied onto each); released ones go to pending and wake workers.
+-- Settled ids are announced on the queue's finished channel.
 
 local scope, now, ttl, n = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 local reply = {}
@@ -45,4 +46,5 @@ chunked('ZREM', KEYS[1], done, 1)
 chunked('ZREM', KEYS[2], done, 1)
 count_n(KEYS[4], KEYS[5], ttl, #done)
 reply[1] = wake(scope .. 'pending', released, scope .. 'notify')
+announce_finished(scope, done)
 return reply

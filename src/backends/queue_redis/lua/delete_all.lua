@@ -3,7 +3,7 @@
 -- hold; the jobs waiting for each apply their policies.
 -- KEYS[1] source container  KEYS[2] groups
 -- ARGV[1] scope  ARGV[2] batch  ARGV[3] 'list' or 'zset'  ARGV[4] group or ''  ARGV[5] now
--- Reply: the number deleted. Callers repeat while it equals the batch.
+-- Deleted ids are announced as finished. Reply: the number deleted. Callers repeat while it equals the batch.
 
 local scope, batch, kind, group, now = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5]
 local waiting = KEYS[1] == scope .. 'waiting'
@@ -25,4 +25,5 @@ end
 if group ~= '' and redis.call('ZCARD', KEYS[1]) == 0 then
   redis.call('SREM', KEYS[2], group)
 end
+announce_finished(scope, ids)
 return #ids

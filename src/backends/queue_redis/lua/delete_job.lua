@@ -15,4 +15,5 @@ detach(scope, containers(), id, state, v[2])
 release_unique(key, id)
 redis.call('DEL', key)
 settle_if_any(scope, id, 'gone', now)
+announce_finished(scope, { id })
 return { 'ok', state }

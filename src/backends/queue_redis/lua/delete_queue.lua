@@ -4,7 +4,7 @@
 -- KEYS[11] processed  KEYS[12] failed  KEYS[13] lease  KEYS[14] waiting
 -- ARGV[1] scope  ARGV[2] force ('1'/'0')
 -- Reply: 'active' (refused: jobs are running), 'not_empty' (refused without force) or 'ok'.
--- Daily counters are left to expire on their own.
+-- Deleted job ids are announced as finished. Daily counters are left to expire on their own.
 
 local scope, force = ARGV[1], ARGV[2] == '1'
 if redis.call('ZCARD', KEYS[2]) > 0 then return 'active' end
@@ -15,8 +15,10 @@ if not force then
     if redis.call('ZCARD', KEYS[k]) > 0 then return 'not_empty' end
   end
 end
+local finished = {}
 local function drop(ids)
   for _, id in ipairs(ids) do
+    table.insert(finished, id)
     local key = job_key(scope, id)
     release_unique(key, id)
     redis.call('DEL', key, dependents_key(scope, id))
@@ -37,4 +39,5 @@ for _, entry in ipairs(redis.call('ZRANGE', KEYS[8], 0, -1)) do
 end
 redis.call('DEL', KEYS[1], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10],
   KEYS[11], KEYS[12], KEYS[13], KEYS[14])
+announce_finished(scope, finished)
 return 'ok'

@@ -6,6 +6,7 @@
 -- Reply: a flat list, per leased job: id, token, then the fields named in FIELDS below.
 -- A job whose deadline has passed is archived instead (not in the reply); a pending id
 -- without a record is dropped; a job key that is not a hash is archived as malformed.
+-- Archived ids are announced on the queue's finished channel.
 
 local FIELDS = { 'type', 'payload', 'max_retries', 'retried', 'timeout', 'deadline', 'retention',
   'group', 'unique_name', 'headers', 'enqueued_at', 'crashes', 'bounces', 'last_error' }
@@ -20,6 +21,7 @@ local reply = {}
 -- score/member pairs for the active and lease sets, written once for the whole batch
 local active, lease = {}, {}
 local taken = 0
+local finished = {}
 while taken < limit do
   local ids = redis.call('RPOP', KEYS[1], limit - taken)
   if not ids then break end
@@ -30,6 +32,7 @@ while taken < limit do
     local values = redis.pcall('HMGET', key, unpack(FIELDS))
     if values['err'] then
       quarantine(key, id, redis.call('TYPE', key)['ok'], KEYS[5], now)
+      table.insert(finished, id)
       count(KEYS[6], KEYS[8], ttl)
       count(KEYS[7], KEYS[9], ttl)
     elseif values[1] then
@@ -38,6 +41,7 @@ while taken < limit do
         redis.call('HSET', key, 'state', 'archived', 'archived_at', now,
           'last_error', 'deadline exceeded before start', 'last_failed_at', now)
         redis.call('ZADD', KEYS[5], now, id)
+        table.insert(finished, id)
         count(KEYS[6], KEYS[8], ttl)
         count(KEYS[7], KEYS[9], ttl)
         -- a dependent released here (policy 'run') is in pending: this loop may take it
@@ -61,4 +65,5 @@ while taken < limit do
 end
 chunked('ZADD', KEYS[2], active, 2)
 chunked('ZADD', KEYS[3], lease, 2)
+announce_finished(scope, finished)
 return reply

@@ -3,11 +3,13 @@
 -- ARGV[1] scope  ARGV[2] now  ARGV[3] archive max size  ARGV[4] oldest archived_at kept
 -- ARGV[5] batch (most bodies deleted per call)
 -- Reply: the number of job records deleted. Trimmed jobs release their unique locks; the
--- jobs waiting for a trimmed archived job apply their policies.
+-- jobs waiting for a trimmed archived job apply their policies; deleted ids are announced on the queue's
+-- finished channel.
 
 local scope, now = ARGV[1], ARGV[2]
 local max_size, batch = tonumber(ARGV[3]), tonumber(ARGV[5])
 local deleted = 0
+local finished = {}
 
 local function drop(zset, ids)
   for _, id in ipairs(ids) do
@@ -20,6 +22,7 @@ local function drop(zset, ids)
     redis.call('ZREM', zset, id)
     settle_if_any(scope, id, 'gone', now)
     deleted = deleted + 1
+    table.insert(finished, id)
   end
 end
 
@@ -29,4 +32,5 @@ local excess = redis.call('ZCARD', KEYS[2]) - max_size
 if excess > 0 then
   drop(KEYS[2], redis.call('ZRANGE', KEYS[2], 0, math.min(excess, batch) - 1))
 end
+announce_finished(scope, finished)
 return deleted

@@ -5,6 +5,7 @@
 -- ARGV[1] scope  ARGV[2] now  ARGV[3] max crashes  ARGV[4] counter ttl (s)
 -- ARGV[5] notify channel
 -- Reply: { {requeued ids}, {archived ids}, notified (1/0) }.
+-- Archived ids are announced on the queue's finished channel.
 -- Each job is claimed inside this script, so two workers never recover it twice.
 -- A damaged record never stops the pass (that would strand every other expired job of
 -- the queue): a crash counter that is not a number counts as 0, and a job key that is not
@@ -50,4 +51,5 @@ for _, id in ipairs(candidates) do
     count(KEYS[6], KEYS[8], ttl)
   end
 end
+announce_finished(scope, archived)
 return { requeued, archived, wake(KEYS[3], #requeued + released, channel) }

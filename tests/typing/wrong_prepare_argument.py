@@ -1,0 +1,3 @@
+from tests.typing.tasks_defined import add
+
+calls = [add.prepare("one")]
