@@ -3,13 +3,26 @@ latest through the persisted flag at the next lease renewal; the job is archived
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import anyio
 import pytest
 
-from queue_core import Broker, Delivery, JobCancelled, JobState, ManualClock, OperationNotAllowed
+from queue_core import (
+    Broker,
+    BrokerError,
+    Delivery,
+    Job,
+    JobCancelled,
+    JobState,
+    ManualClock,
+    OperationNotAllowed,
+    Settlement,
+)
 from queue_core.retry import fixed
+from queue_core.worker._cancellation import CancelListener
+from queue_core.worker._leases import InFlight, LeaseKeeper
 from tests.worker_kit import (
     PATIENCE,
     CountingBroker,
@@ -183,3 +196,58 @@ async def test_a_cancelled_job_run_again_by_an_operator_is_not_cancelled_again(
         await hooks.wait_for("succeeded", job_id=job_id)
     assert len(runs) == 2
     assert (await info(broker, clock, job_id)).state is JobState.COMPLETED
+
+
+class FailingCancelWaits:
+    """A broker whose cancel wait fails ``failures`` times, then waits quietly."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.done = anyio.Event()
+
+    async def wait_for_cancel(self, timeout: float) -> list[str]:
+        if self.failures:
+            self.failures -= 1
+            raise BrokerError("Redis error: LOADING")
+        self.done.set()
+        await anyio.sleep_forever()
+        return []
+
+
+async def test_the_cancel_listener_backs_off_jittered_and_at_most_1s(caplog: pytest.LogCaptureFixture) -> None:
+    """Before: 0.5, 1, 2, 4, 8 s without jitter (a cancel after a 10 s outage took 8.3 s)."""
+    broker = FailingCancelWaits(7)
+    log = logging.getLogger("queue_core.test_cancel_backoff")
+    caplog.set_level(logging.WARNING, logger=log.name)
+    listener = CancelListener(broker, InFlight(1), None, log)  # type: ignore[arg-type]
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(listener.run)
+        with anyio.fail_after(30):
+            await broker.done.wait()
+        tg.cancel_scope.cancel()
+    delays = [float(r.getMessage().rsplit(" ", 1)[1].rstrip("s")) for r in caplog.records]
+    backoffs = [0.1, 0.2, 0.4, 0.8, 1.0, 1.0, 1.0]
+    assert len(delays) == 7 and max(delays) <= 1.0, delays
+    assert all(b / 2 - 0.05 <= d <= b + 0.05 for d, b in zip(delays, backoffs, strict=True)), delays
+    assert any(d < b - 0.05 for d, b in zip(delays[2:], backoffs[2:], strict=True)), delays  # jittered
+
+
+async def test_a_renewal_that_finds_a_settled_job_gone_stops_and_reports_nothing(
+    broker: Broker, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Before: "stopping its handler, the broker no longer grants its lease" for jobs that
+    had completed between the renewal's snapshot and its reply (800 lines in a large drain)."""
+    clock = manual_clock()
+    log = logging.getLogger("queue_core.test_renewal")
+    caplog.set_level(logging.WARNING, logger=log.name)
+    await broker.enqueue([Job("t").with_id(), Job("t").with_id()], clock.now())
+    settling_lease, done_lease = await broker.dequeue(["default"], clock.now(), 30, "w", 2)
+    inflight = InFlight(2)
+    settling, done = inflight.add(settling_lease), inflight.add(done_lease)
+    settling.settling = True
+    await broker.settle([Settlement.complete(settling_lease), Settlement.complete(done_lease)], clock.now())
+    inflight.discard(done)
+    keeper = LeaseKeeper(broker, inflight, clock, 30, log)
+    await keeper.renew([settling, done])
+    assert (settling.stop_reason, done.stop_reason) == (None, None)
+    assert not caplog.records, [r.getMessage() for r in caplog.records]

@@ -159,7 +159,7 @@ async def test_failures_are_logged_then_passed_to_the_error_handler(
         assert "order-9" in caplog.text  # logging happened first
         seen.append((type(error), job.job_id if job else None))
 
-    with caplog.at_level(logging.WARNING, logger="queue_core"):
+    with caplog.at_level(logging.DEBUG, logger="queue_core"):
         async with Client(broker, error_handler=on_error) as client:
             await client.enqueue("t", job_id="order-9")
             with pytest.raises(JobIdConflict):

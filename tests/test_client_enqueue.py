@@ -9,7 +9,17 @@ from typing import Any
 
 import pytest
 
-from queue_core import Broker, Client, Job, JobIdConflict, JobInfo, JobState, ValidationError, open_broker
+from queue_core import (
+    Broker,
+    Client,
+    Job,
+    JobIdConflict,
+    JobInfo,
+    JobState,
+    SerializationError,
+    ValidationError,
+    open_broker,
+)
 from queue_core.errors import InvalidDeadline
 from tests.worker_kit import NOW, fresh_broker, manual_clock
 
@@ -83,7 +93,7 @@ async def test_bad_options_are_logged_then_handed_to_the_handler(
     def on_error(error: BaseException, job: Job | None) -> None:
         logged_before.append(len(caplog.records))
 
-    with caplog.at_level(logging.ERROR, logger="queue_core"):
+    with caplog.at_level(logging.DEBUG, logger="queue_core"):
         async with Client(broker, error_handler=on_error) as client:
             with pytest.raises(InvalidDeadline):
                 await client.enqueue("t", deadline="tomorrow")
@@ -92,6 +102,32 @@ async def test_bad_options_are_logged_then_handed_to_the_handler(
     assert logged_before == [1, 2]  # each error was logged before the handler saw it
     assert "cannot build job" in caplog.records[0].getMessage()
     assert "cannot enqueue" in caplog.records[1].getMessage()
+    assert (await broker.list_queues()) == []
+
+
+async def test_a_refused_enqueue_is_raised_not_logged_above_debug(
+    broker: Broker, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Before: an ERROR line (a WARNING for conflicts) preceded every raised refusal."""
+    with caplog.at_level(logging.DEBUG, logger="queue_core"):
+        async with Client(broker) as client:
+            await client.enqueue("t", job_id="once")
+            with pytest.raises(JobIdConflict):
+                await client.enqueue("t", job_id="once")
+            with pytest.raises(InvalidDeadline):
+                await client.enqueue("t", deadline="tomorrow")
+    assert [r.levelno for r in caplog.records if "once" in r.getMessage() or "deadline" in r.getMessage()]
+    assert not [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO and r.name == "queue_core"]
+
+
+async def test_a_payload_nested_too_deeply_is_a_serialization_error(broker: Broker) -> None:
+    """Before: a bare RecursionError escaped Client.enqueue."""
+    deep: list[object] = []
+    for _ in range(100_000):
+        deep = [deep]
+    async with Client(broker) as client:
+        with pytest.raises(SerializationError, match="nested too deeply"):
+            await client.enqueue("t", deep)
     assert (await broker.list_queues()) == []
 
 
@@ -110,7 +146,7 @@ async def test_a_failing_error_handler_is_logged_and_the_original_error_raised(
 
 async def test_a_client_logs_to_the_logger_it_is_given(broker: Broker, caplog: pytest.LogCaptureFixture) -> None:
     mine = logging.getLogger("my.app.jobs")
-    with caplog.at_level(logging.WARNING, logger="my.app.jobs"):
+    with caplog.at_level(logging.DEBUG, logger="my.app.jobs"):
         async with Client(broker, logger=mine) as client:
             await client.enqueue("t", job_id="x1")
             with pytest.raises(JobIdConflict):

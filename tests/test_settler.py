@@ -104,6 +104,41 @@ async def test_an_unreachable_broker_gives_none_within_the_timeout(broker: Broke
     assert (await broker.job_info("default", lease.job_id, NOW)).state is JobState.ACTIVE
 
 
+async def test_an_outcome_is_written_after_an_outage_shorter_than_its_lease(broker: Broker) -> None:
+    """Before: the write was given up after 3 tries (about 0.6 s); the job, finished,
+    stayed active until its lease ran out and then ran again."""
+    gated = GatedBroker(broker, failures=4)
+    gated.gate.set()
+    clock = manual_clock()
+    settler = Settler(gated, clock, LOG)
+    (lease,) = await leases(broker, 1)
+    assert await settler.settle(Settlement.complete(lease), until=clock.now() + 30) is True
+    assert gated.batches == [1] * 5
+    assert (await broker.job_info("default", lease.job_id, NOW)).state is JobState.COMPLETED
+
+
+class SlowOutage(GatedBroker):
+    """Every failed call takes 10 s of the test's clock."""
+
+    def __init__(self, inner: Broker, clock: Any) -> None:
+        super().__init__(inner, failures=100)
+        self.clock = clock
+
+    async def settle(self, settlements: Sequence[Settlement], now: float) -> list[bool]:
+        self.clock.advance(10)
+        return await super().settle(settlements, now)
+
+
+async def test_an_outcome_write_is_given_up_once_the_lease_would_have_run_out(broker: Broker) -> None:
+    clock = manual_clock()
+    slow = SlowOutage(broker, clock)
+    slow.gate.set()
+    settler = Settler(slow, clock, LOG, tries=1)
+    (lease,) = await leases(broker, 1)
+    assert await settler.settle(Settlement.complete(lease), until=clock.now() + 25) is None
+    assert slow.batches == [1, 1, 1]  # at +10, +20 and +30 s: the lease ran out at +25
+
+
 async def anyio_gather(awaitables: list[Any]) -> list[Any]:
     results: list[Any] = [None] * len(awaitables)
 

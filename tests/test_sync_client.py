@@ -108,7 +108,7 @@ def test_the_error_handler_runs_after_the_log_line(
         logged_before.append(len(caplog.records))
 
     with (
-        caplog.at_level(logging.WARNING, logger="queue_core"),
+        caplog.at_level(logging.DEBUG, logger="queue_core"),
         SyncClient(broker_url, backend=backend, broker_options={"prefix": prefix}, error_handler=on_error) as client,
     ):
         client.enqueue("t", job_id="twice")

@@ -121,6 +121,8 @@ class StoredJob:
     bounces: int = 0
     last_error: str | None = None
     last_failed_at: float | None = None
+    #: the traceback of the last failed attempt (settle RETRY / ARCHIVE store or clear it).
+    traceback: str | None = None
     result: bytes | None = None
     #: an operator asked to cancel it while it ran; withdrawn only by running it again.
     cancel_requested: bool = False
@@ -199,6 +201,7 @@ class StoredJob:
             depends_on=job.depends_on,
             waiting_for=len(self.waiting_for),
             on_dependency_failure=job.on_dependency_failure if job.depends_on else None,
+            last_traceback=self.traceback,
         )
 
 
@@ -627,6 +630,7 @@ class ReferenceBroker:
             job.due_at = settlement.retry_at
             job.last_error = settlement.error
             job.last_failed_at = now
+            job.traceback = settlement.traceback
             if settlement.counts_as_failure:
                 job.retried += 1
                 queue.count(now, failed=True)
@@ -635,6 +639,7 @@ class ReferenceBroker:
         elif kind is SettleKind.ARCHIVE:
             assert settlement.error is not None
             self._to_archive(job, now, settlement.error)
+            job.traceback = settlement.traceback
             if settlement.release_unique:
                 queue.release_lock(job)
             queue.count(now, failed=True)

@@ -191,14 +191,21 @@ class SettleSpec:
     counts_as_failure: bool = True
     result: bytes | None = None
     release_unique: bool = False
+    traceback: str | None = None
 
     def build(self, lease: Lease, now: float) -> Settlement:
         if self.kind == "complete":
             return Settlement.complete(lease, result=self.result)
         if self.kind == "retry":
-            return Settlement.retry(lease, now + self.retry_in, self.error, counts_as_failure=self.counts_as_failure)
+            return Settlement.retry(
+                lease,
+                now + self.retry_in,
+                self.error,
+                counts_as_failure=self.counts_as_failure,
+                traceback=self.traceback,
+            )
         if self.kind == "archive":
-            return Settlement.archive(lease, self.error, release_unique=self.release_unique)
+            return Settlement.archive(lease, self.error, release_unique=self.release_unique, traceback=self.traceback)
         if self.kind == "requeue":
             return Settlement.requeue(lease)
         return Settlement.revoke(lease)
@@ -206,6 +213,7 @@ class SettleSpec:
 
 def settle_specs() -> st.SearchStrategy[SettleSpec]:
     errors_ = st.sampled_from(ERRORS)
+    tracebacks = st.none() | st.just('Traceback (most recent call last):\n  File "h.py", line 1\nValueError: boom\n')
     return st.one_of(
         st.builds(SettleSpec, kind=st.just("complete"), result=st.none() | st.sampled_from(RESULTS)),
         st.builds(
@@ -214,8 +222,11 @@ def settle_specs() -> st.SearchStrategy[SettleSpec]:
             error=errors_,
             retry_in=st.sampled_from([0.0, 1.0]) | ticks(-5, 600),
             counts_as_failure=st.booleans(),
+            traceback=tracebacks,
         ),
-        st.builds(SettleSpec, kind=st.just("archive"), error=errors_, release_unique=st.booleans()),
+        st.builds(
+            SettleSpec, kind=st.just("archive"), error=errors_, release_unique=st.booleans(), traceback=tracebacks
+        ),
         st.builds(SettleSpec, kind=st.just("requeue")),
         st.builds(SettleSpec, kind=st.just("revoke")),
     )

@@ -99,7 +99,8 @@ class JobRecord:
     #: transient bounces (RateLimited / TransientError) so far, apart from retries.
     bounces: int = 0
     last_error: str | None = None
-    #: set when the stored record could not be decoded; the worker archives such a job.
+    #: why the stored record could not be decoded (e.g. "invalid literal for int()..."),
+    #: or None; the worker archives such a job with last_error "malformed job record: <why>".
     malformed: str | None = None
 
 
@@ -141,18 +142,38 @@ class Settlement:
     result: bytes | None = None
     #: ARCHIVE only: release the job's unique lock now instead of letting it expire.
     release_unique: bool = False
+    #: RETRY and ARCHIVE: the failed attempt's traceback, stored with the job as
+    #: ``JobInfo.last_traceback`` (None clears it: a signal or a bounce has none).
+    traceback: str | None = None
 
     @classmethod
     def complete(cls, lease: Lease, result: bytes | None = None) -> Settlement:
         return cls(lease, SettleKind.COMPLETE, result=result)
 
     @classmethod
-    def retry(cls, lease: Lease, retry_at: float, error: str, *, counts_as_failure: bool = True) -> Settlement:
-        return cls(lease, SettleKind.RETRY, error=error, retry_at=retry_at, counts_as_failure=counts_as_failure)
+    def retry(
+        cls,
+        lease: Lease,
+        retry_at: float,
+        error: str,
+        *,
+        counts_as_failure: bool = True,
+        traceback: str | None = None,
+    ) -> Settlement:
+        return cls(
+            lease,
+            SettleKind.RETRY,
+            error=error,
+            retry_at=retry_at,
+            counts_as_failure=counts_as_failure,
+            traceback=traceback,
+        )
 
     @classmethod
-    def archive(cls, lease: Lease, error: str, *, release_unique: bool = False) -> Settlement:
-        return cls(lease, SettleKind.ARCHIVE, error=error, release_unique=release_unique)
+    def archive(
+        cls, lease: Lease, error: str, *, release_unique: bool = False, traceback: str | None = None
+    ) -> Settlement:
+        return cls(lease, SettleKind.ARCHIVE, error=error, release_unique=release_unique, traceback=traceback)
 
     @classmethod
     def requeue(cls, lease: Lease) -> Settlement:
@@ -219,6 +240,13 @@ class JobInfo:
     waiting_for: int = 0
     #: its policy when a dependency fails (None without dependencies).
     on_dependency_failure: str | None = None
+    #: why the stored record is damaged (a key of the wrong type, fields that do not
+    #: decode, no record behind a listed id), without the "malformed job record: " that
+    #: begins the last_error of a record archived for it; None for a healthy record. A damaged
+    #: record is still listed, shown, counted, deletable and archivable.
+    malformed: str | None = None
+    #: the traceback of the last failed attempt (bounded), or None.
+    last_traceback: str | None = None
 
     @property
     def job_id(self) -> str:
@@ -417,7 +445,8 @@ class ProcessingBroker(Protocol):
         RETRY: to the retry set at ``retry_at`` with ``error`` recorded; if
         ``counts_as_failure``, ``retried`` += 1 and processed/failed counted, else
         ``bounces`` += 1 and nothing counted. ARCHIVE: archived with ``error``; counts
-        processed and failed; archive caps applied (trimmed bodies deleted).
+        processed and failed; archive caps applied (trimmed bodies deleted). RETRY and
+        ARCHIVE store ``traceback`` as the job's ``last_traceback`` (None clears it).
         REQUEUE: head of pending, nothing counted. REVOKE: deleted, counts processed,
         releases the unique lock.
         """

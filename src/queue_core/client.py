@@ -82,8 +82,9 @@ class Client(BrokerHolder):
     - ``default_retention``: seconds to keep completed jobs whose own ``retention`` is 0.
     - ``max_payload_bytes``: a job whose encoded payload is larger is refused with
       ``PayloadTooLarge`` before the broker is called (default 1 MiB; None: no limit).
-    - ``logger``: where failures are logged (default the ``queue_core`` logger).
-    - ``error_handler(error, job)``: called after logging, for every failed enqueue.
+    - ``logger``: where refused enqueues are logged, at DEBUG only: they are raised to
+      the caller (default the ``queue_core`` logger).
+    - ``error_handler(error, job)``: called for every failed enqueue, before it is raised.
     - ``broker_options``: passed to the driver when the client opens its broker from a
       URL (for Redis and memory://: ``prefix``).
     """
@@ -150,7 +151,7 @@ class Client(BrokerHolder):
         refused = refusal(prepared, outcome)
         if refused is not None:
             self._not_stored([prepared], refused)
-            self._report(refused, prepared, "%s", refused, level=logging.WARNING)
+            self._report(refused, prepared, "%s", refused)
             raise refused
         self._enqueued(prepared)
         return enqueued_info(prepared, outcome, now)
@@ -194,7 +195,7 @@ class Client(BrokerHolder):
             elif rejected is not None:
                 self._not_stored([job], rejected)
         if rejected is not None:
-            self._report(rejected, None, "%s", rejected, level=logging.WARNING)
+            self._report(rejected, None, "%s", rejected)
             raise rejected
         return [enqueued_info(job, outcome, now) for job, outcome in zip(prepared, outcomes, strict=True)]
 
@@ -305,11 +306,11 @@ class Client(BrokerHolder):
                 assert job.job_id is not None
                 emit("job_enqueue_failed", self.log, queue=job.queue, job_id=job.job_id, job_type=job.type, error=error)
 
-    def _report(
-        self, error: BaseException, job: Job | None, message: str, *args: Any, level: int = logging.ERROR
-    ) -> None:
+    def _report(self, error: BaseException, job: Job | None, message: str, *args: Any) -> None:
+        # The caller gets the exception; a log line at ERROR too would report every
+        # refusal twice (and a JobIdConflict is an expected answer): debug only.
         extra = {"job_id": job.job_id, "job_type": job.type, "queue": job.queue} if job is not None else {}
-        self.log.log(level, message, *args, extra=extra)
+        self.log.debug(message, *args, extra=extra)
         if self.error_handler is not None:
             try:
                 self.error_handler(error, job)

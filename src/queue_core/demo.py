@@ -108,13 +108,24 @@ async def run_demo(
 
 
 async def _watch(broker: Broker, now: Callable[[], float], out: TextIO) -> QueueStats:
-    """Redraw a progress line until nothing is pending, scheduled, active or in retry."""
+    """Redraw a progress line until nothing is pending, scheduled, active or in retry.
+
+    At a terminal the line is redrawn in place; otherwise (a pipe, a log file) a line is
+    written at most once a second, so the output stays a readable series of lines."""
+    redraw = out.isatty()
+    last_line = -1.0
     while True:
         stats = await broker.queue_stats(QUEUE, now())
         line = "  ".join(f"{state} {getattr(stats, state):>4}" for state in STATES)
-        out.write(f"\r{line}  | processed {stats.processed_total:>4}  failed {stats.failed_total:>3}")
+        line = f"{line}  | processed {stats.processed_total:>4}  failed {stats.failed_total:>3}"
+        done = stats.pending + stats.scheduled + stats.active + stats.retry == 0
+        if redraw:
+            out.write(f"\r{line}")
+        elif done or time.monotonic() - last_line >= 1.0:
+            last_line = time.monotonic()
+            out.write(f"{line}\n")
         out.flush()
-        if stats.pending + stats.scheduled + stats.active + stats.retry == 0:
+        if done:
             return stats
         await anyio.sleep(0.1)
 

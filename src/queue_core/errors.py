@@ -55,6 +55,8 @@ exception: drivers map those at their edge (``redis.ConnectionError`` becomes
     ├── BrokerError
     │   ├── BrokerUnavailable           connection refused, timed out, lost
     │   │   └── BrokerAuthError
+    │   ├── DamagedData                 a stored key holds a value of the wrong type
+    │   │   └── QueueDamaged            ... one of a queue's own keys: that queue is skipped
     │   ├── UnknownBrokerScheme         no loaded plugin serves it; names plugins that failed to load
     │   ├── InvalidBrokerFactory        a driver's factory gave no Broker
     │   ├── PluginConflict              two installed plugins serve one URL scheme (also a RuntimeError)
@@ -138,7 +140,11 @@ class PayloadTooLarge(InvalidPayload):
     def __init__(self, size: int, limit: int) -> None:
         self.size = size
         self.limit = limit
-        super().__init__("payload size", size, f"at most {limit} bytes (Client max_payload_bytes)")
+        super().__init__(
+            "payload size",
+            size,
+            f"at most {limit} bytes (Client(max_payload_bytes=...); queue-core enqueue --max-payload-bytes)",
+        )
 
 
 class InvalidHeaders(ValidationError):
@@ -380,6 +386,22 @@ class BrokerUnavailable(BrokerError, ConnectionError):
 
 class BrokerAuthError(BrokerUnavailable):
     """The broker refused our credentials."""
+
+
+class DamagedData(BrokerError):
+    """A stored value is not what the broker wrote there (a key of the wrong type, damaged
+    by hand or by a bug). The operation did nothing; healthy data is not affected."""
+
+
+class QueueDamaged(DamagedData):
+    """One of ``queue``'s own keys (its pending list, its scheduled set...) is damaged, so
+    the queue cannot be served until an operator repairs or deletes it. Operations over
+    several queues serve the healthy ones first and raise this for the damaged one."""
+
+    def __init__(self, queue: str, reason: str) -> None:
+        self.queue = queue
+        self.reason = reason
+        super().__init__(f"queue {queue!r} is damaged: {reason}")
 
 
 class UnknownBrokerScheme(BrokerError, ValueError):

@@ -16,7 +16,7 @@ from types import MappingProxyType
 from typing import Any
 
 from queue_core import errors, validation
-from queue_core.serialization import JSON, Serializer
+from queue_core.serialization import JSON, Serializer, encode
 from queue_core.states import DependencyPolicy
 
 DEFAULT_QUEUE = "default"
@@ -136,7 +136,7 @@ class Job:
                 "payload", payload, "a value for the serializer (pass bytes as Job(type, payload=...) instead)"
             )
         try:
-            return cls(type, serializer.dumps(payload), **options)
+            return cls(type, encode(serializer, payload), **options)
         except TypeError as exc:  # an unknown keyword: name it like any other bad option
             raise errors.ValidationError("options", sorted(options), f"Job fields only ({exc})") from None
 

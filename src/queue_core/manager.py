@@ -58,6 +58,9 @@ class QueueInfo(QueueStats):
     #: approximate bytes the queue occupies; None when the driver cannot tell
     #: (``Capabilities.memory_usage`` is False, as on memory://).
     memory_usage: int | None = None
+    #: why the queue could not be counted (one of its own keys is damaged), or None.
+    #: A damaged queue is listed with zero counts; the other queues are not affected.
+    damaged: str | None = None
 
     @property
     def succeeded_total(self) -> int:
@@ -182,13 +185,18 @@ class Manager(BrokerHolder):
         return await self.broker.list_queues()
 
     async def list_queues(self) -> list[QueueInfo]:
-        """``queue_info`` of every known queue, sorted by name."""
+        """``queue_info`` of every known queue, sorted by name. A queue whose keys are
+        damaged is listed with zero counts and ``damaged`` saying why."""
         infos = []
+        now = self.clock.now()
         for name in await self.broker.list_queues():
             try:
                 infos.append(await self.queue_info(name))
             except errors.QueueNotFound:
                 continue  # deleted since it was listed
+            except errors.DamagedData as exc:
+                reason = exc.reason if isinstance(exc, errors.QueueDamaged) else str(exc)
+                infos.append(_damaged_queue(name, reason, now))
         return infos
 
     async def queue_info(self, queue: str) -> QueueInfo:
@@ -600,6 +608,12 @@ def _bounded(name: str, value: int, lowest: int, highest: int, why: str) -> int:
 
 def _relabel(item: MinuteMetrics, queue: str, job_type: str, minute: int) -> MinuteMetrics:
     return MinuteMetrics(queue, job_type, minute, item.processed, item.failed, item.runtime_us, item.histogram)
+
+
+def _damaged_queue(queue: str, reason: str, now: float) -> QueueInfo:
+    counts: dict[str, Any] = {f.name: 0 for f in fields(QueueStats) if f.type in ("int", "float")}
+    counts.update(queue=queue, paused=False, timestamp=now)
+    return QueueInfo(**counts, damaged=reason)
 
 
 def _group_for(state: JobState, group: str | None, operation: str) -> str | None:

@@ -32,6 +32,8 @@ class JsonSerializer:
     def dumps(self, value: Any) -> bytes:
         try:
             text = json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False, allow_nan=False)
+        except RecursionError as exc:
+            raise SerializationError(too_deep(value, "JSON")) from exc
         except (TypeError, ValueError) as exc:
             raise SerializationError(
                 f"cannot encode {type(value).__name__} as JSON ({exc}); "
@@ -44,8 +46,27 @@ class JsonSerializer:
             return None
         try:
             return json.loads(data)
+        except RecursionError as exc:
+            raise SerializationError("stored JSON is nested too deeply to decode") from exc
         except (UnicodeDecodeError, ValueError) as exc:
             raise SerializationError(f"stored bytes are not valid JSON: {exc}") from exc
 
 
 JSON = JsonSerializer()
+
+
+def too_deep(value: Any, form: str) -> str:
+    return (
+        f"cannot encode {type(value).__name__} as {form}: it is nested too deeply (Python's recursion limit); "
+        "flatten it, or store it elsewhere and pass a reference"
+    )
+
+
+def encode(serializer: Serializer, value: Any) -> bytes:
+    """``serializer.dumps(value)``; a value nested past the recursion limit raises
+    ``SerializationError`` whatever the serializer (a bare ``RecursionError`` would
+    escape every handler of encoding failures)."""
+    try:
+        return serializer.dumps(value)
+    except RecursionError as exc:
+        raise SerializationError(too_deep(value, serializer.name)) from exc

@@ -256,19 +256,25 @@ class Scenario:
             result[job_id] = (None if state is None else state.decode(), int(crashes or 0))
         return result
 
-    def recovery_times(self, fault_at: float, pids: set[int]) -> list[float]:
-        """For each job a faulted process started and did not finish: the seconds from
-        the fault to its next start by anyone under another token."""
+    def orphans(self, fault_at: float, pids: set[int]) -> dict[str, str]:
+        """The jobs a faulted process started and did not finish: job id -> its token."""
         entries = self.entries()
         finished = {(e.job_id, e.token) for e in entries if e.kind == "E"}
-        started = [e for e in entries if e.kind == "S"]
-        orphans = {
+        return {
             e.job_id: e.token
-            for e in started
-            if e.pid in pids and e.at <= fault_at and (e.job_id, e.token) not in finished
+            for e in entries
+            if e.kind == "S" and e.pid in pids and e.at <= fault_at and (e.job_id, e.token) not in finished
         }
+
+    def recovery_times(self, fault_at: float, pids: set[int], skip: Iterable[str] = ()) -> list[float]:
+        """For each orphan of the fault (but those in ``skip``): the seconds from the fault
+        to its next start by anyone under another token."""
+        started = [e for e in self.entries() if e.kind == "S"]
+        left_out = set(skip)
         times = []
-        for job_id, token in orphans.items():
+        for job_id, token in self.orphans(fault_at, pids).items():
+            if job_id in left_out:
+                continue
             again = [e.at for e in started if e.job_id == job_id and e.token != token and e.at > fault_at]
             times.append(min(again) - fault_at if again else float("inf"))
         return times

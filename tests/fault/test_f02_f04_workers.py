@@ -65,10 +65,7 @@ def test_f02_zombie_worker_is_fenced_more_seeds(scenario: Callable[..., Scenario
 # --------------------------------------------------------------------------- F03
 
 
-def run_f03(
-    make: Callable[..., Scenario], node: RedisNode, poison: int, max_crashes: int, normal: int,
-    *, collateral_ok: bool = False,
-) -> None:  # fmt: skip
+def run_f03(make: Callable[..., Scenario], node: RedisNode, poison: int, max_crashes: int, normal: int) -> None:
     s = make("F03", node)
     options = {"max_crashes": max_crashes}
     workers = s.start_workers(2, options=options)
@@ -98,18 +95,19 @@ def run_f03(
     collateral = [j for j, (state, _) in s.states(normal_ids).items() if state == "archived"]
     row = s.verdict(expect_archived=[job_id for job_id, _ in bad], worker_restarts=restarts,
                     time_to_quarantine_s=round(quarantine, 1), collateral_archived=len(collateral))  # fmt: skip
-    # A job running beside a poison job loses its worker too, and its crash count grows
-    # with each death: with several poison jobs an innocent one can reach max_crashes
-    # (a known limit, docs/guarantees.md). The long run reports it instead of failing.
-    s.assert_clean(row, lost_ok=collateral_ok)
-    assert row["lost"] == len(collateral) if collateral_ok else not collateral, row
+    # A job running beside a poison job loses its worker too and counts that crash; from
+    # then on it runs alone (quarantine), so it never collects another poison job's
+    # crashes: no innocent job is archived.
+    s.assert_clean(row)
+    assert not collateral, row
     base = f"{s.prefix}:{{default}}:j:"
     for job_id, _ in bad:
         retried, crashes, error = s.admin.hmget(base + job_id, "retried", "crashes", "last_error")
         # counted apart from retries: crashes, never a retry
         assert (int(retried), int(crashes)) == (0, max_crashes + 1)
         assert b"may crash its worker" in error
-    assert restarts == poison * (max_crashes + 1)
+    # one death per crash of a poison job, but two poison jobs may die in the same process
+    assert max_crashes + 1 <= restarts <= poison * (max_crashes + 1), row
 
 
 def test_f03_poison_job_is_archived_after_max_crashes(scenario: Callable[..., Scenario], node: RedisNode) -> None:
@@ -118,7 +116,7 @@ def test_f03_poison_job_is_archived_after_max_crashes(scenario: Callable[..., Sc
 
 @pytest.mark.long
 def test_f03_three_poison_jobs_among_500(scenario: Callable[..., Scenario], node: RedisNode) -> None:
-    run_f03(scenario, node, poison=3, max_crashes=3, normal=500, collateral_ok=True)
+    run_f03(scenario, node, poison=3, max_crashes=3, normal=500)
 
 
 # --------------------------------------------------------------------------- F04

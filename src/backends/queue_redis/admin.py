@@ -70,6 +70,16 @@ class AdminOps(BrokerBase):
             raise JobNotFound(queue, job_id)
         if code == "refused":
             _refused(action.split("_")[0], queue, JobState(state), allowed, job_id)
+        if code == "malformed":
+            verb = action.split("_")[0]
+            raise OperationNotAllowed(
+                f"cannot {verb} job {job_id!r} in queue {queue!r}: its record is damaged ({state}); "
+                "it can be: archive, delete",
+                action=verb,
+                allowed_actions=("archive", "delete"),
+                queue=queue,
+                job_id=job_id,
+            )
         return list(reply)
 
     async def run_job(self, queue: str, job_id: str, now: float) -> JobState:
@@ -183,5 +193,5 @@ class AdminOps(BrokerBase):
         if outcome == "active":
             raise OperationNotAllowed(f"cannot delete queue {queue!r}: jobs are active; cancel them or wait")
         if outcome == "not_empty":
-            raise QueueNotEmpty(f"queue {queue!r} still has jobs; delete them first or pass force=True")
+            raise QueueNotEmpty(f"queue {queue!r} still has jobs; delete them first or pass force=True", queue=queue)
         await self._transport.execute([("SREM", self._keys.queues, queue)])

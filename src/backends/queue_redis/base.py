@@ -9,17 +9,19 @@ from typing import Any, NoReturn, TypeVar
 
 from queue_core import (
     Capabilities,
+    DamagedData,
     EnqueueOutcome,
     EnqueueStatus,
     InvalidJobId,
     Job,
     JobState,
+    QueueDamaged,
     QueueNotFound,
     Unsupported,
 )
 from queue_redis import codec
 from queue_redis.keys import GlobalKeys, QueueKeys
-from queue_redis.wire.transport import Transport
+from queue_redis.wire.transport import Call, Transport
 
 T = TypeVar("T")
 
@@ -64,6 +66,40 @@ class BrokerBase:
         if not known:
             raise QueueNotFound(queue)
         return self._queue(queue)
+
+    async def _damaged(self, queue: str, exc: DamagedData) -> QueueDamaged:
+        """``exc`` (a script of ``queue`` met a key of the wrong type) as ``QueueDamaged``
+        naming the queue's keys that do not hold what they should."""
+        keys = self._queue(queue)
+        expected = {"pending": "list", "groups": "set"}
+        names = ("pending", "active", "lease", "scheduled", "retry", "archived", "completed", "groups")
+        try:
+            kinds = await self._transport.execute([("TYPE", getattr(keys, name)) for name in names])
+        except Exception:  # the reason is a courtesy: never hide the damage behind it
+            kinds = []
+        wrong = [
+            f"{getattr(keys, name)} holds a {codec.text(kind)}, not a {expected.get(name, 'zset')}"
+            for name, kind in zip(names, kinds, strict=False)
+            if codec.text(kind) not in ("none", expected.get(name, "zset"))
+        ]
+        return QueueDamaged(queue, "; ".join(wrong) or str(exc))
+
+    async def _run_per_queue(self, queues: Sequence[str], calls: Sequence[Call]) -> list[Any]:
+        """One idempotent script call per queue, in one round trip. When a queue's keys
+        are damaged the calls are run again one by one (the pipeline ran the healthy ones
+        already; running them again is harmless) to find it, and ``QueueDamaged`` is
+        raised for the first damaged queue once every healthy one was served."""
+        try:
+            return await self._transport.run(calls) if calls else []
+        except DamagedData:
+            pass
+        damage: QueueDamaged | None = None
+        for queue, call in zip(queues, calls, strict=True):
+            try:
+                await self._transport.run([call])
+            except DamagedData as exc:
+                damage = damage or await self._damaged(queue, exc)
+        raise damage or DamagedData("a key of the wrong type, gone when looked at again")
 
     def _wake(self, queue: str) -> None:
         """A script published on the queue's notify channel; let in-process waiters know."""

@@ -14,6 +14,9 @@ from queue_core import Job, JobInfo, JobRecord, JobState
 
 T = TypeVar("T")
 
+#: how the ``last_error`` of a record archived for damage begins.
+MALFORMED = "malformed job record: "
+
 # The order dequeue.lua returns fields in (after id and token).
 RECORD_FIELDS = (
     "type",
@@ -135,7 +138,7 @@ def record(job_id: str, queue: str, values: Sequence[bytes | None]) -> JobRecord
             queue=queue,
             payload=bytes(fields["payload"] or b""),
             max_retries=0,
-            malformed=f"malformed job record: {exc}",
+            malformed=str(exc),
         )
 
 
@@ -150,11 +153,63 @@ def _lenient(parse: Callable[[bytes | str | None], T], value: bytes | str | None
         return default
 
 
-def info(job_id: str, queue: str, fields: Mapping[bytes, bytes], lease_expiry: float | None) -> JobInfo:
+#: what an id listed without a record, or a job key of another type, reads as.
+_KEY_DAMAGE = {"none": "no record behind its id"}
+
+
+def damaged(job_id: str, queue: str, state: JobState, kind: str) -> JobInfo:
+    """The JobInfo of a listed job whose key is not a hash (``kind`` is its TYPE)."""
+    why = _KEY_DAMAGE.get(kind, f"its key holds a {kind}, not a hash")
+    return JobInfo(
+        id=job_id,
+        type="",
+        queue=queue,
+        state=state,
+        payload_size=0,
+        max_retries=0,
+        retried=0,
+        crashes=0,
+        bounces=0,
+        enqueued_at=0.0,
+        malformed=why,
+    )
+
+
+def _damage(raw: Mapping[str, bytes]) -> str | None:
+    """Why a job hash is damaged, or None: an archived record that was found damaged
+    says so in its ``last_error``; otherwise the first field that does not decode."""
+    error = _lenient_text(raw.get("last_error"))
+    if error.startswith(MALFORMED):
+        return error.removeprefix(MALFORMED)
+    if "raw" in raw:
+        return error or "its key was not a hash"
+    try:
+        for name in ("state", "type", "group", "unique_name"):
+            text(raw.get(name))
+        JobState(text(raw.get("state")))
+        for name in ("max_retries", "retried", "crashes", "bounces"):
+            _strict_int(raw.get(name))
+        for name in ("enqueued_at", "timeout", "deadline", "retention", "due_at", "pending_since"):
+            _strict_float(raw.get(name))
+        _strict_headers(raw.get("headers"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        return str(exc)
+    return None
+
+
+def info(
+    job_id: str,
+    queue: str,
+    fields: Mapping[bytes, bytes],
+    lease_expiry: float | None,
+    held_in: JobState | None = None,
+) -> JobInfo:
     """A JobInfo from a job hash; timestamps that do not belong to the state are left out.
 
     Inspection must work on a damaged record too (that is how an operator finds it), so
-    a field that does not decode reads as empty instead of failing the whole snapshot.
+    a field that does not decode reads as empty instead of failing the whole snapshot,
+    and ``malformed`` says what is wrong. ``held_in``: the state of the container the id
+    was listed from, used when the record's own state does not decode.
     """
     raw = {k.decode(): v for k, v in fields.items()}
 
@@ -170,7 +225,7 @@ def info(job_id: str, queue: str, fields: Mapping[bytes, bytes], lease_expiry: f
     def _headers(value: bytes | str | None) -> dict[str, str]:
         return _lenient(_strict_headers, value, {})
 
-    state = JobState(_lenient_text(get("state")))
+    state = _lenient(lambda value: JobState(text(value)), get("state"), held_in or JobState.ARCHIVED)
     result = get("result")
     return JobInfo(
         id=job_id,
@@ -208,6 +263,8 @@ def info(job_id: str, queue: str, fields: Mapping[bytes, bytes], lease_expiry: f
         depends_on=tuple(_lenient_text(get("deps")).split(",")) if get("deps") else (),
         waiting_for=_int(get("deps_left")),
         on_dependency_failure=_lenient_text(get("dep_policy")) or None,
+        malformed=_damage(raw),
+        last_traceback=_lenient_text(get("traceback")) or None,
     )
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from queue_core import (
     DailyStats,
+    DamagedData,
     GroupRequired,
     JobInfo,
     JobNotFound,
@@ -49,7 +50,10 @@ class InspectionOps(BrokerBase):
             ],
             [keys.scope],
         )
-        [reply] = await self._transport.run([call])
+        try:
+            [reply] = await self._transport.run([call])
+        except DamagedData as exc:
+            raise await self._damaged(queue, exc) from exc
         counts = [int(value) for value in reply[:13]]
         since = codec.text(reply[13])
         return QueueStats(
@@ -86,12 +90,16 @@ class InspectionOps(BrokerBase):
 
     async def job_info(self, queue: str, job_id: str, now: float) -> JobInfo:
         keys = self._queue(queue)
-        fields, lease_score = await self._transport.execute(
-            [("HGETALL", keys.job(job_id)), ("ZSCORE", keys.lease, job_id)]
-        )
-        if not fields:
+        containers = [keys.pending, keys.active, keys.scheduled, keys.retry, keys.archived, keys.completed]
+        call = Call(script("job_info"), [keys.job(job_id), keys.lease, *containers], [job_id])
+        [(kind, flat, lease, held)] = await self._transport.run([call])
+        kind = codec.text(kind)
+        if kind == "none":
             raise JobNotFound(queue, job_id)
-        return codec.info(job_id, queue, fields, float(lease_score) if lease_score is not None else None)
+        if kind != "hash":
+            return codec.damaged(job_id, queue, JobState(codec.text(held) or "archived"), kind)
+        fields = dict(zip(flat[::2], flat[1::2], strict=True))
+        return codec.info(job_id, queue, fields, float(lease) if lease not in (b"", "") else None)
 
     async def dependency_results(self, queue: str, job_id: str) -> dict[str, bytes]:
         [fields] = await self._transport.execute([("HGETALL", self._queue(queue).job(job_id))])
@@ -108,7 +116,13 @@ class InspectionOps(BrokerBase):
         return sorted(codec.text(member) for member in reply)
 
     async def _job_fields(self, queue: str, job_id: str, field: str) -> bytes | None:
-        [(state, value)] = await self._transport.execute([("HMGET", self._queue(queue).job(job_id), "state", field)])
+        key = self._queue(queue).job(job_id)
+        try:
+            [(state, value)] = await self._transport.execute([("HMGET", key, "state", field)])
+        except DamagedData as exc:
+            raise DamagedData(
+                f"job {job_id!r} in queue {queue!r} has a damaged record (its key is not a hash); delete or archive it"
+            ) from exc
         if state is None:
             raise JobNotFound(queue, job_id)
         return value  # type: ignore[no-any-return]
@@ -199,7 +213,10 @@ class InspectionOps(BrokerBase):
         [reply] = await self._transport.run([call])
         infos = []
         for job_id, flat, lease in reply:
+            if codec.text(flat[0]) == "malformed":
+                infos.append(codec.damaged(codec.text(job_id), queue, state, codec.text(flat[1])))
+                continue
             fields = dict(zip(flat[::2], flat[1::2], strict=True))
             expiry = float(lease) if lease not in (b"", "") else None
-            infos.append(codec.info(codec.text(job_id), queue, fields, expiry))
+            infos.append(codec.info(codec.text(job_id), queue, fields, expiry, held_in=state))
         return infos

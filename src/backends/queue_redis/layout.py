@@ -43,9 +43,13 @@ class LayoutGuard:
     async def _check(self) -> None:
         if self._checked:
             return
-        _, stored = await self._inner.execute(
-            [("SET", self._layout_key, LAYOUT_VERSION, "NX"), ("GET", self._layout_key)]
-        )
+        # Read first and write only when nothing is stored: a full Redis under noeviction
+        # refuses every SET (even one that would change nothing) but still serves reads.
+        (stored,) = await self._inner.execute([("GET", self._layout_key)])
+        if stored is None:
+            _, stored = await self._inner.execute(
+                [("SET", self._layout_key, LAYOUT_VERSION, "NX"), ("GET", self._layout_key)]
+            )
         found = as_text(stored)
         if found != LAYOUT_VERSION:
             raise StorageLayoutMismatch(self._layout_key, found, LAYOUT_VERSION)

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from queue_core import (
+    DamagedData,
+    QueueDamaged,
     Recovery,
 )
 from queue_redis import codec
@@ -21,6 +23,7 @@ PURGE_BATCH = 1000
 class MaintenanceOps(BrokerBase):
     async def forward_due(self, queues: Sequence[str], now: float, limit: int = 1000) -> int:
         moved = 0
+        damage: QueueDamaged | None = None
         for queue in queues:
             if moved >= limit:
                 break
@@ -30,10 +33,16 @@ class MaintenanceOps(BrokerBase):
                 [keys.scheduled, keys.retry, keys.pending, keys.groups],
                 [keys.scope, codec.num(now), limit - moved, keys.notify_channel],
             )
-            [(count, notified)] = await self._transport.run([call])
+            try:
+                [(count, notified)] = await self._transport.run([call])
+            except DamagedData as exc:
+                damage = damage or await self._damaged(queue, exc)
+                continue
             if notified == 1:
                 self._wake(queue)
             moved += int(count)
+        if damage is not None:
+            raise damage
         return moved
 
     async def next_due(self, queues: Sequence[str]) -> float | None:
@@ -41,7 +50,16 @@ class MaintenanceOps(BrokerBase):
         for queue in queues:
             keys = self._queue(queue)
             commands += [("ZRANGE", keys.scheduled, 0, 0, "WITHSCORES"), ("ZRANGE", keys.retry, 0, 0, "WITHSCORES")]
-        replies = await self._transport.execute(commands) if commands else []
+        try:
+            replies = await self._transport.execute(commands) if commands else []
+        except DamagedData as exc:
+            for queue in queues:
+                keys = self._queue(queue)
+                try:
+                    await self._transport.execute([("ZCARD", keys.scheduled), ("ZCARD", keys.retry)])
+                except DamagedData:
+                    raise await self._damaged(queue, exc) from exc
+            raise
         # redis-py parses ZRANGE WITHSCORES into [(member, score)] pairs.
         scores = [float(reply[0][1]) for reply in replies if reply]
         return min(scores, default=None)
@@ -67,7 +85,7 @@ class MaintenanceOps(BrokerBase):
                     [keys.scope, codec.num(now), max_crashes, STATS_TTL_SECONDS, keys.notify_channel],
                 )
             )
-        replies = await self._transport.run(calls) if calls else []
+        replies = await self._run_per_queue(queues, calls)
         requeued: list[str] = []
         archived: list[str] = []
         for queue, (back, dead, notified) in zip(queues, replies, strict=True):
@@ -85,5 +103,5 @@ class MaintenanceOps(BrokerBase):
             keys = self._queue(queue)
             args = [keys.scope, codec.num(now), archive_max_size, codec.num(now - archive_max_age), PURGE_BATCH]
             calls.append(Call(script("purge"), [keys.completed, keys.archived], args))
-        replies = await self._transport.run(calls) if calls else []
+        replies = await self._run_per_queue(queues, calls)
         return sum(int(deleted) for deleted in replies)

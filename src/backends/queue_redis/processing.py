@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from queue_core import (
+    DamagedData,
     EnqueueOutcome,
     Job,
     Lease,
@@ -99,7 +100,14 @@ class ProcessingOps(BrokerBase):
                 ],
                 [keys.scope, codec.num(now), codec.num(expiry), token_prefix, limit - len(leases), STATS_TTL_SECONDS],
             )
-            [reply] = await self._transport.run([call])
+            try:
+                [reply] = await self._transport.run([call])
+            except DamagedData as exc:
+                # Jobs leased from earlier queues are returned (they must not be stranded);
+                # the damage is raised when it is all this call met.
+                if leases:
+                    break
+                raise await self._damaged(queue, exc) from exc
             width = 2 + len(codec.RECORD_FIELDS)
             for start in range(0, len(reply), width):
                 job_id, token = codec.text(reply[start]), codec.text(reply[start + 1])
@@ -145,11 +153,13 @@ class ProcessingOps(BrokerBase):
             for s in items:
                 failure = "1" if s.counts_as_failure else "0"
                 args += [s.lease.job_id, s.lease.token, codec.num(s.retry_at or now), s.error or "", failure]
+                args.append(s.traceback or "")
             zkeys = [keys.active, keys.lease, keys.retry, keys.processed, keys.failed, processed, failed]
             return Call(script("retry"), zkeys, head + args)
         if kind is SettleKind.ARCHIVE:
             for s in items:
                 args += [s.lease.job_id, s.lease.token, s.error or "", "1" if s.release_unique else "0"]
+                args.append(s.traceback or "")
             zkeys = [keys.active, keys.lease, keys.archived, keys.processed, keys.failed, processed, failed]
             return Call(script("archive"), zkeys, head + args)
         if kind is SettleKind.REQUEUE:

@@ -53,6 +53,7 @@ NAMES = (
     "archive_all",
     "delete_all",
     "list_jobs",
+    "job_info",
     "delete_queue",
     "groups",
     "take_token",

@@ -201,9 +201,9 @@ async def open_manager(settings: Settings) -> AsyncIterator[Manager]:
 
 
 @asynccontextmanager
-async def open_client(settings: Settings) -> AsyncIterator[Client]:
+async def open_client(settings: Settings, **options: Any) -> AsyncIterator[Client]:
     _memory_note(settings)
-    async with Client(settings.url, logger=library_logger(settings)) as client:
+    async with Client(settings.url, logger=library_logger(settings), **options) as client:
         await client.ping()
         yield client
 

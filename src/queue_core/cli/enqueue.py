@@ -15,6 +15,8 @@ from queue_core.cli.common import Settings, broker_options, json_option, open_cl
 from queue_core.cli.failures import EXIT_CODES, USAGE, CliError
 from queue_core.cli.output import moment, print_json
 from queue_core.cli.params import DURATION, INSTANT, KEY_VALUE
+from queue_core.client import DEFAULT_MAX_PAYLOAD_BYTES
+from queue_core.errors import PayloadTooLarge, SerializationError
 from queue_core.job import DEFAULT_QUEUE
 
 
@@ -33,10 +35,22 @@ from queue_core.job import DEFAULT_QUEUE
 @click.option("--deadline", type=INSTANT, help="It must be done by then (ISO 8601 or epoch seconds).")
 @click.option("--group", help="Join this aggregation group of the queue.")
 @click.option("-H", "--header", "headers", type=KEY_VALUE, multiple=True, help="A header key=value; repeat it.")
+@click.option(
+    "--max-payload-bytes",
+    type=click.IntRange(min=1),
+    default=DEFAULT_MAX_PAYLOAD_BYTES,
+    show_default=True,
+    help="Refuse a larger encoded payload (the Client's max_payload_bytes).",
+)
 @json_option
 @broker_options
 def enqueue(
-    job_type: str, payload: str | None, headers: Sequence[tuple[str, str]], as_json: bool, **given: Any
+    job_type: str,
+    payload: str | None,
+    headers: Sequence[tuple[str, str]],
+    max_payload_bytes: int,
+    as_json: bool,
+    **given: Any,
 ) -> None:
     """Enqueue one job.
 
@@ -54,7 +68,7 @@ def enqueue(
     options = {name: option for name, option in given.items() if option is not None}
     if headers:
         options["headers"] = dict(headers)
-    info = run(_enqueue, Settings.of(), job_type, value, options)
+    info = run(_enqueue, Settings.of(), job_type, value, options, max_payload_bytes)
     if as_json:
         print_json(info)
         return
@@ -69,6 +83,8 @@ def _payload(text: str | None) -> Any:
         text = sys.stdin.read()
     try:
         return json.loads(text)
+    except RecursionError:
+        raise CliError("PAYLOAD is nested too deeply to decode; flatten it", USAGE) from None
     except ValueError as exc:
         raise CliError(
             f'PAYLOAD is not JSON ({exc}): quote it for the shell, as in \'{{"to": "ada@example.com"}}\', '
@@ -77,6 +93,14 @@ def _payload(text: str | None) -> Any:
         ) from None
 
 
-async def _enqueue(settings: Settings, job_type: str, payload: Any, options: dict[str, Any]) -> JobInfo:
-    async with open_client(settings) as client:
-        return await client.enqueue(job_type, payload, **options)
+async def _enqueue(
+    settings: Settings, job_type: str, payload: Any, options: dict[str, Any], max_payload_bytes: int
+) -> JobInfo:
+    async with open_client(settings, max_payload_bytes=max_payload_bytes) as client:
+        try:
+            return await client.enqueue(job_type, payload, **options)
+        except PayloadTooLarge as exc:
+            raise CliError(f"the payload is {exc.size} bytes, over the limit of {exc.limit}; "
+                           "raise it with --max-payload-bytes", USAGE) from None  # fmt: skip
+        except SerializationError as exc:
+            raise CliError(f"PAYLOAD cannot be encoded: {exc}", USAGE) from None

@@ -82,6 +82,8 @@ def explain(exc: BaseException, url: str) -> CliError:
         return CliError(str(exc), USAGE)
     if isinstance(exc, errors.Unsupported):
         return CliError(str(exc), FAILED)
+    if isinstance(exc, errors.DamagedData):
+        return CliError(str(exc), FAILED)
     if isinstance(exc, errors.BrokerError):
         return CliError(f"the broker at {where} failed: {exc}; is that URL a broker? {_URL_HINT}", USAGE)
     if isinstance(exc, errors.ValidationError):
@@ -95,7 +97,11 @@ def explain(exc: BaseException, url: str) -> CliError:
     if isinstance(exc, errors.ScheduleNotFound):
         return CliError(f"{exc}; `queue-core cron ls` lists the schedules of live schedulers", FAILED)
     if isinstance(exc, errors.QueueNotEmpty):
-        return CliError(f"{exc}; pass --force to delete it with its jobs", FAILED)
+        return CliError(
+            f"queue {exc.queue!r} still has jobs; delete them first (`queue-core job delete -q QUEUE --all STATE`) "
+            "or pass --force to delete it with its jobs",
+            FAILED,
+        )
     if isinstance(exc, errors.QueueError):
         return CliError(str(exc), FAILED)
     return CliError(f"unexpected {type(exc).__name__}: {exc} (run again with --debug for the traceback)", FAILED)

@@ -50,7 +50,7 @@ def list_(queue: str, state: str, group: str | None, page: int, page_size: int, 
         else:
             _print_active(active, queue, page)
         return
-    jobs = manage(lambda manager: _page(manager, queue, parsed, page, page_size, group))
+    jobs, total = manage(lambda manager: _page(manager, queue, parsed, page, page_size, group))
     if as_json:
         print_json(jobs)
         return
@@ -61,18 +61,41 @@ def list_(queue: str, state: str, group: str | None, page: int, page_size: int, 
     now = time.time()
     grid = table("id", "type", ">retried", title, ">payload", "last error")
     for info in jobs:
+        error = f"MALFORMED: {info.malformed}" if info.malformed else info.last_error
         grid.add_row(info.id, info.type, f"{info.retried}/{info.max_retries}", column(info, now),
-                     size(info.payload_size), _short(info.last_error))  # fmt: skip
+                     size(info.payload_size), _short(error))  # fmt: skip
     console().print(grid)
+    _more(total, page, page_size, len(jobs))
+
+
+def at_terminal() -> bool:
+    """Whether stderr is a terminal (hints are for people, not for pipes)."""
+    return sys.stderr.isatty()
+
+
+def _more(total: int, page: int, page_size: int, shown: int) -> None:
+    """At a terminal, say on stderr how many jobs the following pages hold."""
+    more = total - (page - 1) * page_size - shown
+    if more > 0 and at_terminal():
+        pages = -(-more // page_size)
+        click.echo(
+            f"{more} more job(s) on {pages} more page(s): --page {page + 1} (or --page-size up to 1000)", err=True
+        )
 
 
 async def _page(
     manager: Manager, queue: str, state: JobState, page: int, page_size: int, group: str | None
-) -> list[JobInfo]:
+) -> tuple[list[JobInfo], int]:
+    """One page of jobs, and how many jobs the state holds in all."""
     jobs = await manager.list_jobs(queue, state, page, page_size, group=group)
     if not jobs:
         await known_queue(manager, queue)
-    return jobs
+        return jobs, 0
+    if state is JobState.AGGREGATING:
+        total = (await manager.list_groups(queue)).get(group or "", 0)
+    else:
+        total = (await manager.queue_info(queue)).count(state)
+    return jobs, total
 
 
 async def _active_page(manager: Manager, queue: str, page: int, page_size: int) -> list[ActiveJob]:
@@ -116,6 +139,7 @@ def show(job_id: str, queue: str, as_json: bool) -> None:
         return
     now = time.time()
     rows = [
+        ("MALFORMED", info.malformed),
         ("id", info.id), ("type", info.type), ("queue", info.queue), ("state", info.state.value),
         ("group", info.group), ("retried", f"{info.retried} of {info.max_retries}"),
         ("crashes", info.crashes), ("bounces", info.bounces), ("payload", size(info.payload_size)),
@@ -131,8 +155,10 @@ def show(job_id: str, queue: str, as_json: bool) -> None:
         ("on dependency failure", info.on_dependency_failure),
         ("dependents", ", ".join(dependents) or None),
         *((f"header {key}", value) for key, value in sorted(info.headers.items())),
+        ("traceback", info.last_traceback),
     ]  # fmt: skip
-    console().print(details(rows))
+    optional = ("MALFORMED", "traceback")
+    console().print(details(row for row in rows if row[0] not in optional or row[1] is not None))
 
 
 async def _with_dependents(manager: Manager, queue: str, job_id: str) -> tuple[JobInfo, list[str]]:

@@ -11,15 +11,16 @@ from anyio.abc import TaskStatus
 from queue_core.cli import loading
 from queue_core.cli.common import Settings, broker_options, configure_logging, log_options, run
 from queue_core.cli.failures import EXIT_CODES, CliError
-from queue_core.cli.worker import build_scheduler
+from queue_core.cli.worker import build_scheduler, connect_timeout_option
 from queue_core.scheduling.scheduler import Scheduler
 
 
 @click.command(epilog=EXIT_CODES)
 @click.argument("app")
 @log_options
+@connect_timeout_option
 @broker_options
-def scheduler(app: str, log_level: str, log_format: str) -> None:
+def scheduler(app: str, log_level: str, log_format: str, connect_timeout: float | None) -> None:
     """Run the Scheduler named by APP until SIGTERM or SIGINT.
 
     APP is module:attribute naming a Scheduler, or a function returning one; a --url
@@ -28,7 +29,7 @@ def scheduler(app: str, log_level: str, log_format: str) -> None:
     """
     settings = Settings.of()
     try:
-        built = build_scheduler(app, settings)
+        built = build_scheduler(app, settings, {} if connect_timeout is None else {"connect_timeout": connect_timeout})
     except CliError as exc:
         loading.show_cause(exc, settings.debug)
         raise

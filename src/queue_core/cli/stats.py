@@ -73,6 +73,9 @@ def queue_table(queues: list[QueueInfo], *, title: str | None = None) -> Table:
     grid = table("queue", *(f">{state}" for state in STATE_COLUMNS), ">processed today", ">failed today",
                  ">latency", "paused", ">memory", title=title)  # fmt: skip
     for queue in queues:
+        if queue.damaged is not None:
+            grid.add_row(queue.queue, f"DAMAGED: {queue.damaged}", *[""] * (len(STATE_COLUMNS) + 5))
+            continue
         grid.add_row(
             queue.queue,
             *(str(getattr(queue, state)) for state in STATE_COLUMNS),

@@ -14,12 +14,20 @@ import click
 from queue_core.cli import loading, metrics
 from queue_core.cli.common import Settings, broker_options, configure_logging, log_options, run
 from queue_core.cli.failures import EXIT_CODES, USAGE, CliError
-from queue_core.cli.params import QUEUE_WEIGHT
+from queue_core.cli.params import DURATION, QUEUE_WEIGHT
 from queue_core.cli.supervisor import Supervisor
+from queue_core.outage import DEFAULT_CONNECT_TIMEOUT
 from queue_core.scheduling.scheduler import Scheduler
 from queue_core.worker.worker import Worker
 
 log = logging.getLogger("queue_core.cli")
+
+connect_timeout_option = click.option(
+    "--connect-timeout",
+    type=DURATION,
+    help=f"How long to wait for the broker at start before giving up with exit 2 "
+    f"(default {DEFAULT_CONNECT_TIMEOUT:g}s): 10, 30s, 2m.",
+)
 
 
 @click.command(epilog=EXIT_CODES)
@@ -55,6 +63,7 @@ log = logging.getLogger("queue_core.cli")
     help="Also run this Scheduler in the worker (in the first one with --processes): module:attribute "
     "naming a Scheduler or a factory, or :attribute for one in APP's module.",
 )  # fmt: skip
+@connect_timeout_option
 @click.option("--child-of", type=int, hidden=True)
 @broker_options
 def worker(
@@ -68,13 +77,15 @@ def worker(
     metrics_addr: str,
     processes: int,
     scheduler_app: str | None,
+    connect_timeout: float | None,
     child_of: int | None,
 ) -> None:
     """Run the Worker named by APP until SIGTERM or SIGINT.
 
     APP is module:attribute naming a Worker, or a function returning one. The options
     below (and QUEUE_CORE_URL) reach that function as keyword arguments named as
-    Worker's: url, concurrency, queues, strict. A ready-made Worker runs as it was built.
+    Worker's: url, concurrency, queues, strict, connect_timeout. A ready-made Worker runs
+    as it was built.
 
     \b
     def create_worker(url="memory://", **options):
@@ -99,16 +110,18 @@ def worker(
         options["queues"] = queue_option(queues)
     if strict:
         options["strict"] = True
+    connect = {} if connect_timeout is None else {"connect_timeout": connect_timeout}
+    options.update(connect)
     scheduler_spec = None if scheduler_app is None else ":".join(loading.split(scheduler_app, default_module=module))
     try:
         built = build_worker(app, settings, options)
-        scheduler = None if scheduler_spec is None else build_scheduler(scheduler_spec, settings)
+        scheduler = None if scheduler_spec is None else build_scheduler(scheduler_spec, settings, connect)
     except CliError as exc:
         loading.show_cause(exc, settings.debug)
         raise
     configure_logging("debug" if settings.debug else log_level, log_format)
     if processes > 1:
-        command = _child_command(app, settings, concurrency, queues, strict, log_level, scheduler_spec)
+        command = _child_command(app, settings, concurrency, queues, strict, log_level, scheduler_spec, connect_timeout)
         logging_and_metrics = ["--log-format", log_format, "--metrics-addr", metrics_addr]
         supervisor = Supervisor(
             lambda index: [*command(index), *logging_and_metrics,
@@ -140,9 +153,9 @@ def build_worker(app: str, settings: Settings, options: dict[str, Any]) -> Worke
     return loading.build(app, target, Worker, _with_url(app, target, Worker, settings, options))
 
 
-def build_scheduler(spec: str, settings: Settings) -> Scheduler:
+def build_scheduler(spec: str, settings: Settings, options: dict[str, Any] | None = None) -> Scheduler:
     target = loading.load(spec)
-    return loading.build(spec, target, Scheduler, _with_url(spec, target, Scheduler, settings, {}))
+    return loading.build(spec, target, Scheduler, _with_url(spec, target, Scheduler, settings, dict(options or {})))
 
 
 def _with_url(spec: str, target: Any, kind: type, settings: Settings, options: dict[str, Any]) -> dict[str, Any]:
@@ -186,6 +199,7 @@ def _child_command(
     strict: bool,
     log_level: str,
     scheduler_spec: str | None,
+    connect_timeout: float | None,
 ) -> Callable[[int], list[str]]:
     base = [sys.executable, "-m", "queue_core", "worker", app, "--backend", settings.backend, "--log-level", log_level]
     if settings.url_source == "commandline":
@@ -198,6 +212,8 @@ def _child_command(
         base += ["--queue", name if weight is None else f"{name}={weight}"]
     if strict:
         base.append("--strict")
+    if connect_timeout is not None:
+        base += ["--connect-timeout", repr(connect_timeout)]
     base += ["--child-of", str(os.getpid())]
 
     def command(index: int) -> list[str]:

@@ -17,6 +17,7 @@ from datetime import timedelta, tzinfo
 from typing import Any, TypedDict
 
 from queue_core import errors, validation
+from queue_core.outage import DEFAULT_CONNECT_TIMEOUT
 from queue_core.scheduling._spec import zone
 from queue_core.scheduling.config import ConfigProvider, MemoryConfigProvider
 from queue_core.serialization import JSON, Serializer
@@ -49,6 +50,8 @@ class SchedulerOptions:
     - ``claim_ttl``: seconds a tick's claim is kept (default max(1 day, 10 intervals)).
     - ``heartbeat_interval``: seconds between two heartbeats (kept for three times that).
     - ``serializer``: how the schedules' payloads are encoded (JSON by default).
+    - ``connect_timeout``: seconds ``run()`` waits for the broker to answer before it
+      reports itself started; then it raises ``BrokerUnavailable`` (default 10).
     """
 
     timezone: Any = "UTC"
@@ -60,6 +63,7 @@ class SchedulerOptions:
     claim_ttl: float | None = None
     heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL
     serializer: Serializer = JSON
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
 
     def __post_init__(self) -> None:
         fix = functools.partial(object.__setattr__, self)  # frozen: normalised values are set here, once
@@ -74,6 +78,7 @@ class SchedulerOptions:
             value = getattr(self, name)
             fix(name, None if value is None else _seconds(name, value))
         fix("heartbeat_interval", _seconds("heartbeat_interval", self.heartbeat_interval))
+        fix("connect_timeout", _seconds("connect_timeout", self.connect_timeout))
 
 
 class SchedulerSettings(TypedDict, total=False):
@@ -88,6 +93,7 @@ class SchedulerSettings(TypedDict, total=False):
     claim_ttl: float | timedelta | None
     heartbeat_interval: float | timedelta
     serializer: Serializer
+    connect_timeout: float | timedelta
 
 
 def options_from(settings: Mapping[str, Any]) -> SchedulerOptions:

@@ -40,6 +40,7 @@ from queue_core.broker import Broker
 from queue_core.clock import Clock
 from queue_core.events import LOGGER_NAME
 from queue_core.options import Option
+from queue_core.outage import Outage, wait_until_reachable
 from queue_core.registry import DEFAULT_URL
 from queue_core.scheduling._fire import Firer
 from queue_core.scheduling._spec import Tick, tick_text, to_ms, to_seconds
@@ -134,6 +135,7 @@ class Scheduler:
         if not isinstance(self.options, SchedulerOptions):
             raise errors.InvalidSchedulerOption("options", self.options, "a SchedulerOptions or None")
         self.log = logger if logger is not None else logging.getLogger(f"{LOGGER_NAME}.scheduler")
+        self._outage = Outage(self.log, f"scheduler {self.id}")
         self._registered: dict[str, ScheduleEntry] = {}
         self._provided: dict[str, ScheduleEntry] = {}
         self._slots: dict[str, _Slot] = {}
@@ -155,6 +157,7 @@ class Scheduler:
     claim_ttl: Option[float | None] = Option()
     heartbeat_interval: Option[float] = Option()
     serializer: Option[Serializer] = Option()
+    connect_timeout: Option[float] = Option()
 
     @property
     def clock(self) -> Clock:
@@ -310,6 +313,7 @@ class Scheduler:
             slot.next, slot.prev, slot.fresh, slot.catch_up_before = None, None, True, None
         try:
             async with self.session.opened() as broker:
+                await wait_until_reachable(broker, self.options.connect_timeout, self.log, f"scheduler {self.id}")
                 broker_clock = await self.session.sync_clock(self.log, f"scheduler {self.id}")
                 clock_refresh = None if broker_clock is None else broker_clock.run
                 firer = Firer(
@@ -452,8 +456,12 @@ class Scheduler:
         try:
             ttl = 3 * self.options.heartbeat_interval
             await broker.put_heartbeat(HEARTBEAT_KIND, self.id, encode_heartbeat(self.id, info, entries), now, ttl)
+        except errors.BrokerUnavailable as exc:
+            self._outage.failed("heartbeat", exc)
         except errors.QueueError as exc:
             self.log.warning("scheduler %s: heartbeat failed: %s", self.id, exc)
+        else:
+            self._outage.recovered()
 
     async def _goodbye(self, broker: Broker) -> None:
         with anyio.move_on_after(5):

@@ -13,20 +13,27 @@ nothing here.
 from __future__ import annotations
 
 import logging
+import random
 
 import anyio
 
 from queue_core.broker import Broker
-from queue_core.errors import QueueError, Unsupported
+from queue_core.errors import BrokerUnavailable, QueueError, Unsupported
+from queue_core.outage import Outage
 from queue_core.worker._leases import InFlight, LeaseKeeper
 
 WAIT = 30.0
-BACKOFF_MIN = 0.5
-BACKOFF_MAX = 10.0
+BACKOFF_MIN = 0.1
+#: the longest wait between two tries while the broker is unreachable: a cancel sent
+#: just after an outage stops its handler within about this much (docs/guarantees.md P8).
+BACKOFF_MAX = 1.0
 
 
 class CancelListener:
-    def __init__(self, broker: Broker, inflight: InFlight, keeper: LeaseKeeper, log: logging.Logger) -> None:
+    def __init__(
+        self, broker: Broker, inflight: InFlight, keeper: LeaseKeeper, log: logging.Logger, outage: Outage | None = None
+    ) -> None:
+        self.outage = outage or Outage(log, "worker")
         self.broker = broker
         self.inflight = inflight
         self.keeper = keeper
@@ -41,8 +48,14 @@ class CancelListener:
                 self.log.info("no cancel notices from this broker (%s); cancels are seen at lease renewal", exc)
                 return
             except QueueError as exc:
-                self.log.warning("cancel listener: %s; listening again in %.1fs", exc, backoff)
-                await anyio.sleep(backoff)
+                # Jittered (the upper half of the backoff), so workers that lost the
+                # broker together do not all come back in the same instant.
+                delay = backoff * random.uniform(0.5, 1.0)
+                if isinstance(exc, BrokerUnavailable):
+                    self.outage.failed("cancel listener", exc)
+                else:
+                    self.log.warning("cancel listener: %s; listening again in %.1fs", exc, delay)
+                await anyio.sleep(delay)
                 backoff = min(backoff * 2, BACKOFF_MAX)
                 continue
             backoff = BACKOFF_MIN

@@ -28,10 +28,11 @@ import anyio.lowlevel
 
 from queue_core.broker import Broker, Lease
 from queue_core.clock import Clock
-from queue_core.errors import QueueError
-from queue_core.events import Outage
+from queue_core.errors import BrokerUnavailable, QueueDamaged, QueueError
+from queue_core.events import Outage as BrokerErrorHooks
 from queue_core.worker._leases import Attempt, InFlight
 from queue_core.worker._queues import QueueOrder
+from queue_core.worker._trouble import Trouble
 from queue_core.worker.options import WorkerOptions
 
 ERROR_BACKOFF_MIN = 0.1
@@ -71,6 +72,7 @@ class Fetcher:
         hooks: FetcherHooks,
         *,
         idle_timeout: float,
+        trouble: Trouble | None = None,
     ) -> None:
         self.broker = broker
         self.clock = clock
@@ -83,6 +85,9 @@ class Fetcher:
         self.requeue = hooks.requeue
         self.idle_timeout = idle_timeout
         self.on_wake = hooks.on_wake
+        self.trouble = trouble or Trouble.of(log, f"worker {options.id}")
+        #: a job with this many crashes is on its last chance and runs alone (``_quarantine``).
+        self.quarantine_at = max(options.max_crashes, 1)
         #: True while waiting for work.
         self.idle = False
         self._wake = anyio.Event()
@@ -90,8 +95,8 @@ class Fetcher:
         self._wake_pending = False
         self._backoff = ERROR_BACKOFF_MIN
         self._listen_backoff = ERROR_BACKOFF_MIN
-        self._dequeue_outage = Outage("dequeue", log)
-        self._listen_outage = Outage("wait_for_jobs", log)
+        self._dequeue_outage = BrokerErrorHooks("dequeue", log)
+        self._listen_outage = BrokerErrorHooks("wait_for_jobs", log)
         #: whether the listener is waiting without trouble: the forwarder can then rely
         #: on its wake-ups (on every notification, and at least every idle_timeout).
         self.listening = False
@@ -124,7 +129,10 @@ class Fetcher:
                 self.listening = self._subscribed = False
                 self.ready.set()
                 delay = jittered(self._listen_backoff)
-                self.log.warning("fetcher: wait_for_jobs failed: %s; listening again in %.1fs", exc, delay)
+                if isinstance(exc, BrokerUnavailable):
+                    self.trouble.outage.failed("waiting for jobs", exc)
+                else:
+                    self.log.warning("fetcher: wait_for_jobs failed: %s; listening again in %.1fs", exc, delay)
                 await anyio.sleep(delay)
                 self._listen_backoff = min(self._listen_backoff * 2, ERROR_BACKOFF_MAX)
             else:
@@ -132,6 +140,7 @@ class Fetcher:
                 self.ready.set()
                 self._listen_backoff = ERROR_BACKOFF_MIN
                 self._listen_outage.ok()
+                self.trouble.outage.recovered()
             if self.idle:
                 # The idle fetcher dequeues first and lets the forwarder look after that:
                 # a pickup does not wait behind the forwarder's round trip.
@@ -164,6 +173,7 @@ class Fetcher:
             self._woken()
             self._backoff = ERROR_BACKOFF_MIN
             self._dequeue_outage.ok()
+            self.trouble.outage.recovered()
             if not taken:
                 await self.idle_wait()
 
@@ -175,9 +185,9 @@ class Fetcher:
         # Shielded: a dequeue cut short could lease jobs we never hear of, and they would
         # sit active until their lease ran out.
         with anyio.move_on_after(self.lease_for, shield=True):
-            for queues, count in self.order.plan(free):
+            for planned, count in self.order.plan(free):
                 try:
-                    leases += await self.broker.dequeue(queues, self.clock.now(), self.lease_for, self.worker_id, count)
+                    await self._dequeue(planned, count, leases)
                 except QueueError as exc:
                     failure = exc
                     break
@@ -197,10 +207,51 @@ class Fetcher:
             with anyio.CancelScope(shield=True):
                 await self.requeue(leases)
             raise
+        suspect = next((lease for lease in leases if lease.record.crashes >= self.quarantine_at), None)
+        if suspect is not None:
+            return await self._quarantine(suspect, [lease for lease in leases if lease is not suspect])
         now = self.clock.now()
         for lease in leases:
             self.start(self.inflight.add(lease, now))
         return len(leases)
+
+    async def _quarantine(self, suspect: Lease, others: list[Lease]) -> int:
+        """Run ``suspect`` alone: a job on its last chance, whose next crash would archive
+        it (its crashes reached ``quarantine_at``, the worker's ``max_crashes``). The jobs
+        that came with it go back to the head of pending, it starts once the attempts
+        running here have ended, and nothing starts beside it until it has ended. So a
+        job is archived only for a crash that happened while it ran alone -- its own --
+        and never for a poison job that ran beside it. The crashes before the last one
+        need no such care: they only count, and a worker killed outright (a deploy, the
+        OOM killer) leaves every job it ran with one, which must run again at once."""
+        with anyio.CancelScope(shield=True):
+            await self.requeue(others)
+        record = suspect.record
+        self.log.info(
+            "job %s (%s) in %s: its worker died %d times while it ran; running it alone (one more crash archives it)",
+            record.id, record.type, record.queue, record.crashes,
+        )  # fmt: skip
+        attempt = self.inflight.add(suspect, self.clock.now())
+        try:
+            await self.inflight.wait_until_at_most(1)
+        except anyio.get_cancelled_exc_class():
+            with anyio.CancelScope(shield=True):
+                self.inflight.discard(attempt)
+                await self.requeue([suspect])
+            raise
+        self.start(attempt)
+        await self.inflight.wait_empty()
+        return 1
+
+    async def _dequeue(self, planned: list[str], count: int, leases: list[Lease]) -> None:
+        """Up to ``count`` jobs from the healthy ones of ``planned`` into ``leases``; a
+        damaged queue is reported and left out, and the others are asked again."""
+        while queues := self.trouble.damaged.healthy(planned):
+            try:
+                leases += await self.broker.dequeue(queues, self.clock.now(), self.lease_for, self.worker_id, count)
+                return
+            except QueueDamaged as exc:
+                self.trouble.damaged.found(exc)
 
     async def idle_wait(self) -> None:
         """Wait until the listener or a nudge wakes us.
@@ -217,6 +268,9 @@ class Fetcher:
     async def _broker_trouble(self, what: str, exc: QueueError) -> None:
         self._dequeue_outage.failed(exc)
         delay = jittered(self._backoff)
-        self.log.warning("fetcher: %s failed: %s; retrying in %.1fs", what, exc, delay)
+        if isinstance(exc, BrokerUnavailable):
+            self.trouble.outage.failed(what, exc)
+        else:
+            self.log.warning("fetcher: %s failed: %s; retrying in %.1fs", what, exc, delay)
         await anyio.sleep(delay)
         self._backoff = min(self._backoff * 2, ERROR_BACKOFF_MAX)

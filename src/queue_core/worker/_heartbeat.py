@@ -18,9 +18,10 @@ import anyio
 from queue_core._race import first_of
 from queue_core.broker import Broker
 from queue_core.clock import Clock
-from queue_core.errors import QueueError, Unsupported
-from queue_core.events import Outage
+from queue_core.errors import BrokerUnavailable, QueueError, Unsupported
+from queue_core.events import Outage as BrokerErrorHooks
 from queue_core.info import WORKER_HEARTBEAT, WorkerInfo
+from queue_core.outage import Outage
 
 DEFAULT_INTERVAL = 5.0
 #: a heartbeat lives this many intervals, so one late beat does not drop the worker.
@@ -38,11 +39,13 @@ class Heartbeat:
         worker_id: str,
         snapshot: Callable[[float], WorkerInfo],
         interval: float = DEFAULT_INTERVAL,
+        outage: Outage | None = None,
     ) -> None:
+        self.outage = outage or Outage(log, f"worker {worker_id}")
         self.broker = broker
         self.clock = clock
         self.log = log
-        self._outage = Outage("heartbeat", log)
+        self._error_hooks = BrokerErrorHooks("heartbeat", log)
         self.worker_id = worker_id
         self.snapshot = snapshot
         self.interval = interval
@@ -76,9 +79,12 @@ class Heartbeat:
         except Unsupported as exc:
             self.log.info("worker %s publishes no heartbeat: %s", self.worker_id, exc)
             return False
+        except BrokerUnavailable as exc:
+            self.outage.failed("heartbeat", exc)
         except QueueError as exc:
-            self._outage.failed(exc)
+            self._error_hooks.failed(exc)
             self.log.warning("worker %s: heartbeat failed: %s", self.worker_id, exc)
         else:
-            self._outage.ok()
+            self._error_hooks.ok()
+            self.outage.recovered()
         return True

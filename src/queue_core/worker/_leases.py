@@ -21,8 +21,10 @@ import anyio
 
 from queue_core.broker import Broker, Lease
 from queue_core.clock import Clock
-from queue_core.errors import QueueError
-from queue_core.events import Outage, emit
+from queue_core.errors import BrokerUnavailable, QueueError
+from queue_core.events import Outage as BrokerErrorHooks
+from queue_core.events import emit
+from queue_core.outage import Outage
 
 
 class StopReason(StrEnum):
@@ -49,6 +51,9 @@ class Attempt:
     stop_reason: StopReason | None = None
     #: seconds the handler ran, once it returned (None when no handler ran).
     run_time: float | None = None
+    #: the handler is done and its outcome is being written: a renewal that finds the
+    #: lease gone meanwhile (the outcome was written first) has nothing to stop.
+    settling: bool = False
 
     @property
     def job_id(self) -> str:
@@ -91,6 +96,9 @@ class InFlight:
         if self._attempts.pop(attempt.lease.token, None) is not None:
             self._notify()
 
+    def __contains__(self, attempt: Attempt) -> bool:
+        return self._attempts.get(attempt.lease.token) is attempt
+
     def attempts(self) -> list[Attempt]:
         return list(self._attempts.values())
 
@@ -106,7 +114,11 @@ class InFlight:
             await self._changed.wait()
 
     async def wait_empty(self) -> None:
-        while self._attempts:
+        await self.wait_until_at_most(0)
+
+    async def wait_until_at_most(self, count: int) -> None:
+        """Until no more than ``count`` attempts are running."""
+        while len(self._attempts) > count:
             await self._changed.wait()
 
     def _notify(self) -> None:
@@ -120,14 +132,23 @@ class InFlight:
 class LeaseKeeper:
     """Renews the leases of running attempts; stops the ones the broker took back."""
 
-    def __init__(self, broker: Broker, inflight: InFlight, clock: Clock, lease_for: float, log: logging.Logger) -> None:
+    def __init__(
+        self,
+        broker: Broker,
+        inflight: InFlight,
+        clock: Clock,
+        lease_for: float,
+        log: logging.Logger,
+        outage: Outage | None = None,
+    ) -> None:
+        self.outage = outage or Outage(log, "worker")
         self.broker = broker
         self.inflight = inflight
         self.clock = clock
         self.lease_for = lease_for
         self.interval = lease_for / 3
         self.log = log
-        self._outage = Outage("extend_leases", log)
+        self._error_hooks = BrokerErrorHooks("extend_leases", log)
 
     async def run(self) -> None:
         # Fixed rate, not fixed delay: a slow renewal does not push the next one later,
@@ -153,21 +174,27 @@ class LeaseKeeper:
         try:
             renewal = await self.broker.extend_leases([a.lease for a in attempts], now, self.lease_for)
         except QueueError as exc:
-            self._outage.failed(exc)
+            self._error_hooks.failed(exc)
             # Without a renewal we cannot know the leases are still ours; once one has
             # run out here, someone may already have recovered its job, so stop it.
-            self.log.warning("lease renewal failed: %s", exc)
+            if isinstance(exc, BrokerUnavailable):
+                self.outage.failed("lease renewal", exc)
+            else:
+                self.log.warning("lease renewal failed: %s", exc)
             for attempt in attempts:
                 if attempt.expires_at <= now:
                     self._lost(attempt, "its lease ran out while the broker was unreachable")
             return
-        self._outage.ok()
+        self._error_hooks.ok()
         lost = {lease.token for lease in renewal.lost}
         cancelled = {lease.token for lease in renewal.cancelled}
         renewed = 0
         for attempt in attempts:
             if attempt.lease.token in lost:
-                self._lost(attempt, "the broker no longer grants its lease")
+                # A job settled while the renewal was on its way (its completion ended
+                # the lease): nothing to stop and nothing to report.
+                if not attempt.settling and attempt in self.inflight:
+                    self._lost(attempt, "the broker no longer grants its lease")
                 continue
             attempt.expires_at = now + self.lease_for
             renewed += 1

@@ -17,7 +17,8 @@ import anyio
 from queue_core._race import first_of
 from queue_core.broker import Broker
 from queue_core.clock import Clock
-from queue_core.errors import QueueError, Unsupported
+from queue_core.errors import BrokerUnavailable, QueueDamaged, QueueError, Unsupported
+from queue_core.worker._trouble import Trouble
 
 #: how often the forwarder looks again when nothing (or something later) is due and the
 #: broker's notifications are not reaching the worker: a job scheduled meanwhile for an
@@ -34,7 +35,18 @@ FORWARD_BATCH = 1000
 JANITOR_INTERVAL = 30.0
 
 
-class Forwarder:
+class _Duty:
+    """What the three duties share: their queues, less those found damaged."""
+
+    _queues: list[str]
+    trouble: Trouble
+
+    @property
+    def queues(self) -> list[str]:
+        return self.trouble.damaged.healthy(self._queues)
+
+
+class Forwarder(_Duty):
     """Moves due scheduled and retry jobs to pending, waking exactly when the next is due."""
 
     #: the longest sleep between two looks, and while notifications are known to work.
@@ -52,9 +64,11 @@ class Forwarder:
         *,
         on_forwarded: Callable[[int], None] | None = None,
         notified: Callable[[], bool] = lambda: False,
+        trouble: Trouble | None = None,
     ) -> None:
         self.broker = broker
-        self.queues = list(queues)
+        self._queues = list(queues)
+        self.trouble = trouble or Trouble.of(log, "worker")
         self.clock = clock
         self.log = log
         self.on_forwarded = on_forwarded
@@ -101,6 +115,12 @@ class Forwarder:
                 due = await self.broker.next_due(self.queues)
                 if not moved_total and due is not None and due <= now:
                     due = now + cap  # something due will not move: do not spin on it
+        except QueueDamaged as exc:
+            self.trouble.damaged.found(exc)
+            return now  # the other queues at once
+        except BrokerUnavailable as exc:
+            self.trouble.outage.failed("forwarder", exc)
+            return now + self.cap
         except Exception as exc:
             self.log.warning("forwarder: %s", exc, exc_info=not _is_broker_error(exc))
             return now + self.cap
@@ -109,7 +129,7 @@ class Forwarder:
         return min(max(due, now), now + cap)
 
 
-class Recoverer:
+class Recoverer(_Duty):
     """Puts the jobs of dead workers (expired leases, or active with no lease) back in play."""
 
     def __init__(
@@ -121,9 +141,11 @@ class Recoverer:
         *,
         interval: float,
         max_crashes: int,
+        trouble: Trouble | None = None,
     ) -> None:
         self.broker = broker
-        self.queues = list(queues)
+        self._queues = list(queues)
+        self.trouble = trouble or Trouble.of(log, "worker")
         self.clock = clock
         self.log = log
         self.interval = interval
@@ -135,6 +157,12 @@ class Recoverer:
     async def tick(self) -> None:
         try:
             recovery = await self.broker.recover_expired(self.queues, self.clock.now(), self.max_crashes)
+        except QueueDamaged as exc:
+            self.trouble.damaged.found(exc)
+            return
+        except BrokerUnavailable as exc:
+            self.trouble.outage.failed("recoverer", exc)
+            return
         except Exception as exc:
             self.log.warning("recoverer: %s", exc, exc_info=not _is_broker_error(exc))
             return
@@ -153,7 +181,7 @@ class Recoverer:
             )
 
 
-class Janitor:
+class Janitor(_Duty):
     """Deletes completed jobs past retention and archived jobs beyond the caps, and gives
     members of expired aggregation staging sets back to their groups."""
 
@@ -167,9 +195,11 @@ class Janitor:
         archive_max_size: int,
         archive_max_age: float,
         interval: float = JANITOR_INTERVAL,
+        trouble: Trouble | None = None,
     ) -> None:
         self.broker = broker
-        self.queues = list(queues)
+        self._queues = list(queues)
+        self.trouble = trouble or Trouble.of(log, "worker")
         self.clock = clock
         self.log = log
         self.archive_max_size = archive_max_size
@@ -186,6 +216,12 @@ class Janitor:
             deleted = await self.broker.purge_expired(
                 self.queues, self.clock.now(), self.archive_max_size, self.archive_max_age
             )
+        except QueueDamaged as exc:
+            self.trouble.damaged.found(exc)
+            return
+        except BrokerUnavailable as exc:
+            self.trouble.outage.failed("janitor", exc)
+            return
         except Exception as exc:
             self.log.warning("janitor: %s", exc, exc_info=not _is_broker_error(exc))
             return
@@ -202,6 +238,9 @@ class Janitor:
             returned = sum([await self.broker.reclaim_staged(queue, now) for queue in self.queues])
         except Unsupported:
             self._reclaims = False
+            return
+        except BrokerUnavailable as exc:
+            self.trouble.outage.failed("janitor", exc)
             return
         except Exception as exc:
             self.log.warning("janitor: reclaiming staged groups: %s", exc, exc_info=not _is_broker_error(exc))

@@ -43,7 +43,7 @@ from queue_core.errors import (
     TransientError,
 )
 from queue_core.retry import RetryPolicy, default_backoff, delay_for
-from queue_core.serialization import Serializer
+from queue_core.serialization import Serializer, encode
 from queue_core.worker._leases import StopReason
 
 DEFAULT_MAX_BOUNCES = 100
@@ -107,7 +107,7 @@ def interpret(
         error = JobTimeout(f"attempt ran past its {end.limit}", limit=end.limit)
     if error is None:
         try:
-            result = None if end.value is None else serializer.dumps(end.value)
+            result = None if end.value is None else encode(serializer, end.value)
         except QueueError as exc:
             error = exc
         else:

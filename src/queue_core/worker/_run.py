@@ -49,6 +49,7 @@ from queue_core.worker._maintenance import Forwarder, Janitor, Recoverer
 from queue_core.worker._metrics_recorder import MetricsRecorder
 from queue_core.worker._runner import Runner, RunnerSetup
 from queue_core.worker._settler import Settler
+from queue_core.worker._trouble import Trouble
 from queue_core.worker.aggregation import Aggregator
 from queue_core.worker.handlers import HandlerTable, plugin_middleware
 from queue_core.worker.options import WorkerOptions
@@ -97,21 +98,26 @@ class WorkerRun:
         self.inflight = InFlight(options.concurrency)
         self.stopping = anyio.Event()
         self.work: TaskGroup | None = None
-        self.settler = Settler(broker, clock, log)
+        #: where every loop reports an unreachable broker or a damaged queue.
+        self.trouble = trouble = Trouble.of(log, f"worker {options.id}")
+        self.settler = Settler(broker, clock, log, outage=trouble.outage)
         self.metrics = MetricsRecorder(broker, clock, log)
         self.forwarder = Forwarder(
-            broker, names, clock, log, on_forwarded=lambda _: self.fetcher.nudge(), notified=self._listening
-        )
+            broker, names, clock, log, on_forwarded=lambda _: self.fetcher.nudge(), notified=self._listening,
+            trouble=trouble,
+        )  # fmt: skip
         self.runner = self._runner()
         self.fetcher = self._fetcher(idle_wait)
-        self.keeper = LeaseKeeper(broker, self.inflight, clock, options.lease_for, log)
-        self.cancels = CancelListener(broker, self.inflight, self.keeper, log)
+        self.keeper = LeaseKeeper(broker, self.inflight, clock, options.lease_for, log, trouble.outage)
+        self.cancels = CancelListener(broker, self.inflight, self.keeper, log, trouble.outage)
         self.heartbeat = Heartbeat(
-            broker, clock, log, worker_id=options.id, snapshot=self.snapshot, interval=options.heartbeat_interval
-        )
+            broker, clock, log, worker_id=options.id, snapshot=self.snapshot, interval=options.heartbeat_interval,
+            outage=trouble.outage,
+        )  # fmt: skip
         self.recoverer = Recoverer(
-            broker, names, clock, log, interval=options.sweep_interval, max_crashes=options.max_crashes
-        )
+            broker, names, clock, log, interval=options.sweep_interval, max_crashes=options.max_crashes,
+            trouble=trouble,
+        )  # fmt: skip
         self.aggregator = self._aggregator(names)
         self.janitor = Janitor(
             broker,
@@ -120,6 +126,7 @@ class WorkerRun:
             log,
             archive_max_size=options.archive_max_size,
             archive_max_age=options.archive_max_age,
+            trouble=trouble,
         )
 
     def _listening(self) -> bool:
@@ -150,7 +157,10 @@ class WorkerRun:
             blocking = getattr(getattr(self.broker, "capabilities", None), "blocking_wait", False)
             idle_wait = IDLE_WAIT_BLOCKING if blocking else IDLE_WAIT_POLLING
         hooks = FetcherHooks(start=self.start, requeue=self.requeue, on_wake=self.forwarder.recheck)
-        return Fetcher(self.options, self.broker, self.clock, self.inflight, self.log, hooks, idle_timeout=idle_wait)
+        return Fetcher(
+            self.options, self.broker, self.clock, self.inflight, self.log, hooks, idle_timeout=idle_wait,
+            trouble=self.trouble,
+        )  # fmt: skip
 
     def _aggregator(self, names: list[str]) -> Aggregator | None:
         policy = self.options.aggregation

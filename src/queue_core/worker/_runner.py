@@ -25,6 +25,7 @@ import dataclasses
 import functools
 import logging
 import math
+import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -60,6 +61,18 @@ from queue_core.worker.ratelimit import Limiter, admit
 UNKNOWN_TYPE_DELAY = 15.0
 #: how long a job is held back when a distributed rate limit cannot be consulted.
 LIMITER_TROUBLE_DELAY = 1.0
+
+
+#: the most of a traceback stored with a job: its end, where the error was raised.
+TRACEBACK_LIMIT = 8192
+
+
+def bounded_traceback(error: BaseException) -> str:
+    """``error``'s formatted traceback, cut to its last ``TRACEBACK_LIMIT`` characters."""
+    text = "".join(traceback.format_exception(error))
+    if len(text) > TRACEBACK_LIMIT:
+        text = "...\n" + text[-(TRACEBACK_LIMIT - 4) :]
+    return text
 
 
 def job_fields(record: JobRecord) -> dict[str, Any]:
@@ -376,6 +389,8 @@ class Runner:
 
     async def _fail(self, attempt: Attempt, delivery: Delivery, error: BaseException, settlement: Settlement) -> None:
         record = attempt.lease.record
+        if not isinstance(error, QueueError) and settlement.kind is not SettleKind.REVOKE:
+            settlement = dataclasses.replace(settlement, traceback=bounded_traceback(error))
         self._log_failure(record, delivery.attempt, error, settlement, self.clock.now())
         if settlement.kind is SettleKind.REVOKE:
             await self._settle(settlement, attempt)
@@ -411,10 +426,12 @@ class Runner:
         if isinstance(error, Revoke):
             self.log.info("%s revoked by its handler; deleted", where, extra=fields)
             return
-        signal = isinstance(error, QueueError)  # our own signals need no traceback
-        exc_info = None if signal else error
+        # One line per failed attempt; the traceback is stored with the job (``job show``,
+        # ``Manager.job_info``) and logged at debug only.
+        if settlement.traceback is not None:
+            self.log.debug("%s: %s", where, settlement.traceback, extra=fields)
         if settlement.kind is SettleKind.ARCHIVE:
-            self.log.error("%s failed: %s; archived", where, outcomes.describe(error), exc_info=exc_info, extra=fields)
+            self.log.error("%s failed: %s; archived", where, outcomes.describe(error), extra=fields)
         elif settlement.counts_as_failure:
             assert settlement.retry_at is not None
             self.log.warning(
@@ -424,7 +441,6 @@ class Runner:
                 record.retried + 1,
                 record.max_retries,
                 settlement.retry_at - now,
-                exc_info=exc_info,
                 extra=fields,
             )
         else:
@@ -490,7 +506,8 @@ class Runner:
         record = attempt.lease.record
         if attempt.stop_reason is StopReason.LEASE_LOST:
             return False
-        applied = await self.settler.settle(settlement)
+        attempt.settling = True
+        applied = await self.settler.settle(settlement, until=attempt.expires_at)
         if applied is None:
             self.log.error(
                 "could not %s job %s (%s) in %s; it is recovered when its lease runs out",

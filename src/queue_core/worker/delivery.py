@@ -28,7 +28,7 @@ import sniffio
 from queue_core import validation
 from queue_core.broker import Broker, JobRecord, Lease
 from queue_core.errors import LeaseLost, SerializationError, ValidationError
-from queue_core.serialization import Serializer
+from queue_core.serialization import Serializer, encode
 
 T = TypeVar("T")
 
@@ -183,7 +183,7 @@ class Delivery:
         deleted with the job on success). Raises ``LeaseLost`` when this worker no longer
         holds the job, and ``SerializationError`` when ``value`` cannot be encoded.
         """
-        data = self._serializer.dumps(value)
+        data = encode(self._serializer, value)
         if not await self._broker.write_result(self._lease, data):
             raise LeaseLost(f"job {self.id!r} in queue {self.queue!r} is no longer held by this worker")
 

@@ -18,6 +18,7 @@ from datetime import timedelta
 from typing import Any, TypedDict
 
 from queue_core import errors, validation
+from queue_core.outage import DEFAULT_CONNECT_TIMEOUT
 from queue_core.serialization import JSON, Serializer
 from queue_core.worker._outcomes import DEFAULT_MAX_BOUNCES
 from queue_core.worker._queues import parse_queues
@@ -61,6 +62,9 @@ class WorkerOptions:
     - ``sweep_interval``: how often expired leases of dead workers are recovered: a
       killed worker's jobs are back within ``lease_for + sweep_interval``.
     - ``shutdown_timeout``: seconds running handlers get to finish when stopping.
+    - ``connect_timeout``: seconds ``run()`` waits for the broker to answer before it
+      reports itself started; then it raises ``BrokerUnavailable`` (the command line
+      exits 2 with one line).
     - ``heartbeat_interval``: how often the worker publishes its ``WorkerInfo``.
     - ``rate_limit``: a ``RateLimit`` on every attempt this worker starts (checked
       before the handler's own); with a ``key``, shared by every worker naming it.
@@ -86,6 +90,7 @@ class WorkerOptions:
     lease_for: float = DEFAULT_LEASE
     sweep_interval: float = DEFAULT_SWEEP_INTERVAL
     shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
     heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL
     rate_limit: RateLimit | None = None
     aggregation: AggregationPolicy | None = None
@@ -108,7 +113,7 @@ class WorkerOptions:
         fix("threads", validation.integer(threads, "threads", errors.InvalidWorkerOption, minimum=1))
         for name in ("lease_for", "sweep_interval", "heartbeat_interval"):
             fix(name, _seconds(name, getattr(self, name), positive=True))
-        for name in ("shutdown_timeout", "unknown_type_grace", "archive_max_age"):
+        for name in ("shutdown_timeout", "connect_timeout", "unknown_type_grace", "archive_max_age"):
             fix(name, _seconds(name, getattr(self, name)))
         checked_rate_limit(self.rate_limit, "rate_limit")
         if self.aggregation is not None and not isinstance(self.aggregation, AggregationPolicy):
@@ -141,6 +146,7 @@ class WorkerSettings(TypedDict, total=False):
     lease_for: float | timedelta
     sweep_interval: float | timedelta
     shutdown_timeout: float | timedelta
+    connect_timeout: float | timedelta
     heartbeat_interval: float | timedelta
     rate_limit: RateLimit | None
     aggregation: AggregationPolicy | None

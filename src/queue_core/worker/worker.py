@@ -37,6 +37,7 @@ from queue_core.clock import Clock
 from queue_core.events import LOGGER_NAME
 from queue_core.extras import require_backend
 from queue_core.options import Option
+from queue_core.outage import wait_until_reachable
 from queue_core.registry import DEFAULT_URL
 from queue_core.retry import RetryPolicy
 from queue_core.serialization import Serializer
@@ -128,6 +129,7 @@ class Worker:
     lease_for: Option[float] = Option()
     sweep_interval: Option[float] = Option()
     shutdown_timeout: Option[float] = Option()
+    connect_timeout: Option[float] = Option()
     heartbeat_interval: Option[float] = Option()
     rate_limit: Option[RateLimit | None] = Option()
     aggregation: Option[AggregationPolicy | None] = Option()
@@ -231,6 +233,7 @@ class Worker:
         if self._stop_now_requested:
             self._stop_now.set()
         async with self.session.opened() as broker:
+            await wait_until_reachable(broker, self.options.connect_timeout, self.log, f"worker {self.id}")
             await self._refuse_foreign_layout(broker)
             # A look at the broker's settings, beside the loops: it must not delay the start.
             check = functools.partial(self._check_broker_settings, broker)

@@ -170,6 +170,34 @@ local function settle_if_any(scope, id, how, now, result)
   return settle_dependents(scope, id, how, now, result)
 end
 
+-- The TYPE of a job key that exists but is not a hash (damaged), else nil: operator
+-- scripts check it first, so a damaged record can still be deleted or archived.
+local function damaged_kind(key)
+  local kind = redis.call('TYPE', key)['ok']
+  if kind == 'hash' or kind == 'none' then return nil end
+  return kind
+end
+
+-- Take the id of a damaged job out of every container of an operator script; returns the
+-- state whose container held it ('archived' when none did).
+local function detach_damaged(c, id)
+  local found = 'archived'
+  if redis.call('LREM', c.pending, 0, id) > 0 then found = 'pending' end
+  for _, name in ipairs({ 'scheduled', 'retry', 'archived', 'completed' }) do
+    if redis.call('ZREM', c[name], id) > 0 then found = name end
+  end
+  return found
+end
+
+-- Store the traceback of a failed attempt ('' clears the previous one).
+local function keep_traceback(key, traceback)
+  if traceback == '' then
+    redis.call('HDEL', key, 'traceback')
+  else
+    redis.call('HSET', key, 'traceback', traceback)
+  end
+end
+
 -- Take the job out of the active set and its lease.
 local function leave_active(active, lease, id)
   redis.call('ZREM', active, id)

@@ -4,10 +4,17 @@
 -- KEYS[6] groups
 -- ARGV[1] scope  ARGV[2] job id  ARGV[3] now
 -- Reply: { 'ok' | 'missing' | 'refused', former state or '' }. Nothing is counted;
--- an archived job is announced as finished.
+-- an archived job is announced as finished. A damaged job key (not a hash) becomes an
+-- archived record saying so (see quarantine).
 
 local scope, id, now = ARGV[1], ARGV[2], ARGV[3]
 local key = job_key(scope, id)
+local kind = damaged_kind(key)
+if kind then
+  local found = detach_damaged(containers(), id)
+  quarantine(key, id, kind, KEYS[4], now)
+  return { 'ok', found }
+end
 local v = redis.call('HMGET', key, 'state', 'group')
 local state = v[1]
 if not state then return { 'missing', '' } end

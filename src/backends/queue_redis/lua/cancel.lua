@@ -5,10 +5,13 @@
 -- KEYS[1] pending  KEYS[2] scheduled  KEYS[3] retry  KEYS[4] archived  KEYS[5] completed
 -- KEYS[6] groups
 -- ARGV[1] scope  ARGV[2] job id  ARGV[3] now  ARGV[4] cancel channel
--- Reply: { 'ok' | 'missing' | 'refused', former state or '', published (1/0) }
+-- Reply: { 'ok' | 'missing' | 'refused' | 'malformed', former state (for 'malformed': what
+-- is damaged) or '', published (1/0) }
 
 local scope, id, now = ARGV[1], ARGV[2], ARGV[3]
 local key = job_key(scope, id)
+local kind = damaged_kind(key)
+if kind then return { 'malformed', 'its key holds a ' .. kind .. ', not a hash', 0 } end
 local v = redis.call('HMGET', key, 'state', 'group')
 local state = v[1]
 if not state then return { 'missing', '', 0 } end

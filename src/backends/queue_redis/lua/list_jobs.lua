@@ -2,7 +2,9 @@
 -- KEYS[1] container  KEYS[2] lease
 -- ARGV[1] scope  ARGV[2] order: 'pending' (dequeue order), 'asc' or 'desc' (by score)
 -- ARGV[3] offset  ARGV[4] count
--- Reply: a list of { id, { field, value, ... }, lease expiry or '' }.
+-- Reply: a list of { id, { field, value, ... }, lease expiry or '' }. A job key that is
+-- not a hash is listed with the single field 'malformed' (its TYPE), so one damaged
+-- record never fails a listing; an id without a record is listed with 'malformed' 'none'.
 
 local scope, order = ARGV[1], ARGV[2]
 local offset, count = tonumber(ARGV[3]), tonumber(ARGV[4])
@@ -20,9 +22,10 @@ else
 end
 local reply = {}
 for _, id in ipairs(ids) do
-  local fields = redis.call('HGETALL', job_key(scope, id))
-  if #fields > 0 then
-    table.insert(reply, { id, fields, redis.call('ZSCORE', KEYS[2], id) or '' })
-  end
+  local key = job_key(scope, id)
+  local kind = redis.call('TYPE', key)['ok']
+  local fields = { 'malformed', kind }
+  if kind == 'hash' then fields = redis.call('HGETALL', key) end
+  table.insert(reply, { id, fields, redis.call('ZSCORE', KEYS[2], id) or '' })
 end
 return reply

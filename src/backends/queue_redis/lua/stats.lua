@@ -15,7 +15,7 @@ for _, g in ipairs(groups) do
 end
 local since = ''
 local head = redis.call('LINDEX', KEYS[1], -1)
-if head then
+if head and redis.call('TYPE', job_key(scope, head))['ok'] == 'hash' then
   since = redis.call('HGET', job_key(scope, head), 'pending_since') or ''
 end
 return {

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import redis
 from redis.exceptions import AuthenticationError, NoPermissionError, RedisClusterException, ResponseError
 
-from queue_core import BrokerAuthError, BrokerError, BrokerUnavailable
+from queue_core import BrokerAuthError, BrokerError, BrokerUnavailable, DamagedData
 
 
 @contextlib.contextmanager
@@ -28,6 +28,8 @@ def mapped_errors() -> Iterator[None]:
             raise BrokerAuthError(f"Redis refused the command: {text}") from exc
         if "LOADING" in text or "BUSY" in text or "MASTERDOWN" in text or "READONLY" in text:
             raise BrokerUnavailable(f"Redis cannot serve now: {text}") from exc
+        if "WRONGTYPE" in text:
+            raise DamagedData(f"a key holds a value of the wrong type: {text}") from exc
         raise BrokerError(f"Redis error: {text}") from exc
     except redis.RedisError as exc:
         raise BrokerError(f"Redis error: {exc}") from exc
