@@ -12,7 +12,7 @@ import anyio
 import httpx
 import pytest
 
-from queue_core import Broker, Client, JobState, Manager, MissingDependency
+from queue_core import Broker, Client, JobState, Manager, MissingDependency, Settlement
 from queue_core.dashboard import basic_auth, create_app
 from queue_core.dashboard.security import CSRF_COOKIE
 from queue_core.dashboard.server import serve
@@ -259,3 +259,17 @@ async def test_without_the_extra_the_error_names_it(monkeypatch: pytest.MonkeyPa
     monkeypatch.setitem(sys.modules, "starlette", None)
     with pytest.raises(MissingDependency, match=r"queue-core\[dashboard\]"):
         dashboard.create_app("memory://")
+
+
+async def test_the_job_page_shows_the_stored_traceback_as_text(broker: Broker) -> None:
+    async with Client(broker) as client:
+        job_id = (await client.enqueue("report.build", {"day": "mon"}, queue="mail", max_retries=0)).job_id
+    now = await broker.server_time()
+    [lease] = await broker.dequeue(["mail"], now, 30, "w1", 1)
+    trace = f'Traceback (most recent call last):\n  File "app.py", line 3, in build\nValueError: {XSS}'
+    assert await broker.settle([Settlement.archive(lease, f"ValueError: {XSS}", traceback=trace)], now) == [True]
+    async with client_for(create_app(broker)) as client:
+        page = await client.get(f"/queues/mail/jobs/{job_id}")
+    assert page.status_code == 200
+    assert 'id="last-traceback"' in page.text and "File &#34;app.py&#34;, line 3, in build" in page.text
+    assert XSS not in page.text  # escaped, inert

@@ -24,7 +24,7 @@ NOW = 1_750_000_000.0
 def raw_connection(url: str) -> Iterator[Any]:
     """A plain client on the same storage the broker for ``url`` uses."""
     if url.startswith("memory://"):
-        server, _ = _server("")
+        server = _server("")[0]
         yield fakeredis.FakeRedis(server=server)
         return
     client = redis.Redis.from_url(url)
