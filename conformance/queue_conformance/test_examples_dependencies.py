@@ -146,3 +146,40 @@ async def test_a_dependency_archived_before_enqueue_applies_the_policy_at_once(b
     snapshot = await info(broker, "c")
     assert (snapshot.last_error, snapshot.waiting_for) == ("cancelled: dependency a did not complete", 1)
     assert await broker.job_dependents(DEFAULT, "b") == []
+
+
+@pytest.mark.parametrize("policy", ["run", "cancel"])
+async def test_archive_all_waiting_takes_a_job_an_earlier_one_settled(broker: Broker, policy: str) -> None:
+    """archive_all takes every job waiting when it is called: one that archiving an
+    earlier job settles (released to pending under ``run``, cancelled under ``cancel``)
+    is archived too, and is left in no other container."""
+    await enqueue(
+        broker,
+        job("a"),
+        job("b", depends_on=("a",), on_dependency_failure="wait"),
+        job("c", depends_on=("b",), on_dependency_failure=policy),
+    )
+    assert await broker.archive_all(DEFAULT, JobState.WAITING, T0) == 2
+    assert [(await info(broker, job_id)).state for job_id in ("b", "c")] == [JobState.ARCHIVED] * 2
+    counts = await stats(broker)
+    assert (counts.pending, counts.waiting, counts.archived) == (1, 0, 2)
+    assert ids(await lease(broker, limit=10)) == ["a"]
+
+
+@pytest.mark.parametrize("policy", ["run", "cancel"])
+async def test_delete_all_waiting_takes_a_job_an_earlier_one_settled(broker: Broker, policy: str) -> None:
+    """delete_all likewise: the dependent settled by an earlier deletion is deleted,
+    and no container keeps its ID."""
+    await enqueue(
+        broker,
+        job("a"),
+        job("b", depends_on=("a",), on_dependency_failure="wait"),
+        job("c", depends_on=("b",), on_dependency_failure=policy),
+    )
+    assert await broker.delete_all(DEFAULT, JobState.WAITING, T0) == 2
+    for job_id in ("b", "c"):
+        with pytest.raises(JobNotFound):
+            await info(broker, job_id)
+    counts = await stats(broker)
+    assert (counts.pending, counts.waiting, counts.archived) == (1, 0, 0)
+    assert ids(await lease(broker, limit=10)) == ["a"]

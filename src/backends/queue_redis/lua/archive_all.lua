@@ -16,7 +16,7 @@ else
   if #ids > 0 then redis.call('ZREM', KEYS[1], unpack(ids)) end
 end
 for _, id in ipairs(ids) do
-  if waiting then leave_waiting(scope, id) end
+  if waiting then leave_taken_waiting(scope, id) end
   redis.call('HSET', job_key(scope, id), 'state', 'archived', 'archived_at', now)
   redis.call('ZADD', KEYS[2], now, id)
   settle_if_any(scope, id, 'archived', now)

@@ -17,7 +17,7 @@ else
 end
 for _, id in ipairs(ids) do
   local key = job_key(scope, id)
-  if waiting then leave_waiting(scope, id) end
+  if waiting then leave_taken_waiting(scope, id) end
   release_unique(key, id)
   redis.call('DEL', key)
   settle_if_any(scope, id, 'gone', now)
