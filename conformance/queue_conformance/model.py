@@ -938,7 +938,9 @@ class ReferenceBroker:
     def archive_all(self, queue: str, state: JobState, now: float, group: str | None = None) -> int:
         model, jobs = self._bulk("archive", queue, state, ARCHIVABLE, group)
         for job in jobs:
-            self._archive(model, job, now)
+            # a waiting job that an earlier one cancelled (policy cancel) is archived already
+            if job.state is not JobState.ARCHIVED:
+                self._archive(model, job, now)
         return len(jobs)
 
     def delete_all(self, queue: str, state: JobState, now: float, group: str | None = None) -> int:

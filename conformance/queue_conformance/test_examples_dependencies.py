@@ -161,6 +161,8 @@ async def test_archive_all_waiting_takes_a_job_an_earlier_one_settled(broker: Br
     )
     assert await broker.archive_all(DEFAULT, JobState.WAITING, T0) == 2
     assert [(await info(broker, job_id)).state for job_id in ("b", "c")] == [JobState.ARCHIVED] * 2
+    cancelled = "cancelled: dependency b did not complete" if policy == "cancel" else None
+    assert (await info(broker, "c")).last_error == cancelled
     counts = await stats(broker)
     assert (counts.pending, counts.waiting, counts.archived) == (1, 0, 2)
     assert ids(await lease(broker, limit=10)) == ["a"]

@@ -233,18 +233,18 @@ local function detach(scope, c, id, state, group)
 end
 
 -- A job a bulk action took from the waiting set may have been settled since by an earlier
--- job of the same batch (released to pending or scheduled under policy 'run', or archived
--- under 'cancel'): take it out of the container its state names now, so the action
--- leaves its ID nowhere else.
+-- job of the same batch: released to pending or scheduled under policy 'run' (it leaves
+-- that container here) or archived under 'cancel' (left to the caller). Returns the state.
 local function leave_taken_waiting(scope, id)
   local state = redis.call('HGET', job_key(scope, id), 'state')
   if state == 'waiting' then
     leave_waiting(scope, id)
   elseif state == 'pending' then
     redis.call('LREM', scope .. 'pending', 0, id)
-  elseif state == 'scheduled' or state == 'archived' then
-    redis.call('ZREM', scope .. state, id)
+  elseif state == 'scheduled' then
+    redis.call('ZREM', scope .. 'scheduled', id)
   end
+  return state
 end
 
 -- The containers of an operator script, from its standard first six KEYS.

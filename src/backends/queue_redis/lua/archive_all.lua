@@ -15,14 +15,19 @@ else
   ids = redis.call('ZRANGE', KEYS[1], 0, batch - 1)
   if #ids > 0 then redis.call('ZREM', KEYS[1], unpack(ids)) end
 end
+local archived = {}
 for _, id in ipairs(ids) do
-  if waiting then leave_taken_waiting(scope, id) end
-  redis.call('HSET', job_key(scope, id), 'state', 'archived', 'archived_at', now)
-  redis.call('ZADD', KEYS[2], now, id)
-  settle_if_any(scope, id, 'archived', now)
+  -- a waiting job cancelled by an earlier one of the batch is archived (and announced)
+  -- already: it counts, and is not archived twice
+  if not waiting or leave_taken_waiting(scope, id) ~= 'archived' then
+    redis.call('HSET', job_key(scope, id), 'state', 'archived', 'archived_at', now)
+    redis.call('ZADD', KEYS[2], now, id)
+    settle_if_any(scope, id, 'archived', now)
+    table.insert(archived, id)
+  end
 end
 if group ~= '' and redis.call('ZCARD', KEYS[1]) == 0 then
   redis.call('SREM', KEYS[3], group)
 end
-announce_finished(scope, ids)
+announce_finished(scope, archived)
 return #ids

@@ -17,7 +17,9 @@ else
 end
 for _, id in ipairs(ids) do
   local key = job_key(scope, id)
-  if waiting then leave_taken_waiting(scope, id) end
+  if waiting and leave_taken_waiting(scope, id) == 'archived' then
+    redis.call('ZREM', scope .. 'archived', id)  -- cancelled by an earlier one of the batch
+  end
   release_unique(key, id)
   redis.call('DEL', key)
   settle_if_any(scope, id, 'gone', now)
