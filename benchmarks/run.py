@@ -15,8 +15,9 @@ concurrency 50, against one throwaway redis-server started here on a free port):
   used_cpu_sys`` of the server over the phase, networking included); an idle worker's
   commands per second; Redis bytes per pending job (``used_memory`` after A).
 - **queue-core only**: trio against asyncio, ``memory://`` (in-process), the bare redis-py
-  baselines (our enqueue's EVALSHA one by one and pipelined) and worker RSS across
-  repeated drains.
+  baselines (our enqueue's EVALSHA one by one and pipelined), worker RSS across
+  repeated drains, and the release cost of dependencies (``workflows.py``: a chain and a
+  fan-in of ``--workflow-jobs`` against plain jobs, on Redis and memory://, run once).
 
 Every figure is the median of ``--repeats`` runs with (min-max). The table is printed and
 written to ``benchmarks/results/`` (``latest.md`` or ``latest-peers.md``, plus a JSON file
@@ -41,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 import harness
+import workflows
 from harness import PEER_NAMES, Redis, peer, queue_core, summary
 
 sys.path.insert(0, str(harness.ROOT / "tests"))
@@ -94,6 +96,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if args.rss_jobs and (not args.libs or "queue-core" in args.libs):
             say(f"worker RSS over {args.rss_rounds} drains of {args.rss_jobs // args.rss_rounds} jobs")
             extras["rss"] = harness.worker_rss(server, args.rss_jobs, args.rss_rounds, workdir)
+        if args.workflow_jobs and (not args.libs or "queue-core" in args.libs):
+            say(f"release cost: a chain and a fan-in of {args.workflow_jobs} jobs, Redis and memory://")
+            extras["workflows"] = {
+                "Redis": workflows.measure(server_process.url, args.workflow_jobs),
+                "memory://": workflows.measure("memory://", args.workflow_jobs),
+            }
+            extras["workflow_jobs"] = args.workflow_jobs
         server.close()
     return {"runs": runs, "extras": extras, "versions": versions, "redis_version": redis_version}
 
@@ -218,6 +227,8 @@ def tables(data: dict[str, Any]) -> str:
         "under trio with its earlier transport (redis-py's sync client on threads) instead of the pipelined "
         "hiredis connection.",
     ]
+    if extras.get("workflows"):
+        lines += ["", workflows.table(extras["workflows"], extras["workflow_jobs"])]
     if extras.get("rss"):
         rss = extras["rss"]
         mib = " → ".join(f"{value / 2**20:.1f}" for value in rss["rss"])
@@ -360,6 +371,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--idle-seconds", type=float, default=20.0, help="idle window (two idle look periods)")
     parser.add_argument("--rss-jobs", type=int, default=200_000, help="jobs drained for the RSS figure (0: skip)")
     parser.add_argument("--rss-rounds", type=int, default=4)
+    parser.add_argument("--workflow-jobs", type=int, default=10_000, help="chain length and fan-in width (0: skip)")
     args = parser.parse_args(argv)
     # Every queue-core row runs bare unless it says otherwise (the observability rows).
     os.environ.setdefault("QUEUE_CORE_DISABLED_PLUGINS", ",".join(harness.OBSERVABILITY_PLUGINS))

@@ -21,6 +21,7 @@ BUILD_ORDER = (
     JobState.PENDING,
     JobState.SCHEDULED,
     JobState.AGGREGATING,
+    JobState.WAITING,
 )
 _serial = itertools.count()
 
@@ -37,11 +38,14 @@ async def job_in(
         options["group"] = group
     if state is JobState.COMPLETED:
         options.setdefault("retention", 600)
+    if state is JobState.WAITING and "depends_on" not in options:
+        # something to wait for that stays out of the way: due in an hour
+        options["depends_on"] = [await job_in(broker, clock, JobState.SCHEDULED, queue=queue)]
     job = Job.create("task", {"n": next(_serial)}, queue=queue, **options).with_id()
     assert job.job_id is not None
     [outcome] = await broker.enqueue([job], now)
     assert outcome.ok, outcome
-    if state in (JobState.PENDING, JobState.SCHEDULED, JobState.AGGREGATING):
+    if state in (JobState.PENDING, JobState.SCHEDULED, JobState.AGGREGATING, JobState.WAITING):
         return job.job_id
     [lease] = await broker.dequeue([queue], now, LEASE, "w1", 1)
     assert lease.job_id == job.job_id, "job_in needs an empty pending list for this state"
@@ -68,12 +72,17 @@ async def populate(
     broker: Broker, clock: ManualClock, counts: Mapping[JobState, int], *, queue: str = QUEUE
 ) -> dict[JobState, list[str]]:
     """``counts[state]`` jobs in each state (aggregating ones alternate between groups
-    g1 and g2); returns their IDs by state."""
+    g1 and g2; waiting ones wait for the first job not yet finished, which must be asked
+    for too); returns their IDs by state."""
     ids: dict[JobState, list[str]] = {state: [] for state in JobState}
     for state in BUILD_ORDER:
         for i in range(counts.get(state, 0)):
             group = "g1" if i % 2 == 0 else "g2"
-            ids[state].append(await job_in(broker, clock, state, queue=queue, group=group))
+            options: dict[str, Any] = {}
+            if state is JobState.WAITING:
+                unfinished = (JobState.ACTIVE, JobState.RETRY, JobState.PENDING, JobState.SCHEDULED)
+                options["depends_on"] = [next(job_id for s in unfinished for job_id in ids[s])]
+            ids[state].append(await job_in(broker, clock, state, queue=queue, group=group, **options))
     return ids
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import anyio
 import pytest
 
-from queue_core import JobState, Manager
+from queue_core import Job, JobState, Manager, open_broker
 from queue_core.cli import job_actions
 from tests.cli_kit import invoke, seed, with_prefix
 
@@ -441,3 +441,26 @@ def test_group_ls(url: str) -> None:
     ]
     assert as_json(url, "group", "ls", "-q", "digest") == [{"queue": "digest", "group": "g1", "size": 1}]
     assert "g2" in invoke(url, "group", "ls").stdout
+
+
+def test_job_show_lists_dependencies_and_dependents_and_release_frees_a_waiting_job(url: str) -> None:
+    async def flow() -> None:
+        broker = await open_broker(url)
+        try:
+            jobs = [Job("a", queue=QUEUE, job_id="a"), Job("b", queue=QUEUE, job_id="b")]
+            jobs.append(Job("c", queue=QUEUE, job_id="c", depends_on=("a", "b"), on_dependency_failure="wait"))
+            await broker.enqueue_flow(jobs, time.time())
+        finally:
+            await broker.close()
+
+    anyio.run(flow)
+    shown = invoke(url, "job", "show", "c", "-q", QUEUE).stdout
+    assert "waiting" in shown and "a, b" in shown and "wait" in shown
+    assert as_json(url, "job", "show", "a", "-q", QUEUE)["dependents"] == ["c"]
+    assert invoke(url, "job", "release", "c", "-q", QUEUE).exit_code == 0
+    assert as_json(url, "job", "show", "c", "-q", QUEUE)["state"] == "pending"
+    assert as_json(url, "job", "show", "a", "-q", QUEUE)["dependents"] == []
+    refused = invoke(url, "job", "release", "a", "-q", QUEUE)
+    assert refused.exit_code == 1 and "not waiting" in refused.stderr
+    cancelled = invoke(url, "job", "cancel-flow", "a", "-q", QUEUE)
+    assert cancelled.exit_code == 0 and "cancelled 1 job(s): a" in cancelled.stdout

@@ -33,7 +33,7 @@ def test_the_reference_covers_every_command_and_the_exit_codes() -> None:
         assert f"queue-core {command}" in paths
     for group, subcommands in {
         "queue": ("ls", "info", "history", "pause", "resume", "delete"),
-        "job": ("ls", "show", "payload", "result", "run", "archive", "delete", "cancel"),
+        "job": ("ls", "show", "payload", "result", "run", "archive", "delete", "cancel", "release", "cancel-flow"),
         "group": ("ls",),
         "cron": ("ls", "history"),
     }.items():

@@ -19,6 +19,15 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
         ("quickstart.py", ["sent to user4@example.com", "passed on attempt 2", "first email job: {'status': 'sent'}"]),
         ("trio_app.py", ["resized photo3.jpg to 1280px", "archived: 1"]),
         (
+            "workflows.py",
+            [
+                "publish is waiting for 4 jobs",
+                "parsed 32 characters",
+                "stored a page of 32 characters",
+                "published photo-1280.jpg, photo-2560.jpg, photo-320.jpg, photo-640.jpg",
+            ],
+        ),
+        (
             "observability.py",
             [
                 'queue_core_jobs_retried_total{job_type="upload",queue="default"} 1.0',

@@ -73,13 +73,14 @@ async def test_queue_info_counts_every_state_the_counters_and_the_latency(
         JobState.ARCHIVED: 2,
         JobState.COMPLETED: 1,
         JobState.AGGREGATING: 3,
+        JobState.WAITING: 1,
     }
     await populate(broker, clock, counts)
     clock.advance(12.5)
     info = await manager.queue_info(QUEUE)
     assert isinstance(info, QueueInfo)
     assert {state: info.count(state) for state in JobState} == counts
-    assert (info.size, info.groups, info.paused) == (12, 2, False)
+    assert (info.size, info.groups, info.paused) == (13, 2, False)
     # retry: one failure; archive: two failures; complete: one success
     assert (info.processed_total, info.failed_total, info.succeeded_total) == (4, 3, 1)
     assert (info.processed_today, info.failed_today, info.succeeded_today) == (4, 3, 1)

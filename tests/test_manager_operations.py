@@ -34,10 +34,10 @@ from tests.worker_kit import CountingBroker, fresh_broker, manual_clock
 S = JobState
 # The matrix, written out independently of queue_core.states: which state each action accepts.
 ALLOWED: dict[str, set[JobState]] = {
-    "run": {S.SCHEDULED, S.RETRY, S.ARCHIVED, S.AGGREGATING},
-    "archive": {S.PENDING, S.SCHEDULED, S.RETRY, S.AGGREGATING},
-    "delete": {S.PENDING, S.SCHEDULED, S.RETRY, S.ARCHIVED, S.COMPLETED, S.AGGREGATING},
-    "cancel": {S.PENDING, S.SCHEDULED, S.RETRY, S.AGGREGATING, S.ACTIVE},
+    "run": {S.SCHEDULED, S.RETRY, S.ARCHIVED, S.AGGREGATING, S.WAITING},
+    "archive": {S.PENDING, S.SCHEDULED, S.RETRY, S.AGGREGATING, S.WAITING},
+    "delete": {S.PENDING, S.SCHEDULED, S.RETRY, S.ARCHIVED, S.COMPLETED, S.AGGREGATING, S.WAITING},
+    "cancel": {S.PENDING, S.SCHEDULED, S.RETRY, S.AGGREGATING, S.ACTIVE, S.WAITING},
 }
 ACTION_METHODS = {"run": "run_job", "archive": "archive_job", "delete": "delete_job", "cancel": "cancel"}
 BULK_METHODS = {"run": "run_all", "archive": "archive_all", "delete": "delete_all"}

@@ -22,7 +22,19 @@ import anyio.abc
 import pytest
 from anyio.streams.text import TextReceiveStream
 
-from queue_core import Broker, Client, Delivery, JobState, ManualClock, SystemClock, Worker, open_broker
+from queue_core import (
+    Broker,
+    Client,
+    Delivery,
+    Job,
+    JobNotFound,
+    JobState,
+    ManualClock,
+    SystemClock,
+    Worker,
+    chain,
+    open_broker,
+)
 from tests.worker_kit import CountingBroker, HookRecorder, running, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -169,3 +181,46 @@ async def test_a_second_signal_interrupts_running_jobs_at_once(
         assert await worker.exit_code() == 0
     job = await broker.job_info("default", job_id, clock.now())
     assert (job.state, job.retried) == (JobState.PENDING, 0)
+
+
+async def test_a_worker_killed_inside_a_chain_link_neither_loses_nor_releases_early_the_next(
+    redis_url: str, shared: tuple[Broker, str], anyio_backend: str
+) -> None:
+    """SIGKILL while the first link of a chain runs: the second link stays waiting (the
+    dependency did not complete), and once a survivor recovers and completes the first,
+    the second is released in that same step and runs exactly once, after it."""
+    broker, prefix = shared
+    lease, sweep = 6.0, 4.0
+    clock = ManualClock(NOW)
+    first, second = chain(Job.create("work", None, max_retries=3), Job.create("next", {"n": 1}), pass_result=True)
+    async with Client(broker, clock=clock) as client:
+        await client.enqueue_flow([first, second])
+    assert first.job_id is not None and second.job_id is not None
+
+    async with child(redis_url, prefix, "hold", anyio_backend, lease_for=lease) as doomed:
+        await doomed.expect(f"started {first.job_id}")
+        doomed.process.send_signal(signal.SIGKILL)
+        assert await doomed.exit_code() == -signal.SIGKILL
+    assert (await broker.job_info("default", second.job_id, clock.now())).state is JobState.WAITING
+
+    counting = CountingBroker(broker)
+    survivor = Worker(counting, clock=clock, lease_for=lease, sweep_interval=sweep, id="survivor")
+    order: list[str] = []
+
+    @survivor.handler("work")
+    async def work(delivery: Delivery) -> str:
+        order.append("work")
+        return "from the first link"
+
+    @survivor.handler("next")
+    async def after(delivery: Delivery) -> None:
+        order.append(f"next got {delivery.decode(dict)['previous']!r}")
+
+    async with running(survivor):
+        await wait_until(lambda: counting.done["recover_expired"] >= 1)
+        assert (await broker.job_info("default", second.job_id, clock.now())).state is JobState.WAITING
+        clock.set(NOW + lease + sweep)
+        await wait_until(lambda: len(order) == 2, "both links ran")
+    assert order == ["work", "next got 'from the first link'"]
+    with pytest.raises(JobNotFound):  # completed without retention: gone, run once
+        await broker.job_info("default", second.job_id, clock.now())

@@ -30,7 +30,7 @@ import itertools
 import sys
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar, cast
 
 import anyio
@@ -259,6 +259,26 @@ class Comparison(RuleBasedStateMachine):
         """A plain due-now job: keeps pending queues fed for the processing rules."""
         self.enqueue_specs([s.JobSpec(queue, "email", job_id=job_id)])
 
+    @precondition(has_feature("dependencies"))
+    @rule(data=st.data(), queue=st.sampled_from(s.QUEUES), flow=st.booleans())
+    def enqueue_dependent(self, data: st.DataObject, queue: str, flow: bool) -> None:
+        """A job waiting for stored jobs of its queue (or for one that does not exist);
+        with ``flow``, through ``enqueue_flow`` with a second job waiting for the first."""
+        known = sorted(job_id for q, job_id in self.model.known_jobs() if q == queue)
+        spec = data.draw(s.dependent_specs(queue, known), label="dependent")
+        # a job never names itself (refused before any broker call)
+        spec = replace(spec, depends_on=tuple(d for d in spec.depends_on if d != spec.job_id) or (s.NO_SUCH_JOB,))
+        now = self.now
+        job = spec.build(now, self.fresh_id)
+        if not flow:
+            for outcome in self.both("enqueue", [job], now):
+                event(f"enqueue dependent: {outcome.state or outcome.status}")
+            return
+        assert job.job_id is not None
+        follower = s.JobSpec(queue, "email", depends_on=(job.job_id,), on_dependency_failure="run")
+        for outcome in self.both("enqueue_flow", [job, follower.build(now, self.fresh_id)], now):
+            event(f"enqueue_flow: {outcome.state or outcome.status}")
+
     # ----------------------------------------------------------------- processing
 
     @rule(target=leases, worker=st.sampled_from(s.WORKERS))
@@ -378,6 +398,8 @@ class Comparison(RuleBasedStateMachine):
                 ("job_payload", (queue, job_id)),
                 ("job_result", (queue, job_id)),
             ]
+            if "dependencies" in self.features:
+                probes += [("job_dependents", (queue, job_id)), ("dependency_results", (queue, job_id))]
         return probes
 
     @invariant()

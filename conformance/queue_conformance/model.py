@@ -28,6 +28,10 @@ author can see what the kit expects:
   (``Job.lock_key``: the caller's key, or ``"<type>:<digest>"``).
 - ``pause`` on a queue nobody enqueued to sets the flag but does not register the
   queue.
+- Dependencies settle in the dependency's own transition (docs/broker-protocol.md,
+  dependencies): dependents are visited in job-ID order, a cascade of 'cancel' breadth
+  first; a released job goes to the tail of pending (or to scheduled while its process
+  time is ahead). Only a job in state waiting is ever released or cancelled by policy.
 - ``wait_for_finished`` announcements: every move into completed or archived and every
   deletion announces the job once (``finished`` collects them per step); the state
   machines compare them with the driver's as multisets, since the order between the
@@ -82,11 +86,17 @@ ORDERED_BY = {
     JobState.RETRY: "due_at",
     JobState.ARCHIVED: "archived_at",
     JobState.COMPLETED: "expires_at",
+    JobState.WAITING: "enqueued_at",
 }
 #: How a bulk action names itself in ``GroupRequired`` (as the Manager does).
 GERUNDS = {"run": "running", "archive": "archiving", "delete": "deleting"}
 #: The deadline of a staging set an operator took a member out of: due for reclaim now.
 SPOILED = -math.inf
+
+
+def dependency_failed(job_id: str) -> str:
+    """The error of a job archived because a dependency was archived or deleted."""
+    return f"cancelled: dependency {job_id} did not complete"
 
 
 def poison_reason(crashes: int) -> str:
@@ -127,6 +137,10 @@ class StoredJob:
     completed_at: float | None = None  # completed
     expires_at: float | None = None  # completed
     archived_at: float | None = None  # archived
+    #: dependencies still waited for (only changed while the job is waiting).
+    waiting_for: set[str] = field(default_factory=set)
+    #: results copied from completed dependencies, by dependency ID.
+    dependency_results: dict[str, bytes] = field(default_factory=dict)
 
     @property
     def id(self) -> str:
@@ -184,6 +198,9 @@ class StoredJob:
             last_failed_at=self.last_failed_at,
             has_result=self.result is not None,
             result_size=len(self.result) if self.result is not None else 0,
+            depends_on=job.depends_on,
+            waiting_for=len(self.waiting_for),
+            on_dependency_failure=job.on_dependency_failure if job.depends_on else None,
             last_traceback=self.traceback,
         )
 
@@ -221,6 +238,8 @@ class ModelQueue:
     staging: dict[str, StagingSet] = field(default_factory=dict)
     #: lock identity (``Job.lock_key``) -> lock.
     locks: dict[str, UniqueLock] = field(default_factory=dict)
+    #: job ID -> IDs of the jobs linked to wait for it.
+    dependents: dict[str, set[str]] = field(default_factory=dict)
     processed_total: int = 0
     failed_total: int = 0
     processed_by_day: Counter[str] = field(default_factory=Counter)
@@ -241,7 +260,7 @@ class ModelQueue:
     def holds_work(self) -> bool:
         """Whether ``delete_queue`` without ``force`` must refuse: jobs counted in
         ``QueueStats.size`` other than active ones (checked first)."""
-        waiting = (JobState.PENDING, JobState.SCHEDULED, JobState.RETRY, JobState.ARCHIVED)
+        waiting = (JobState.PENDING, JobState.SCHEDULED, JobState.RETRY, JobState.ARCHIVED, JobState.WAITING)
         return any(job.state in waiting for job in self.jobs.values()) or any(self.groups.values())
 
     def count(self, now: float, *, failed: bool) -> None:
@@ -324,6 +343,8 @@ class ReferenceBroker:
         once, so its commit is STALE: a member is never both run and aggregated)."""
         if job.state is JobState.PENDING:
             queue.pending.remove(job.id)
+        elif job.state is JobState.WAITING:
+            self._unlink(queue, job)
         elif job.staged_in is not None:
             staging = queue.staging[job.staged_in]
             staging.members.remove(job.id)
@@ -339,12 +360,68 @@ class ReferenceBroker:
         if not queue.groups[group]:
             del queue.groups[group]
 
-    def _delete(self, queue: ModelQueue, job: StoredJob) -> None:
+    def _delete(self, queue: ModelQueue, job: StoredJob, now: float | None = None) -> None:
+        """Delete the record; with ``now`` the jobs waiting for it apply their policies
+        (without, its dependents were settled already or go with their queue)."""
         assert is_legal(job.state, None), f"model bug: cannot delete a {job.state} job"
         queue.release_lock(job)
         del queue.jobs[job.id]
         self.touched.add((queue.name, job.id))
         self.finished.append((queue.name, job.id))
+        if now is not None:
+            self._settle_dependents(queue, job.id, "gone", now)
+        else:
+            queue.dependents.pop(job.id, None)
+
+    # ----------------------------------------------------------------- dependencies
+
+    @staticmethod
+    def _unlink(queue: ModelQueue, job: StoredJob) -> None:
+        """A waiting job leaves waiting other than by release: no dependency holds it."""
+        for dependency in job.job.depends_on:
+            linked = queue.dependents.get(dependency)
+            if linked is not None:
+                linked.discard(job.id)
+                if not linked:
+                    del queue.dependents[dependency]
+
+    def _release(self, queue: ModelQueue, job: StoredJob, now: float) -> None:
+        """A waiting job whose dependencies are settled: pending, or scheduled until due."""
+        process_at = job.job.process_at(job.enqueued_at)
+        if process_at > now:
+            self._move(job, JobState.SCHEDULED)
+            job.due_at = process_at
+        else:
+            self._to_pending(queue, job, now, head=False)
+
+    def _settle_dependents(
+        self, queue: ModelQueue, job_id: str, how: str, now: float, result: bytes | None = None
+    ) -> None:
+        """Job ``job_id`` completed (``done``), was archived or is ``gone``: each job
+        waiting for it is released, cancelled (cascading) or kept, by its policy."""
+        work: list[tuple[str, str, bytes | None]] = [(job_id, how, result)]
+        while work:
+            dependency, event, copied = work.pop(0)
+            linked = queue.dependents.get(dependency, set())
+            for dependent_id in sorted(linked):
+                dependent = queue.jobs.get(dependent_id)
+                if dependent is None or dependent.state is not JobState.WAITING:
+                    continue
+                policy = dependent.job.on_dependency_failure
+                if event == "done" or policy == "run":
+                    if copied is not None:
+                        dependent.dependency_results[dependency] = copied
+                    linked.discard(dependent_id)
+                    dependent.waiting_for.discard(dependency)
+                    self.touched.add((queue.name, dependent_id))
+                    if not dependent.waiting_for:
+                        self._release(queue, dependent, now)
+                elif policy == "cancel":
+                    self._unlink(queue, dependent)
+                    self._to_archive(dependent, now, dependency_failed(dependency))
+                    work.append((dependent_id, "archived", None))
+            if event != "archived" or not linked:
+                queue.dependents.pop(dependency, None)
 
     def _to_pending(self, queue: ModelQueue, job: StoredJob, now: float, *, head: bool) -> None:
         self._move(job, JobState.PENDING)
@@ -370,6 +447,10 @@ class ReferenceBroker:
         job.last_error = error
         job.last_failed_at = now
 
+    def _archived(self, queue: ModelQueue, job: StoredJob, now: float) -> None:
+        """A job just archived (by any path): the jobs waiting for it apply their policies."""
+        self._settle_dependents(queue, job.id, "archived", now)
+
     def holds(self, lease: Lease) -> bool:
         """Whether ``lease`` still owns its job (settling it would be applied)."""
         return self._holding(lease) is not None
@@ -390,11 +471,70 @@ class ReferenceBroker:
     def enqueue(self, jobs: Sequence[Job], now: float) -> list[EnqueueOutcome]:
         return [self._enqueue_one(job, now) for job in jobs]
 
+    def enqueue_flow(self, jobs: Sequence[Job], now: float) -> list[EnqueueOutcome]:
+        """Per queue all or nothing: the first refusal (in order) writes nothing of it."""
+        outcomes: dict[int, EnqueueOutcome] = {}
+        by_queue: dict[str, list[int]] = {}
+        for index, job in enumerate(jobs):
+            by_queue.setdefault(job.queue, []).append(index)
+        for name, indexes in by_queue.items():
+            refusal = self._flow_refusal(self._queue(name), [jobs[i] for i in indexes], now)
+            for position, index in enumerate(indexes):
+                job = jobs[index]
+                assert job.job_id is not None
+                if refusal is None:
+                    outcomes[index] = self._enqueue_one(job, now)
+                elif refusal[0] == position:
+                    outcomes[index] = refusal[1]
+                else:
+                    outcomes[index] = EnqueueOutcome(job.job_id, job.queue, EnqueueStatus.FLOW_REJECTED)
+        return [outcomes[index] for index in range(len(jobs))]
+
+    @staticmethod
+    def _flow_refusal(queue: ModelQueue, jobs: Sequence[Job], now: float) -> tuple[int, EnqueueOutcome] | None:
+        ids: set[str] = set()
+        locks: dict[str, str] = {}
+        for position, job in enumerate(jobs):
+            assert job.job_id is not None
+            if job.job_id in ids or job.job_id in queue.jobs:
+                return position, EnqueueOutcome(job.job_id, job.queue, EnqueueStatus.ID_CONFLICT)
+            missing = next((d for d in job.depends_on if d not in ids and d not in queue.jobs), None)
+            if missing is not None:
+                return position, EnqueueOutcome(
+                    job.job_id, job.queue, EnqueueStatus.DEPENDENCY_MISSING, missing=missing
+                )
+            lock_key = job.lock_key
+            if lock_key is not None:
+                lock = queue.locks.get(lock_key)
+                holder = locks.get(lock_key) or (lock.holder if lock is not None and lock.held_at(now) else None)
+                if holder is not None:
+                    return position, EnqueueOutcome(job.job_id, job.queue, EnqueueStatus.DUPLICATE, holder=holder)
+                locks[lock_key] = job.job_id
+            ids.add(job.job_id)
+        return None
+
     def _enqueue_one(self, job: Job, now: float) -> EnqueueOutcome:
         assert job.job_id is not None, "every job carries an ID (Job.with_id)"
         queue = self._queue(job.queue)
         if job.job_id in queue.jobs:
             return EnqueueOutcome(job.job_id, job.queue, EnqueueStatus.ID_CONFLICT)
+        waits_for: list[str] = []
+        cancelled_by: str | None = None
+        copies: dict[str, bytes] = {}
+        for dependency_id in job.depends_on:
+            dependency = queue.jobs.get(dependency_id)
+            if dependency is None:
+                return EnqueueOutcome(job.job_id, job.queue, EnqueueStatus.DEPENDENCY_MISSING, missing=dependency_id)
+            if dependency.state is JobState.COMPLETED:
+                if dependency.result is not None:
+                    copies[dependency_id] = dependency.result
+            elif dependency.state is JobState.ARCHIVED:
+                if job.on_dependency_failure == "cancel":
+                    cancelled_by = cancelled_by or dependency_id
+                elif job.on_dependency_failure == "wait":
+                    waits_for.append(dependency_id)
+            else:
+                waits_for.append(dependency_id)
         process_at = job.process_at(now)
         lock_key = job.lock_key
         if lock_key is not None:
@@ -403,6 +543,21 @@ class ReferenceBroker:
                 return EnqueueOutcome(job.job_id, job.queue, EnqueueStatus.DUPLICATE, holder=lock.holder)
             assert job.unique_for is not None
             queue.locks[lock_key] = UniqueLock(job.job_id, process_at + job.unique_for)
+        if cancelled_by is not None or waits_for:
+            state = JobState.ARCHIVED if cancelled_by is not None else JobState.WAITING
+            stored = StoredJob(job, state, enqueued_at=now, dependency_results=copies)
+            queue.jobs[job.job_id] = stored
+            self.touched.add((job.queue, job.job_id))
+            queue.registered = True
+            # counted even when archived at once (unlinked: nothing will settle it)
+            stored.waiting_for = set(waits_for)
+            if cancelled_by is not None:
+                stored.archived_at = stored.last_failed_at = now
+                stored.last_error = dependency_failed(cancelled_by)
+            else:
+                for dependency_id in waits_for:
+                    queue.dependents.setdefault(dependency_id, set()).add(job.job_id)
+            return EnqueueOutcome(job.job_id, job.queue, EnqueueStatus.ENQUEUED, state=state)
         if process_at > now:
             state = JobState.SCHEDULED
         elif job.group is not None:
@@ -410,7 +565,7 @@ class ReferenceBroker:
         else:
             state = JobState.PENDING
         assert is_legal(None, state), f"model bug: cannot enqueue to {state}"
-        stored = StoredJob(job, state, enqueued_at=now)
+        stored = StoredJob(job, state, enqueued_at=now, dependency_results=copies)
         queue.jobs[job.job_id] = stored
         self.touched.add((job.queue, job.job_id))
         if state is JobState.SCHEDULED:
@@ -438,6 +593,7 @@ class ReferenceBroker:
                     self._to_archive(job, now, DEADLINE_EXCEEDED)
                     self.deadline_archived = True
                     queue.count(now, failed=True)
+                    self._archived(queue, job, now)
                     continue
                 self._move(job, JobState.ACTIVE)
                 job.started_at = now
@@ -458,6 +614,8 @@ class ReferenceBroker:
         if kind is SettleKind.COMPLETE:
             queue.release_lock(job)
             queue.count(now, failed=False)
+            result = settlement.result if settlement.result is not None else job.result
+            self._settle_dependents(queue, job.id, "done", now, result)
             if job.job.retention > 0:
                 self._move(job, JobState.COMPLETED)
                 job.completed_at = now
@@ -485,11 +643,12 @@ class ReferenceBroker:
             if settlement.release_unique:
                 queue.release_lock(job)
             queue.count(now, failed=True)
+            self._archived(queue, job, now)
         elif kind is SettleKind.REQUEUE:
             self._to_pending(queue, job, now, head=True)
         elif kind is SettleKind.REVOKE:
             queue.count(now, failed=False)
-            self._delete(queue, job)
+            self._delete(queue, job, now)
         else:  # pragma: no cover - SettleKind is closed
             raise AssertionError(f"unknown settle kind {kind!r}")
         return True
@@ -568,6 +727,7 @@ class ReferenceBroker:
                 if job.crashes > max_crashes:
                     self._to_archive(job, now, poison_reason(job.crashes))
                     archived.append(job.id)
+                    self._archived(queue, job, now)
                 else:
                     self._to_pending(queue, job, now, head=True)
                     job.last_error = LEASE_EXPIRED
@@ -582,7 +742,7 @@ class ReferenceBroker:
             for job in queue.by_time(JobState.COMPLETED, "expires_at"):
                 assert job.expires_at is not None
                 if job.expires_at <= now:
-                    self._delete(queue, job)
+                    self._delete(queue, job, now)
                     deleted += 1
             cutoff = now - archive_max_age
             archive = queue.by_time(JobState.ARCHIVED, "archived_at")  # oldest first
@@ -590,7 +750,7 @@ class ReferenceBroker:
             kept = archive[len(too_old) :]
             beyond_cap = kept[: max(0, len(kept) - archive_max_size)]
             for job in [*too_old, *beyond_cap]:
-                self._delete(queue, job)
+                self._delete(queue, job, now)
                 deleted += 1
         return deleted
 
@@ -616,6 +776,7 @@ class ReferenceBroker:
             completed=counts[JobState.COMPLETED],
             aggregating=in_groups,
             groups=len(model.groups),
+            waiting=counts[JobState.WAITING],
             paused=model.paused,
             processed_total=model.processed_total,
             failed_total=model.failed_total,
@@ -633,6 +794,15 @@ class ReferenceBroker:
 
     def job_info(self, queue: str, job_id: str, now: float) -> JobInfo:
         return self._job(queue, job_id).info()
+
+    def dependency_results(self, queue: str, job_id: str) -> dict[str, bytes]:
+        return dict(self._job(queue, job_id).dependency_results)
+
+    def job_dependents(self, queue: str, job_id: str) -> list[str]:
+        self._job(queue, job_id)
+        model = self.queues[queue]
+        linked = model.dependents.get(job_id, set())
+        return sorted(d for d in linked if d in model.jobs and model.jobs[d].state is JobState.WAITING)
 
     def job_payload(self, queue: str, job_id: str) -> bytes:
         return self._job(queue, job_id).job.payload
@@ -707,10 +877,11 @@ class ReferenceBroker:
         self._detach(queue, job)
         self._move(job, JobState.ARCHIVED)
         job.archived_at = now
+        self._archived(queue, job, now)
 
-    def _drop(self, queue: ModelQueue, job: StoredJob) -> None:
+    def _drop(self, queue: ModelQueue, job: StoredJob, now: float) -> None:
         self._detach(queue, job)
-        self._delete(queue, job)
+        self._delete(queue, job, now)
 
     def run_job(self, queue: str, job_id: str, now: float) -> JobState:
         model, job = self._operand(queue, job_id, "run", RUNNABLE)
@@ -727,7 +898,7 @@ class ReferenceBroker:
     def delete_job(self, queue: str, job_id: str, now: float) -> JobState:
         model, job = self._operand(queue, job_id, "delete", DELETABLE)
         former = job.state
-        self._drop(model, job)
+        self._drop(model, job, now)
         return former
 
     def request_cancel(self, queue: str, job_id: str, now: float) -> JobState:
@@ -738,6 +909,7 @@ class ReferenceBroker:
         else:
             self._detach(model, job)
             self._to_archive(job, now, CANCELLED)
+            self._archived(model, job, now)
         return former
 
     def _bulk(
@@ -766,13 +938,15 @@ class ReferenceBroker:
     def archive_all(self, queue: str, state: JobState, now: float, group: str | None = None) -> int:
         model, jobs = self._bulk("archive", queue, state, ARCHIVABLE, group)
         for job in jobs:
-            self._archive(model, job, now)
+            # a waiting job that an earlier one cancelled (policy cancel) is archived already
+            if job.state is not JobState.ARCHIVED:
+                self._archive(model, job, now)
         return len(jobs)
 
     def delete_all(self, queue: str, state: JobState, now: float, group: str | None = None) -> int:
         model, jobs = self._bulk("delete", queue, state, DELETABLE, group)
         for job in jobs:
-            self._drop(model, job)
+            self._drop(model, job, now)
         return len(jobs)
 
     def delete_queue(self, queue: str, force: bool) -> None:
@@ -785,6 +959,7 @@ class ReferenceBroker:
             job.staged_in = None
             self._delete(model, job)
         model.pending.clear()
+        model.dependents.clear()
         model.groups.clear()
         model.staging.clear()
         model.registered = model.paused = False
@@ -855,7 +1030,7 @@ class ReferenceBroker:
         for member_id in staging.members:
             member = model.jobs[member_id]
             member.staged_in = None
-            self._delete(model, member)
+            self._delete(model, member, now)
         del model.staging[set_id]
         return outcome
 

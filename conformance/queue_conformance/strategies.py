@@ -13,7 +13,7 @@ exactly and boundaries such as ``deadline == now`` are hit deterministically.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -36,6 +36,9 @@ PAYLOADS = (b"", b"1", b'{"n":2}')
 RESULTS = (b"", b"ok", b"\x00\xff")
 WORKERS = ("w1", "w2")
 ERRORS = ("boom", "timeout")
+POLICIES = ("cancel", "run", "wait")
+#: a dependency nobody enqueued: DEPENDENCY_MISSING, nothing written.
+NO_SUCH_JOB = "j-none"
 
 
 def ticks(low: float, high: float) -> st.SearchStrategy[float]:
@@ -101,6 +104,8 @@ class JobSpec:
     unique_key: str | None = None
     group: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    depends_on: tuple[str, ...] = ()
+    on_dependency_failure: str = "cancel"
 
     def build(self, now: float, fresh_id: Callable[[], str]) -> Job:
         return Job(
@@ -118,6 +123,8 @@ class JobSpec:
             unique_key=self.unique_key if self.unique_for is not None else None,
             group=self.group,
             headers=self.headers,
+            depends_on=self.depends_on,
+            on_dependency_failure=self.on_dependency_failure,
         )
 
 
@@ -376,4 +383,25 @@ def invalid_inputs() -> st.SearchStrategy[InvalidInput]:
         _case("unique_key", errors.InvalidUniqueOption, st.sampled_from(["", "k\n", "k" * 257]), unique_for=5.0),
         # A unique key alone does nothing without a lock duration: refused, not ignored.
         _case("unique_key", errors.InvalidUniqueOption, st.just("k1")),
+    )
+
+
+# --------------------------------------------------------------------------- dependencies
+
+
+def dependent_specs(queue: str, known: Sequence[str]) -> st.SearchStrategy[JobSpec]:
+    """A job of ``queue`` waiting for some of ``known`` (that queue's stored jobs), at
+    times for a job that does not exist, with a policy, maybe a delay and retention."""
+    pool = [*known, NO_SUCH_JOB] if known else [NO_SUCH_JOB]
+    return st.builds(
+        JobSpec,
+        queue=st.just(queue),
+        type=st.sampled_from(TYPES),
+        payload=st.sampled_from(PAYLOADS),
+        job_id=st.none() | st.sampled_from(JOB_IDS),
+        max_retries=st.integers(0, 2),
+        schedule_in=st.none() | st.sampled_from([0.0, 30.0]),
+        retention=st.sampled_from([0.0, 60.0]),
+        depends_on=st.lists(st.sampled_from(pool), min_size=1, max_size=3, unique=True).map(tuple),
+        on_dependency_failure=st.sampled_from(POLICIES),
     )

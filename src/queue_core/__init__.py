@@ -30,8 +30,10 @@ from queue_core.errors import (
     BrokerError,
     BrokerUnavailable,
     DamagedData,
+    DependencyNotFound,
     DuplicateJob,
     EnqueueRejected,
+    FlowRejected,
     GroupRequired,
     HandlerSignal,
     InvalidAggregationOption,
@@ -39,6 +41,7 @@ from queue_core.errors import (
     InvalidBrokerURL,
     InvalidClockOption,
     InvalidCronSpec,
+    InvalidDependency,
     InvalidInterval,
     InvalidJobId,
     InvalidJobState,
@@ -111,7 +114,7 @@ from queue_core.scheduling.scheduler import (
     schedule_history,
 )
 from queue_core.serialization import JSON, JsonSerializer, Serializer
-from queue_core.states import JobState
+from queue_core.states import DependencyPolicy, JobState
 from queue_core.sync_client import SyncClient
 from queue_core.tasks import DEFAULT_RESULT_RETENTION, SyncTaskJob, Task, TaskCall, TaskJob, TaskRegistry
 from queue_core.worker.aggregation import (
@@ -129,6 +132,7 @@ from queue_core.worker.middleware import CallNext, Middleware
 from queue_core.worker.options import WorkerOptions
 from queue_core.worker.ratelimit import RateLimit
 from queue_core.worker.worker import Worker
+from queue_core.workflows import chain, group
 
 __all__ = [
     "DEFAULT_MAX_RETRIES",
@@ -161,11 +165,14 @@ __all__ = [
     "DailyStats",
     "DamagedData",
     "Delivery",
+    "DependencyNotFound",
+    "DependencyPolicy",
     "DuplicateJob",
     "EnqueueOutcome",
     "EnqueueRejected",
     "EnqueueStatus",
     "FireRecord",
+    "FlowRejected",
     "Footprint",
     "Group",
     "GroupMember",
@@ -176,6 +183,7 @@ __all__ = [
     "InvalidBrokerURL",
     "InvalidClockOption",
     "InvalidCronSpec",
+    "InvalidDependency",
     "InvalidInterval",
     "InvalidJobId",
     "InvalidJobState",
@@ -260,7 +268,9 @@ __all__ = [
     "WorkerNotFound",
     "WorkerOptions",
     "WorkerStatus",
+    "chain",
     "content_digest",
+    "group",
     "hookimpl",
     "list_schedules",
     "minute_of",

@@ -47,7 +47,7 @@ class Capabilities:
     #: the Manager can estimate memory per queue.
     memory_usage: bool = False
     #: names of the optional concerns implemented: "aggregation", "coordination", "admin",
-    #: "metrics".
+    #: "metrics", "dependencies" (``depends_on``, ``enqueue_flow``, ``DependencyBroker``).
     features: frozenset[str] = frozenset()
 
 
@@ -56,6 +56,8 @@ class EnqueueStatus(StrEnum):
     ID_CONFLICT = "id_conflict"  # a job with this ID exists in the queue, in any state
     DUPLICATE = "duplicate"  # the unique lock is held by another job
     STALE = "stale"  # commit_staged: the staging set was already committed or reclaimed
+    DEPENDENCY_MISSING = "dependency_missing"  # a job in depends_on does not exist in the queue
+    FLOW_REJECTED = "flow_rejected"  # enqueue_flow: another job of the queue's flow was refused
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +69,8 @@ class EnqueueOutcome:
     state: JobState | None = None
     #: for DUPLICATE: the ID of the job holding the lock, when known.
     holder: str | None = None
+    #: for DEPENDENCY_MISSING: the dependency that does not exist.
+    missing: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -230,6 +234,12 @@ class JobInfo:
     last_failed_at: float | None = None
     has_result: bool = False
     result_size: int = 0
+    #: the jobs it was enqueued to wait for, in the order given.
+    depends_on: tuple[str, ...] = ()
+    #: how many of them it still waits for (meaningful while waiting).
+    waiting_for: int = 0
+    #: its policy when a dependency fails (None without dependencies).
+    on_dependency_failure: str | None = None
     #: why the stored record is damaged (a key of the wrong type, fields that do not
     #: decode, no record behind a listed id), without the "malformed job record: " that
     #: begins the last_error of a record archived for it; None for a healthy record. A damaged
@@ -263,11 +273,15 @@ class QueueStats:
     #: seconds the oldest pending job has waited (0 when none is pending).
     latency: float
     timestamp: float
+    #: jobs waiting for their dependencies.
+    waiting: int = 0
 
     @property
     def size(self) -> int:
         """Jobs in the queue in every state but completed."""
-        return self.pending + self.active + self.scheduled + self.retry + self.archived + self.aggregating
+        return (
+            self.pending + self.active + self.scheduled + self.retry + self.archived + self.aggregating + self.waiting
+        )
 
     def count(self, state: JobState) -> int:
         return int(getattr(self, state.value))
@@ -359,7 +373,55 @@ class EnqueueBroker(Protocol):
         lock's TTL counts from the job's process time. Items are independent: one item's
         conflict does not stop the others. A driver may split the batch into chunks, each
         atomic on its own.
+
+        Dependencies (``job.depends_on``, all in the job's queue) are looked up when the
+        job is stored; a job earlier in the same batch counts. One that does not exist
+        gives ``DEPENDENCY_MISSING`` (``missing`` names it) and nothing is written for the
+        job. A completed dependency is satisfied (its result, if any, is copied to the
+        job); an archived one applies the job's policy at once (``cancel``: the job is
+        stored archived with ``last_error`` "cancelled: dependency <id> did not
+        complete"; ``run``: satisfied; ``wait``: waited for). Any other is waited for.
+        A job still waiting for at least one is stored ``waiting`` (ordered by enqueue
+        time); else it goes where it would without dependencies.
         """
+
+
+@runtime_checkable
+class DependencyBroker(Protocol):
+    """Jobs that wait for other jobs of their queue.
+
+    Release is part of the dependency's own transition: the script (or transaction)
+    that completes, archives or deletes a job also settles every job waiting for it, so
+    no crash can separate the two. When a waiting job's last dependency completes it
+    becomes pending (tail) -- or scheduled when its process time is still ahead -- and
+    a completing dependency's result (the settled one, else one written earlier) is
+    copied onto each waiting dependent. When a dependency is archived (by any path) or
+    deleted (by an operator, a purge, a revocation, an aggregation), each job waiting
+    for it applies its policy: ``cancel`` archives it as cancelled (not counted as
+    failed) and its own dependents apply theirs in turn; ``run`` counts the dependency
+    as satisfied; ``wait`` keeps waiting (for an archived dependency to be run again and
+    complete, or for an operator to run, archive or delete the waiting job). Only a job
+    in state ``waiting`` is ever released, so each is released at most once; running a
+    waiting job by hand releases it and drops its links.
+    """
+
+    async def enqueue_flow(self, jobs: Sequence[Job], now: float) -> list[EnqueueOutcome]:
+        """``enqueue`` with every queue's jobs written in one atomic step or not at all.
+
+        Per queue: if any of its jobs would get ``ID_CONFLICT``, ``DUPLICATE`` or
+        ``DEPENDENCY_MISSING`` (dependencies may name jobs earlier in ``jobs``), nothing of
+        that queue is written; that job gets its status and the queue's others
+        ``FLOW_REJECTED``. Queues are independent of each other (no dependency crosses
+        queues), so a rejected queue never leaves another's dependents released early.
+        """
+
+    async def dependency_results(self, queue: str, job_id: str) -> dict[str, bytes]:
+        """The results copied onto the job from its completed dependencies, by
+        dependency ID (``JobNotFound``). A dependency that completed without a result is
+        absent."""
+
+    async def job_dependents(self, queue: str, job_id: str) -> list[str]:
+        """IDs of the jobs waiting for this one, sorted (``JobNotFound``)."""
 
 
 @runtime_checkable
@@ -650,6 +712,7 @@ class MetricsBroker(Protocol):
 class Broker(
     Lifecycle,
     EnqueueBroker,
+    DependencyBroker,
     ProcessingBroker,
     MaintenanceBroker,
     InspectionBroker,

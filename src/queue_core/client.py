@@ -115,11 +115,14 @@ class Client(BrokerHolder):
 
     async def enqueue(self, type: str, payload: Any = None, **job_options: Any) -> JobInfo:
         """Encode ``payload`` with the client's serializer and enqueue one job; returns
-        its ``JobInfo`` (state pending, scheduled or aggregating).
+        its ``JobInfo`` (state pending, scheduled, aggregating, or waiting for its
+        dependencies -- archived when one already failed under policy ``cancel``).
 
         ``job_options`` are ``Job`` fields (``queue``, ``max_retries``, ``delay``,
         ``schedule_at``, ``deadline``, ``timeout``, ``retention``, ``unique_for``,
-        ``unique_key``, ``job_id``, ``group``, ``headers``). Bad options raise a
+        ``unique_key``, ``job_id``, ``group``, ``headers``, ``depends_on``,
+        ``on_dependency_failure``). A dependency that does not exist raises
+        ``DependencyNotFound`` with nothing written. Bad options raise a
         ``ValidationError`` before anything is written (``PayloadTooLarge`` for an
         encoded payload over ``max_payload_bytes``).
         """
@@ -152,6 +155,49 @@ class Client(BrokerHolder):
             raise refused
         self._enqueued(prepared)
         return enqueued_info(prepared, outcome, now)
+
+    async def enqueue_flow(self, jobs: Iterable[Job]) -> list[JobInfo]:
+        """Enqueue jobs that depend on each other (``chain``, ``group``, or your own
+        ``depends_on``): one broker call per queue, and each queue's jobs are written all
+        together or not at all. A job may depend on jobs earlier in ``jobs``.
+
+        Raises ``FlowRejected`` (its ``outcomes`` say which job was refused and why)
+        when any job of a queue was refused; that queue got nothing, while the other
+        queues of the call were written (their outcomes are ``ENQUEUED``). Dependencies
+        never cross queues, so none of those is released early because of it.
+        """
+        prepared = self._prepare(jobs)
+        now = self.clock.now()
+        try:
+            outcomes = await self.broker.enqueue_flow(prepared, now)
+        except BaseException as exc:
+            self._not_stored(prepared, exc)
+            if isinstance(exc, errors.QueueError):
+                self._report(exc, None, "enqueue of a flow of %d jobs failed: %s", len(prepared), exc)
+            raise
+        refused = [
+            outcome for outcome in outcomes if not outcome.ok and outcome.status is not EnqueueStatus.FLOW_REJECTED
+        ]
+        rejected: errors.FlowRejected | None = None
+        if refused:
+            first = refused[0]
+            rejected = errors.FlowRejected(
+                f"flow not written to queue {first.queue!r}: job {first.job_id!r} was refused ({first.status.value}"
+                + (f", missing dependency {first.missing!r}" if first.missing else "")
+                + ")",
+                job_id=first.job_id,
+                queue=first.queue,
+                outcomes=outcomes,
+            )
+        for job, outcome in zip(prepared, outcomes, strict=True):
+            if outcome.ok:  # a queue of the flow other than the refused one
+                self._enqueued(job)
+            elif rejected is not None:
+                self._not_stored([job], rejected)
+        if rejected is not None:
+            self._report(rejected, None, "%s", rejected)
+            raise rejected
+        return [enqueued_info(job, outcome, now) for job, outcome in zip(prepared, outcomes, strict=True)]
 
     async def enqueue_many(self, jobs: Iterable[Job], chunk_size: int = DEFAULT_CHUNK_SIZE) -> list[EnqueueOutcome]:
         """Enqueue many jobs: one broker call per ``chunk_size`` jobs, one outcome per job.
@@ -272,6 +318,16 @@ class Client(BrokerHolder):
                 self.log.exception("client error_handler raised; ignored")
 
 
+def dependency_missing(outcome: EnqueueOutcome) -> errors.DependencyNotFound:
+    return errors.DependencyNotFound(
+        f"job {outcome.job_id!r} depends on job {outcome.missing!r}, which does not exist in queue "
+        f"{outcome.queue!r}; nothing was written",
+        job_id=outcome.job_id,
+        queue=outcome.queue,
+        missing=outcome.missing,
+    )
+
+
 def _ref(job: object, queue: str) -> JobRef:
     if isinstance(job, str):
         validation.job_id(job)
@@ -305,6 +361,8 @@ def refusal(job: Job, outcome: EnqueueOutcome) -> errors.QueueError | None:
             queue=outcome.queue,
             holder=outcome.holder,
         )
+    if outcome.status is EnqueueStatus.DEPENDENCY_MISSING:
+        return dependency_missing(outcome)
     return None
 
 
@@ -317,7 +375,7 @@ def enqueued_info(job: Job, outcome: EnqueueOutcome, now: float) -> JobInfo:
     elif state is JobState.PENDING:
         next_process_at = now
     else:
-        next_process_at = None  # aggregating: it waits for its group, not for a time
+        next_process_at = None  # aggregating, waiting: it waits for its group or its dependencies
     return JobInfo(
         id=job.job_id,
         type=job.type,
@@ -336,4 +394,6 @@ def enqueued_info(job: Job, outcome: EnqueueOutcome, now: float) -> JobInfo:
         group=job.group,
         unique_key=job.lock_key,
         next_process_at=next_process_at,
+        depends_on=job.depends_on,
+        on_dependency_failure=job.on_dependency_failure if job.depends_on else None,
     )

@@ -21,6 +21,7 @@ exception: drivers map those at their edge (``redis.ConnectionError`` becomes
     │   ├── InvalidTimeout
     │   ├── InvalidRetention
     │   ├── InvalidUniqueOption
+    │   ├── InvalidDependency           depends_on / on_dependency_failure
     │   ├── InvalidJobState
     │   ├── InvalidPagination
     │   ├── GroupRequired               an aggregating-job operation without a group name
@@ -40,7 +41,9 @@ exception: drivers map those at their edge (``redis.ConnectionError`` becomes
     │   └── TaskArgumentsMismatch       a stored payload no longer fits its task (archived)
     ├── EnqueueRejected                 the broker refused one job
     │   ├── JobIdConflict
-    │   └── DuplicateJob
+    │   ├── DuplicateJob
+    │   ├── DependencyNotFound          a job in depends_on does not exist
+    │   └── FlowRejected                enqueue_flow wrote nothing
     ├── NotFound
     │   ├── JobNotFound
     │   ├── QueueNotFound
@@ -172,6 +175,10 @@ class InvalidUniqueOption(ValidationError):
     pass
 
 
+class InvalidDependency(ValidationError):
+    """``depends_on`` or ``on_dependency_failure`` was malformed."""
+
+
 class InvalidJobState(ValidationError):
     pass
 
@@ -276,6 +283,22 @@ class DuplicateJob(EnqueueRejected):
 
     def __init__(self, message: str, *, job_id: str, queue: str, holder: str | None) -> None:
         self.holder = holder
+        super().__init__(message, job_id=job_id, queue=queue)
+
+
+class DependencyNotFound(EnqueueRejected):
+    """A job named in ``depends_on`` does not exist in the queue; nothing was written."""
+
+    def __init__(self, message: str, *, job_id: str, queue: str, missing: str | None) -> None:
+        self.missing = missing
+        super().__init__(message, job_id=job_id, queue=queue)
+
+
+class FlowRejected(EnqueueRejected):
+    """``enqueue_flow`` wrote nothing: one of its jobs was refused (``outcomes`` says which)."""
+
+    def __init__(self, message: str, *, job_id: str, queue: str, outcomes: list[Any]) -> None:
+        self.outcomes = outcomes
         super().__init__(message, job_id=job_id, queue=queue)
 
 

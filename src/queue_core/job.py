@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta
 from types import MappingProxyType
@@ -17,6 +17,7 @@ from typing import Any
 
 from queue_core import errors, validation
 from queue_core.serialization import JSON, Serializer, encode
+from queue_core.states import DependencyPolicy
 
 DEFAULT_QUEUE = "default"
 DEFAULT_MAX_RETRIES = 25
@@ -24,6 +25,10 @@ DEFAULT_MAX_RETRIES = 25
 DEFAULT_TIMEOUT = 30 * 60.0
 MAX_HEADERS = 64
 MAX_UNIQUE_KEY_LENGTH = 256
+#: Most dependencies one job may name (a fan-in of this many jobs is one callback).
+MAX_DEPENDENCIES = 10_000
+#: The header that asks for the previous job's result as the payload's ``previous`` field.
+PREVIOUS_HEADER = "queue-core-previous"
 
 Seconds = float | int | timedelta
 Instant = float | int | datetime
@@ -59,6 +64,11 @@ class Job:
     - ``unique_for``: hold a unique lock this long, keyed by ``unique_key`` or, when
       that is None, by the content digest. Requires ``unique_for``.
     - ``group``: join this aggregation group of the queue instead of going pending.
+    - ``depends_on``: IDs of jobs of the same queue that must complete first; the job
+      waits (state ``waiting``) until then. Each must exist when this job is enqueued
+      (or come earlier in the same batch), so dependencies point back in time and no
+      cycle can form. ``on_dependency_failure`` says what happens when one is archived,
+      cancelled or deleted instead: ``cancel`` (default), ``run`` or ``wait``.
     """
 
     type: str
@@ -75,6 +85,8 @@ class Job:
     job_id: str | None = None
     group: str | None = None
     headers: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    depends_on: tuple[str, ...] = ()
+    on_dependency_failure: str = DependencyPolicy.CANCEL.value
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -113,6 +125,8 @@ class Job:
         if self.group is not None:
             validation.group_name(self.group)
         set_(self, "headers", _frozen_headers(self.headers))
+        set_(self, "depends_on", _dependencies(self.depends_on, self.job_id, self.group))
+        set_(self, "on_dependency_failure", DependencyPolicy.parse(self.on_dependency_failure).value)
 
     @classmethod
     def create(cls, type: str, payload: Any = None, *, serializer: Serializer = JSON, **options: Any) -> Job:
@@ -172,3 +186,17 @@ def _frozen_headers(headers: Any) -> Mapping[str, str]:
         if not isinstance(key, str) or not key or not isinstance(value, str):
             raise errors.InvalidHeaders(f"headers[{key!r}]", value, form)
     return MappingProxyType(dict(headers))
+
+
+def _dependencies(value: Any, own_id: str | None, group: str | None) -> tuple[str, ...]:
+    form = f"a sequence of at most {MAX_DEPENDENCIES} distinct job IDs of the same queue, not the job's own"
+    if isinstance(value, str | bytes) or not isinstance(value, Sequence | set | frozenset):
+        raise errors.InvalidDependency("depends_on", value, form)
+    ids = tuple(value)
+    if len(ids) > MAX_DEPENDENCIES or len(set(ids)) != len(ids) or (own_id is not None and own_id in ids):
+        raise errors.InvalidDependency("depends_on", value, form)
+    for position, dependency in enumerate(ids):
+        validation.job_id(dependency, f"depends_on[{position}]")
+    if ids and group is not None:
+        raise errors.InvalidDependency("depends_on", value, "no dependencies on a job with a group")
+    return ids

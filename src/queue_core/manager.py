@@ -359,9 +359,62 @@ class Manager(BrokerHolder):
     # ----------------------------------------------------------------- jobs: one
 
     async def run_job(self, queue: str, job_id: str) -> JobState:
-        """Move a scheduled, retry, archived or aggregating job to pending now; returns
-        the state it was in."""
+        """Move a scheduled, retry, archived, aggregating or waiting job to pending now;
+        returns the state it was in. A waiting job is released whatever its
+        dependencies (see ``release``)."""
         return await self._act("run", self.broker.run_job, queue, job_id)
+
+    # ----------------------------------------------------------------- workflows
+
+    async def dependents(self, queue: str, job_id: str) -> list[str]:
+        """IDs of the jobs still waiting for this one."""
+        queue, job_id = validation.queue_name(queue), validation.job_id(job_id)
+        try:
+            return await self.broker.job_dependents(queue, job_id)
+        except errors.JobNotFound:
+            await self._require_queue(queue)
+            raise
+
+    async def release(self, queue: str, job_id: str) -> None:
+        """Release a waiting job by hand: it goes pending now, as if its dependencies
+        had completed, and no later completion releases it again. Only a waiting job
+        is accepted (``OperationNotAllowed`` otherwise)."""
+        info = await self.job_info(queue, job_id)
+        if info.state is not JobState.WAITING:
+            raise errors.OperationNotAllowed(
+                f"cannot release job {job_id!r} in queue {queue!r}: it is {info.state.value}, not waiting"
+            )
+        await self.run_job(queue, job_id)
+
+    async def cancel_flow(self, queue: str, job_id: str) -> list[str]:
+        """Cancel a job and every job downstream of it (its dependents, theirs, ...).
+
+        Walks the dependents first (so none is released while the walk runs), then
+        cancels each job that can still be cancelled, dependents before the job itself:
+        active ones are stopped by their workers, the others archived as cancelled.
+        Completed and archived jobs are left alone. Returns the IDs cancelled, in the
+        order cancelled. Not one atomic step: a job enqueued into the flow meanwhile is
+        settled by its policy when its dependency is cancelled.
+        """
+        seen: list[str] = []
+        frontier = [validation.job_id(job_id)]
+        while frontier:
+            current = frontier.pop(0)
+            if current in seen:
+                continue
+            seen.append(current)
+            try:
+                frontier += await self.dependents(queue, current)
+            except errors.JobNotFound:
+                continue
+        cancelled: list[str] = []
+        for member in reversed(seen):
+            try:
+                await self.cancel(queue, member)
+            except (errors.JobNotFound, errors.OperationNotAllowed):
+                continue
+            cancelled.append(member)
+        return cancelled
 
     async def archive_job(self, queue: str, job_id: str) -> JobState:
         """Archive a pending, scheduled, retry or aggregating job; returns its former state."""

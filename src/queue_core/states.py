@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from queue_core.errors import InvalidJobState
+from queue_core.errors import InvalidDependency, InvalidJobState
 
 
 class JobState(StrEnum):
@@ -19,6 +19,8 @@ class JobState(StrEnum):
     COMPLETED = "completed"
     ARCHIVED = "archived"
     AGGREGATING = "aggregating"
+    #: enqueued with dependencies that have not all completed yet.
+    WAITING = "waiting"
 
     @classmethod
     def parse(cls, value: str | JobState) -> JobState:
@@ -36,6 +38,16 @@ TRANSITIONS: dict[Transition, str] = {
     (None, JobState.PENDING): "enqueue, due now",
     (None, JobState.SCHEDULED): "enqueue with delay or schedule_at in the future",
     (None, JobState.AGGREGATING): "enqueue with a group, due now",
+    (None, JobState.WAITING): "enqueue with a dependency not yet completed",
+    (None, JobState.ARCHIVED): "enqueue after a dependency already archived, policy 'cancel'",
+    (JobState.WAITING, JobState.PENDING): (
+        "the last dependency completed (or failed under policy 'run'), in the same transition; or run by operator"
+    ),
+    (JobState.WAITING, JobState.SCHEDULED): "as waiting -> pending, the job's process time still ahead",
+    (JobState.WAITING, JobState.ARCHIVED): (
+        "a dependency was archived or deleted under policy 'cancel'; or archive (or cancel) by operator"
+    ),
+    (JobState.WAITING, None): "delete by operator",
     (JobState.SCHEDULED, JobState.PENDING): "forward_due: process time reached",
     (JobState.RETRY, JobState.PENDING): "forward_due: retry time reached",
     (JobState.SCHEDULED, JobState.AGGREGATING): "forward_due: process time reached, job has a group",
@@ -66,11 +78,14 @@ def is_legal(source: JobState | None, target: JobState | None) -> bool:
 
 
 # Which operator action is allowed on a job in each state (the Manager's matrix).
-RUNNABLE = frozenset({JobState.SCHEDULED, JobState.RETRY, JobState.ARCHIVED, JobState.AGGREGATING})
-ARCHIVABLE = frozenset({JobState.PENDING, JobState.SCHEDULED, JobState.RETRY, JobState.AGGREGATING})
+#: Running a waiting job releases it by hand, whatever its dependencies.
+RUNNABLE = frozenset({JobState.SCHEDULED, JobState.RETRY, JobState.ARCHIVED, JobState.AGGREGATING, JobState.WAITING})
+ARCHIVABLE = frozenset({JobState.PENDING, JobState.SCHEDULED, JobState.RETRY, JobState.AGGREGATING, JobState.WAITING})
 DELETABLE = frozenset(s for s in JobState if s is not JobState.ACTIVE)
 #: Cancelling an active job stops its handler; any other of these is archived as cancelled.
-CANCELLABLE = frozenset({JobState.ACTIVE, JobState.PENDING, JobState.SCHEDULED, JobState.RETRY, JobState.AGGREGATING})
+CANCELLABLE = frozenset(
+    {JobState.ACTIVE, JobState.PENDING, JobState.SCHEDULED, JobState.RETRY, JobState.AGGREGATING, JobState.WAITING}
+)
 
 #: Each operator action with the states it accepts, in the order the Manager lists them.
 ACTIONS: dict[str, frozenset[JobState]] = {
@@ -79,6 +94,21 @@ ACTIONS: dict[str, frozenset[JobState]] = {
     "delete": DELETABLE,
     "cancel": CANCELLABLE,
 }
+
+
+class DependencyPolicy(StrEnum):
+    """What a waiting job does when one of its dependencies is archived, cancelled or deleted."""
+
+    CANCEL = "cancel"  # archived as cancelled; its own dependents apply their policies in turn
+    RUN = "run"  # the dependency counts as finished; released once the others complete
+    WAIT = "wait"  # keeps waiting: for the dependency to be run again, or for an operator
+
+    @classmethod
+    def parse(cls, value: str | DependencyPolicy) -> DependencyPolicy:
+        try:
+            return cls(value)
+        except ValueError:
+            raise InvalidDependency("on_dependency_failure", value, "one of cancel, run, wait") from None
 
 
 def allowed_actions(state: JobState) -> tuple[str, ...]:

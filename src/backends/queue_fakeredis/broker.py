@@ -20,7 +20,7 @@ from queue_redis.wire.transport import Call
 MEMORY_CAPABILITIES = Capabilities(
     name="memory",
     blocking_wait=True,
-    features=frozenset({"admin", "aggregation", "coordination", "metrics", "testing"}),
+    features=frozenset({"admin", "aggregation", "coordination", "dependencies", "metrics", "testing"}),
 )
 
 _FAKEREDIS_VERSION = version("fakeredis")

@@ -93,7 +93,7 @@ class AdminOps(BrokerBase):
         return JobState(codec.text(reply[1]))
 
     async def delete_job(self, queue: str, job_id: str, now: float) -> JobState:
-        reply = await self._one("delete_job", DELETABLE, queue, job_id)
+        reply = await self._one("delete_job", DELETABLE, queue, job_id, codec.num(now))
         return JobState(codec.text(reply[1]))
 
     async def request_cancel(self, queue: str, job_id: str, now: float) -> JobState:
@@ -160,7 +160,7 @@ class AdminOps(BrokerBase):
         group = self._check_bulk("delete", queue, state, DELETABLE, group)
         keys = await self._require_queue(queue)
         source, kind = self._source(keys, state, group)
-        args = [keys.scope, BULK_BATCH, kind, group or ""]
+        args = [keys.scope, BULK_BATCH, kind, group or "", codec.num(now)]
         total, _ = await self._drain(lambda: Call(script("delete_all"), [source, keys.groups], args))
         return total
 
@@ -184,6 +184,7 @@ class AdminOps(BrokerBase):
                 keys.processed,
                 keys.failed,
                 keys.lease,
+                keys.waiting,
             ],
             [keys.scope, "1" if force else "0"],
         )

@@ -128,7 +128,13 @@ class BrokerBase:
             return EnqueueOutcome(job.job_id, job.queue, EnqueueStatus.ID_CONFLICT)
         if code == 2:
             return EnqueueOutcome(job.job_id, job.queue, EnqueueStatus.DUPLICATE, holder=holder or None)
-        return EnqueueOutcome(job.job_id, job.queue, EnqueueStatus.ENQUEUED, state=entry_state(job, now)[0])
+        if code == 4:
+            return EnqueueOutcome(job.job_id, job.queue, EnqueueStatus.DEPENDENCY_MISSING, missing=holder)
+        if code == 5:
+            return EnqueueOutcome(job.job_id, job.queue, EnqueueStatus.FLOW_REJECTED)
+        # the script names the state when the job's dependencies decided it
+        state = JobState(holder) if holder else entry_state(job, now)[0]
+        return EnqueueOutcome(job.job_id, job.queue, EnqueueStatus.ENQUEUED, state=state)
 
     def _enqueue_outcome(self, job: Job, now: float, code: int, holder: str) -> EnqueueOutcome:
         """Decode a ``store_job`` code (see _common.lua) into an outcome."""

@@ -30,7 +30,7 @@ REDIS_CAPABILITIES = Capabilities(
     blocking_wait=True,
     memory_usage=True,
     cluster_safe=True,
-    features=frozenset({"admin", "aggregation", "coordination", "metrics", "testing"}),
+    features=frozenset({"admin", "aggregation", "coordination", "dependencies", "metrics", "testing"}),
 )
 #: On a cluster the testing interface's footprint would have to visit every node.
 REDIS_CLUSTER_CAPABILITIES = replace(REDIS_CAPABILITIES, features=REDIS_CAPABILITIES.features - {"testing"})

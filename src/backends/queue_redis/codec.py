@@ -93,6 +93,8 @@ def job_args(
         optional += ("group", job.group)
     if job.headers:
         optional += ("headers", encode_headers(job.headers))
+    if job.depends_on:
+        optional += ("deps", ",".join(job.depends_on), "dep_policy", job.on_dependency_failure)
     if lock_key:
         optional += ("unique", lock_key, "unique_until", num(lock_until), "unique_name", job.lock_key or "")
     return [
@@ -258,6 +260,14 @@ def info(
         last_failed_at=_float(get("last_failed_at")),
         has_result=result is not None,
         result_size=len(result or b""),
+        depends_on=tuple(_lenient_text(get("deps")).split(",")) if get("deps") else (),
+        waiting_for=_int(get("deps_left")),
+        on_dependency_failure=_lenient_text(get("dep_policy")) or None,
         malformed=_damage(raw),
         last_traceback=_lenient_text(get("traceback")) or None,
     )
+
+
+def dependency_results(fields: Mapping[bytes, bytes]) -> dict[str, bytes]:
+    """The results copied onto a job from its dependencies (fields ``r:<dependency id>``)."""
+    return {name[2:].decode(): value for name, value in fields.items() if name.startswith(b"r:")}

@@ -46,6 +46,7 @@ class InspectionOps(BrokerBase):
                 keys.failed,
                 keys.processed_on(day),
                 keys.failed_on(day),
+                keys.waiting,
             ],
             [keys.scope],
         )
@@ -72,6 +73,7 @@ class InspectionOps(BrokerBase):
             failed_today=counts[12],
             latency=max(0.0, now - float(since)) if since else 0.0,
             timestamp=now,
+            waiting=int(reply[14]),
         )
 
     async def daily_stats(self, queue: str, days: int, now: float) -> list[DailyStats]:
@@ -98,6 +100,20 @@ class InspectionOps(BrokerBase):
             return codec.damaged(job_id, queue, JobState(codec.text(held) or "archived"), kind)
         fields = dict(zip(flat[::2], flat[1::2], strict=True))
         return codec.info(job_id, queue, fields, float(lease) if lease not in (b"", "") else None)
+
+    async def dependency_results(self, queue: str, job_id: str) -> dict[str, bytes]:
+        [fields] = await self._transport.execute([("HGETALL", self._queue(queue).job(job_id))])
+        if not fields:
+            raise JobNotFound(queue, job_id)
+        return codec.dependency_results(fields)
+
+    async def job_dependents(self, queue: str, job_id: str) -> list[str]:
+        keys = self._queue(queue)
+        call = Call(script("dependents"), [keys.job(job_id), keys.dependents(job_id)], [keys.scope])
+        [reply] = await self._transport.run([call])
+        if reply == 0:
+            raise JobNotFound(queue, job_id)
+        return sorted(codec.text(member) for member in reply)
 
     async def _job_fields(self, queue: str, job_id: str, field: str) -> bytes | None:
         key = self._queue(queue).job(job_id)

@@ -15,6 +15,9 @@ Layout (``P`` = prefix, ``Q`` = ``P:{queue}``)::
     Q:retry             ZSET    id -> retry at
     Q:archived          ZSET    id -> archived at
     Q:completed         ZSET    id -> retention expiry
+    Q:waiting           ZSET    id -> enqueued at (jobs waiting for their dependencies)
+    Q:n:<id>            SET     the jobs waiting for job <id>; lives while that job does and
+                                has dependents to settle (deleted when it completes or goes)
     Q:groups            SET     group names with aggregating jobs
     Q:g:<group>         ZSET    id -> joined at
     Q:staging           ZSET    "<set id>:<group>" -> staging deadline
@@ -68,6 +71,10 @@ class QueueKeys:
     def unique(self, lock: str) -> str:
         return f"{self.base}:u:{lock}"
 
+    def dependents(self, job_id: str) -> str:
+        """The set of jobs waiting for ``job_id`` (scripts build it as ``scope .. 'n:' .. id``)."""
+        return f"{self.base}:n:{job_id}"
+
     def group(self, group: str) -> str:
         return f"{self.base}:g:{group}"
 
@@ -110,6 +117,11 @@ class QueueKeys:
     @property
     def completed(self) -> str:
         return f"{self.base}:completed"
+
+    @property
+    def waiting(self) -> str:
+        """Scripts also reach it as ``scope .. 'waiting'`` when releasing or settling."""
+        return f"{self.base}:waiting"
 
     @property
     def groups(self) -> str:

@@ -35,14 +35,23 @@ def _enqueue_keys(prefix: str, queue: str) -> tuple[QueueKeys, tuple[str, ...]]:
 
 class ProcessingOps(BrokerBase):
     async def enqueue(self, jobs: Sequence[Job], now: float) -> list[EnqueueOutcome]:
+        return await self._store(jobs, now, atomic=False)
+
+    async def enqueue_flow(self, jobs: Sequence[Job], now: float) -> list[EnqueueOutcome]:
+        return await self._store(jobs, now, atomic=True)
+
+    async def _store(self, jobs: Sequence[Job], now: float, *, atomic: bool) -> list[EnqueueOutcome]:
+        """One script call per chunk of a queue's jobs; a flow is one call per queue, so
+        its all-or-nothing check covers every job of the queue."""
         calls: list[Call] = []
         plan: list[tuple[str, list[tuple[int, Job]]]] = []
         enqueue = script("enqueue")
         for queue, members in grouped(jobs, lambda job: job.queue).items():
             keys, script_keys = _enqueue_keys(self._keys.prefix, queue)
-            for start in range(0, len(members), ENQUEUE_CHUNK):
-                chunk = members[start : start + ENQUEUE_CHUNK]
-                args: list[Any] = [keys.scope, codec.num(now), keys.notify_channel, len(chunk)]
+            step = len(members) if atomic else ENQUEUE_CHUNK
+            for start in range(0, len(members), step):
+                chunk = members[start : start + step]
+                args: list[Any] = [keys.scope, codec.num(now), keys.notify_channel, len(chunk), "1" if atomic else "0"]
                 for _, job in chunk:
                     args.extend(self._job_args(keys, job, now))
                 calls.append(Call(enqueue, script_keys, args))
@@ -117,7 +126,7 @@ class ProcessingOps(BrokerBase):
 
         results = [False] * len(settlements)
         for (kind, members), reply in zip(plan, replies, strict=True):
-            if kind is SettleKind.REQUEUE:
+            if kind is not SettleKind.RETRY:  # the others lead with whether they woke workers
                 if reply[0] == 1:
                     self._wake(members[0][1].lease.queue)
                 reply = reply[1:]

@@ -129,10 +129,13 @@ def active_json(item: ActiveJob) -> dict[str, Any]:
 @json_option
 @broker_options
 def show(job_id: str, queue: str, as_json: bool) -> None:
-    """Everything about job ID but its payload and result."""
-    info = manage(lambda manager: manager.job_info(queue, job_id))
+    """Everything about job ID but its payload and result, with the jobs it waits for
+    and the jobs waiting for it."""
+    info, dependents = manage(lambda manager: _with_dependents(manager, queue, job_id))
     if as_json:
-        print_json(info)
+        data: dict[str, Any] = plain(info)
+        data["dependents"] = dependents
+        print_json(data)
         return
     now = time.time()
     rows = [
@@ -147,11 +150,39 @@ def show(job_id: str, queue: str, as_json: bool) -> None:
         ("retention", span(info.retention)), ("archived", moment(info.archived_at, now)),
         ("last failure", moment(info.last_failed_at, now)), ("last error", info.last_error),
         ("unique key", info.unique_key), ("result", size(info.result_size) if info.has_result else None),
+        ("depends on", ", ".join(info.depends_on) or None),
+        ("waiting for", info.waiting_for if info.state is JobState.WAITING else None),
+        ("on dependency failure", info.on_dependency_failure),
+        ("dependents", ", ".join(dependents) or None),
         *((f"header {key}", value) for key, value in sorted(info.headers.items())),
         ("traceback", info.last_traceback),
     ]  # fmt: skip
     optional = ("MALFORMED", "traceback")
     console().print(details(row for row in rows if row[0] not in optional or row[1] is not None))
+
+
+async def _with_dependents(manager: Manager, queue: str, job_id: str) -> tuple[JobInfo, list[str]]:
+    return await manager.job_info(queue, job_id), await manager.dependents(queue, job_id)
+
+
+@job.command(epilog=EXIT_CODES)
+@click.argument("job_id", metavar="ID")
+@queue_option
+@broker_options
+def release(job_id: str, queue: str) -> None:
+    """Release waiting job ID by hand: pending now, whatever its dependencies."""
+    manage(lambda manager: manager.release(queue, job_id))
+    console().print(f"released {job_id}")
+
+
+@job.command("cancel-flow", epilog=EXIT_CODES)
+@click.argument("job_id", metavar="ID")
+@queue_option
+@broker_options
+def cancel_flow(job_id: str, queue: str) -> None:
+    """Cancel job ID and every job downstream of it."""
+    cancelled = manage(lambda manager: manager.cancel_flow(queue, job_id))
+    console().print(f"cancelled {len(cancelled)} job(s): {', '.join(cancelled) or '-'}")
 
 
 @job.command(epilog=EXIT_CODES)
@@ -200,4 +231,5 @@ COLUMNS: dict[JobState, tuple[str, Callable[[JobInfo, float], str]]] = {
     JobState.ARCHIVED: ("archived", _when("archived_at")),
     JobState.COMPLETED: ("expires", _when("expires_at")),
     JobState.AGGREGATING: ("enqueued", _when("enqueued_at")),
+    JobState.WAITING: ("enqueued", _when("enqueued_at")),
 }

@@ -30,7 +30,15 @@ if TYPE_CHECKING:
     from queue_core.dashboard.app import Dashboard
 
 #: tabs of the queue page in the order shown; aggregating jobs are shown by group.
-TABS = (JobState.PENDING, JobState.ACTIVE, JobState.SCHEDULED, JobState.RETRY, JobState.ARCHIVED, JobState.COMPLETED)
+TABS = (
+    JobState.PENDING,
+    JobState.ACTIVE,
+    JobState.SCHEDULED,
+    JobState.RETRY,
+    JobState.ARCHIVED,
+    JobState.COMPLETED,
+    JobState.WAITING,
+)
 PAGE_SIZES = (25, 50, 100)
 #: a search by job type looks at this many jobs of the state at most (never all of them).
 SEARCH_LIMIT = 1000

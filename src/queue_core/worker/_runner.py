@@ -46,6 +46,7 @@ from queue_core.errors import (
     SerializationError,
 )
 from queue_core.events import emit
+from queue_core.job import PREVIOUS_HEADER
 from queue_core.worker import _outcomes as outcomes
 from queue_core.worker._deadlines import attempt_deadline
 from queue_core.worker._leases import Attempt, InFlight, StopReason
@@ -165,6 +166,8 @@ class Runner:
         route = await self._admitted(attempt, delivery)
         if route is None:
             return
+        if PREVIOUS_HEADER in record.headers:
+            await delivery.load_previous()
         deadline = attempt_deadline(record, self.clock.now(), route.spec.timeout)
         attempt.deadline = delivery.deadline = deadline.at
         emit(

@@ -33,6 +33,9 @@ from queue_core.serialization import Serializer, encode
 T = TypeVar("T")
 
 
+_UNSET: Any = object()
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class Progress:
     """How far an attempt got, as its handler last reported."""
@@ -53,7 +56,7 @@ _PLAIN = (str, int, float, bool, list, dict, type(None))
 class Delivery:
     """One attempt of one job, as the handler sees it."""
 
-    __slots__ = ("_broker", "_lease", "_on_progress", "_serializer", "deadline", "last_progress")
+    __slots__ = ("_broker", "_lease", "_on_progress", "_previous", "_serializer", "deadline", "last_progress")
 
     def __init__(
         self,
@@ -68,6 +71,7 @@ class Delivery:
         self._broker = broker
         self._serializer = serializer
         self._on_progress = on_progress
+        self._previous: Any = _UNSET
         #: epoch seconds by which this attempt must end: the earliest of the handler's
         #: timeout, the job's timeout and the job's deadline (30 minutes when none is set).
         self.deadline = deadline
@@ -143,9 +147,34 @@ class Delivery:
         does not fit raises ``SerializationError`` naming the mismatch.
         """
         value = self._serializer.loads(self.payload)
+        if self._previous is not _UNSET:
+            if value is not None and not isinstance(value, Mapping):
+                raise SerializationError(
+                    f"payload: a chain link given the previous result must decode to a mapping or None, "
+                    f"got {type(value).__name__}"
+                )
+            value = {**(value or {}), "previous": self._previous}
         if into is None:
             return value
         return _convert(value, into, "payload")
+
+    async def dependency_results(self) -> dict[str, Any]:
+        """The results of the jobs this one depended on, decoded, by job ID. A dependency
+        that completed without a result is absent; one that failed under policy ``run``
+        is absent too."""
+        stored = await self._broker.dependency_results(self.queue, self.id)
+        return {job_id: self._serializer.loads(data) for job_id, data in sorted(stored.items())}
+
+    def dependency_results_blocking(self) -> dict[str, Any]:
+        """``dependency_results`` for a plain ``def`` handler, which runs on a worker thread."""
+        return anyio.from_thread.run(self.dependency_results)
+
+    async def load_previous(self) -> None:
+        """Read the previous link's result, which ``decode`` then adds to the payload as
+        ``previous`` (for a job of ``chain(..., pass_result=True)``; the worker calls this
+        before the handler). No result: ``previous`` is None."""
+        results = await self.dependency_results()
+        self._previous = next(iter(results.values()), None)
 
     async def write_result(self, value: Any) -> None:
         """Serialize ``value`` and store it as the job's result now.

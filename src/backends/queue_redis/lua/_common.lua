@@ -75,6 +75,101 @@ local function quarantine(key, id, kind, archived, now)
   redis.call('ZADD', archived, now, id)
 end
 
+-- Dependencies (all inside one queue, so one slot). A job enqueued with dependencies has
+-- fields 'deps' (their IDs, comma-separated), 'dep_policy' ('cancel' | 'run' | 'wait')
+-- and 'deps_left' (how many it still waits for). SCOPE .. 'n:' .. id is the SET of the
+-- jobs waiting for job `id`: it lives only while that job exists and has dependents to
+-- settle, and is settled by the same script that completes, archives or deletes the job.
+
+local function dependents_key(scope, id)
+  return scope .. 'n:' .. id
+end
+
+local function dependency_failed(id)
+  return 'cancelled: dependency ' .. id .. ' did not complete'
+end
+
+-- A waiting job leaves waiting other than by release (an operator, or policy 'cancel'):
+-- out of the waiting set and out of each dependency's set, so a job later stored under
+-- the same ID is never mistaken for it.
+local function leave_waiting(scope, id)
+  redis.call('ZREM', scope .. 'waiting', id)
+  local deps = redis.call('HGET', job_key(scope, id), 'deps')
+  if deps then
+    for dep in string.gmatch(deps, '[^,]+') do
+      redis.call('SREM', dependents_key(scope, dep), id)
+    end
+  end
+end
+
+-- Release a waiting job: to the tail of pending, or to scheduled while its process time
+-- (due_at) is ahead. Returns 1 when it was pushed to pending.
+local function release(scope, key, id, due_at, now)
+  redis.call('ZREM', scope .. 'waiting', id)
+  if due_at and tonumber(due_at) > tonumber(now) then
+    redis.call('HSET', key, 'state', 'scheduled')
+    redis.call('ZADD', scope .. 'scheduled', due_at, id)
+    redis.call('PUBLISH', scope .. 'notify', 'due')
+    return 0
+  end
+  redis.call('HSET', key, 'state', 'pending', 'pending_since', now)
+  redis.call('LPUSH', scope .. 'pending', id)
+  return 1
+end
+
+-- Settle the jobs waiting for job `id`, which has just completed (how = 'done', its
+-- result or nil), been archived ('archived') or deleted ('gone'). Only a job still in
+-- state 'waiting' is touched, so none is released twice. A job archived under policy
+-- 'cancel' settles its own dependents in turn (a work list, not recursion). Returns how
+-- many jobs were pushed to pending.
+local function settle_dependents(scope, id, how, now, result)
+  local work, events, results = { id }, { how }, { result or false }
+  local pushed, i = 0, 1
+  while i <= #work do
+    local dep, event = work[i], events[i]
+    local nkey = dependents_key(scope, dep)
+    local members = redis.call('SMEMBERS', nkey)
+    table.sort(members)  -- a stated order: releases reach pending in dependent-ID order
+    for _, d in ipairs(members) do
+      local dkey = job_key(scope, d)
+      local v = redis.call('HMGET', dkey, 'state', 'dep_policy', 'due_at')
+      if v[1] == 'waiting' then
+        if event == 'done' or v[2] == 'run' then
+          if results[i] then
+            redis.call('HSET', dkey, 'r:' .. dep, results[i])
+          end
+          redis.call('SREM', nkey, d)
+          if redis.call('HINCRBY', dkey, 'deps_left', -1) <= 0 then
+            pushed = pushed + release(scope, dkey, d, v[3], now)
+          end
+        elseif v[2] == 'cancel' then
+          leave_waiting(scope, d)
+          redis.call('HSET', dkey, 'state', 'archived', 'archived_at', now,
+            'last_error', dependency_failed(dep), 'last_failed_at', now)
+          redis.call('ZADD', scope .. 'archived', now, d)
+          redis.call('PUBLISH', scope .. 'finished', d)  -- as announce_finished does
+          table.insert(work, d)
+          table.insert(events, 'archived')
+          table.insert(results, false)
+        end
+      end
+    end
+    -- what is left after an archive waits for it under 'wait'; otherwise nothing may
+    -- wait for a job that is gone or done
+    if event ~= 'archived' then
+      redis.call('DEL', nkey)
+    end
+    i = i + 1
+  end
+  return pushed
+end
+
+-- Settle the dependents of job `id` if it has any (the cheap common case: none).
+local function settle_if_any(scope, id, how, now, result)
+  if redis.call('EXISTS', dependents_key(scope, id)) == 0 then return 0 end
+  return settle_dependents(scope, id, how, now, result)
+end
+
 -- The TYPE of a job key that exists but is not a hash (damaged), else nil: operator
 -- scripts check it first, so a damaged record can still be deleted or archived.
 local function damaged_kind(key)
@@ -115,6 +210,8 @@ end
 local function detach(scope, c, id, state, group)
   if state == 'pending' then
     redis.call('LREM', c.pending, 0, id)
+  elseif state == 'waiting' then
+    leave_waiting(scope, id)
   elseif state == 'aggregating' then
     local gkey = scope .. 'g:' .. group
     local staged = redis.call('HGET', job_key(scope, id), 'staged')
@@ -135,6 +232,21 @@ local function detach(scope, c, id, state, group)
   end
 end
 
+-- A job a bulk action took from the waiting set may have been settled since by an earlier
+-- job of the same batch: released to pending or scheduled under policy 'run' (it leaves
+-- that container here) or archived under 'cancel' (left to the caller). Returns the state.
+local function leave_taken_waiting(scope, id)
+  local state = redis.call('HGET', job_key(scope, id), 'state')
+  if state == 'waiting' then
+    leave_waiting(scope, id)
+  elseif state == 'pending' then
+    redis.call('LREM', scope .. 'pending', 0, id)
+  elseif state == 'scheduled' then
+    redis.call('ZREM', scope .. 'scheduled', id)
+  end
+  return state
+end
+
 -- The containers of an operator script, from its standard first six KEYS.
 local function containers()
   return { pending = KEYS[1], scheduled = KEYS[2], retry = KEYS[3], archived = KEYS[4],
@@ -143,8 +255,10 @@ end
 
 -- Store one job whose enqueue values start after ARGV[b] (see enqueue.lua's header): 7
 -- fixed values, then k optional field/value pairs (empty fields are not sent, not stored).
--- Returns code (0 stored, 1 id conflict, 2 duplicate), the lock holder or '', the length
--- of pending after the job was pushed there (0 when it was not), and the b of the next job.
+-- Returns code (0 stored, 1 id conflict, 2 duplicate, 4 dependency missing), a detail
+-- (code 2: the lock holder; code 4: the missing dependency; code 0: 'waiting' or
+-- 'archived' when its dependencies decided the state, else ''), the length of pending
+-- after the job was pushed there (0 when it was not), and the b of the next job.
 local function store_job(scope, pending, scheduled, groups, now, b)
   local id, state, k = ARGV[b + 1], ARGV[b + 5], tonumber(ARGV[b + 7])
   local key = job_key(scope, id)
@@ -156,15 +270,34 @@ local function store_job(scope, pending, scheduled, groups, now, b)
   if due_at == '' then due_at = now end
   local fields = { 'type', ARGV[b + 2], 'payload', ARGV[b + 3], 'max_retries', ARGV[b + 4],
     'enqueued_at', now, 'retried', 0, 'crashes', 0, 'bounces', 0, 'state', state, 'due_at', due_at }
-  local lock, held_until, group = '', nil, nil
+  local lock, held_until, group, deps, policy = '', nil, nil, nil, 'cancel'
   for i = b + 8, next_b, 2 do
     local name, value = ARGV[i], ARGV[i + 1]
     if name == 'unique_until' then
       held_until = value
     else
-      if name == 'unique' then lock = value elseif name == 'group' then group = value end
+      if name == 'unique' then lock = value elseif name == 'group' then group = value
+      elseif name == 'deps' then deps = value elseif name == 'dep_policy' then policy = value end
       table.insert(fields, name)
       table.insert(fields, value)
+    end
+  end
+  -- dependencies: every one must exist; completed ones are satisfied (their results
+  -- copied), archived ones apply the policy now, the others are waited for
+  local waits_for, cancelled_by, copies = {}, nil, {}
+  if deps then
+    for dep in string.gmatch(deps, '[^,]+') do
+      local dv = redis.call('HMGET', job_key(scope, dep), 'state', 'result')
+      if not dv[1] then
+        return 4, dep, 0, next_b
+      elseif dv[1] == 'completed' then
+        if dv[2] then table.insert(copies, dep) table.insert(copies, dv[2]) end
+      elseif dv[1] == 'archived' then
+        if policy == 'cancel' then cancelled_by = cancelled_by or dep
+        elseif policy == 'wait' then table.insert(waits_for, dep) end
+      else
+        table.insert(waits_for, dep)
+      end
     end
   end
   if lock ~= '' then
@@ -175,8 +308,36 @@ local function store_job(scope, pending, scheduled, groups, now, b)
     local collect_ms = math.ceil((tonumber(held_until) - tonumber(now)) * 1000) + 60000
     redis.call('SET', lock, held_until .. '|' .. id, 'PX', math.max(collect_ms, 60000))
   end
-  if state == 'scheduled' then
+  if deps then
+    table.insert(fields, 'deps_left')
+    table.insert(fields, #waits_for)
+  end
+  -- results of completed dependencies, one HSET each after the record is written (a
+  -- fan-in may copy thousands: more than one unpack() can pass)
+  local function copy_results()
+    for c = 1, #copies, 2 do
+      redis.call('HSET', key, 'r:' .. copies[c], copies[c + 1])
+    end
+  end
+  if cancelled_by then
     redis.call('HSET', key, unpack(fields))
+    copy_results()
+    redis.call('HSET', key, 'state', 'archived', 'archived_at', now,
+      'last_error', dependency_failed(cancelled_by), 'last_failed_at', now)
+    redis.call('ZADD', scope .. 'archived', now, id)
+    return 0, 'archived', 0, next_b
+  elseif #waits_for > 0 then
+    redis.call('HSET', key, unpack(fields))
+    copy_results()
+    redis.call('HSET', key, 'state', 'waiting')
+    redis.call('ZADD', scope .. 'waiting', now, id)
+    for _, dep in ipairs(waits_for) do
+      redis.call('SADD', dependents_key(scope, dep), id)
+    end
+    return 0, 'waiting', 0, next_b
+  elseif state == 'scheduled' then
+    redis.call('HSET', key, unpack(fields))
+    copy_results()
     redis.call('ZADD', scheduled, due_at, id)
   elseif state == 'aggregating' then
     redis.call('HSET', key, unpack(fields))
@@ -186,6 +347,7 @@ local function store_job(scope, pending, scheduled, groups, now, b)
     table.insert(fields, 'pending_since')
     table.insert(fields, now)
     redis.call('HSET', key, unpack(fields))
+    copy_results()
     return 0, '', redis.call('LPUSH', pending, id), next_b
   end
   return 0, '', 0, next_b

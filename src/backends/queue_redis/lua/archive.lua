@@ -3,12 +3,14 @@
 -- KEYS[6] processed:<day>  KEYS[7] failed:<day>
 -- ARGV[1] scope  ARGV[2] now  ARGV[3] counter ttl (s)  ARGV[4] N
 -- then per job: id, token, error, release_unique ('1'/'0'), traceback ('' for none)
--- Reply: per job 1 (settled) or 0 (lease not held).
+-- Reply: { notified (1/0), then per job 1 (settled) or 0 (lease not held) }.
+-- Jobs waiting for an archived job apply their policies here (see settle_dependents).
 -- Archived ids are announced on the queue's finished channel.
 -- Caps on the archive are applied by purge.lua, which the janitor runs.
 
 local scope, now, ttl, n = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
-local reply = {}
+local reply = { 0 }
+local released = 0
 local finished = {}
 for i = 0, n - 1 do
   local b = 4 + i * 5
@@ -27,10 +29,12 @@ for i = 0, n - 1 do
     count(KEYS[4], KEYS[6], ttl)
     count(KEYS[5], KEYS[7], ttl)
     table.insert(finished, id)
-    reply[i + 1] = 1
+    released = released + settle_if_any(scope, id, 'archived', now)
+    reply[i + 2] = 1
   else
-    reply[i + 1] = 0
+    reply[i + 2] = 0
   end
 end
+reply[1] = wake(scope .. 'pending', released, scope .. 'notify')
 announce_finished(scope, finished)
 return reply

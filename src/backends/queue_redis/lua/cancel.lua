@@ -1,6 +1,7 @@
 -- cancel.lua: an operator cancels one job. An active job is flagged (its worker sees the
--- flag at lease renewal) and announced on the cancel channel; a pending, scheduled, retry
--- or aggregating job is archived as cancelled at once (and announced as finished).
+-- flag at lease renewal) and announced on the cancel channel; a pending, scheduled, retry,
+-- aggregating or waiting job is archived as cancelled at once, and the jobs waiting for it
+-- apply their policies.
 -- KEYS[1] pending  KEYS[2] scheduled  KEYS[3] retry  KEYS[4] archived  KEYS[5] completed
 -- KEYS[6] groups
 -- ARGV[1] scope  ARGV[2] job id  ARGV[3] now  ARGV[4] cancel channel
@@ -23,5 +24,6 @@ if state == 'completed' or state == 'archived' then return { 'refused', state, 0
 detach(scope, containers(), id, state, v[2])
 redis.call('HSET', key, 'state', 'archived', 'archived_at', now, 'last_error', 'cancelled', 'last_failed_at', now)
 redis.call('ZADD', KEYS[4], now, id)
+settle_if_any(scope, id, 'archived', now)
 announce_finished(scope, { id })
 return { 'ok', state, 0 }

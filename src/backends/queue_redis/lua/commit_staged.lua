@@ -29,6 +29,7 @@ for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
   if redis.call('HGET', key, 'staged') == set_id then
     release_unique(key, id)
     redis.call('DEL', key)
+    settle_if_any(scope, id, 'gone', now)
     table.insert(finished, id)
   end
 end

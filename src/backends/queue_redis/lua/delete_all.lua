@@ -1,10 +1,12 @@
 -- delete_all.lua: delete up to a batch of jobs from one container (pending, scheduled,
--- retry, archived, completed, or one group), releasing the unique locks they hold.
+-- retry, archived, completed, waiting, or one group), releasing the unique locks they
+-- hold; the jobs waiting for each apply their policies.
 -- KEYS[1] source container  KEYS[2] groups
--- ARGV[1] scope  ARGV[2] batch  ARGV[3] 'list' or 'zset'  ARGV[4] group or ''
+-- ARGV[1] scope  ARGV[2] batch  ARGV[3] 'list' or 'zset'  ARGV[4] group or ''  ARGV[5] now
 -- Deleted ids are announced as finished. Reply: the number deleted. Callers repeat while it equals the batch.
 
-local scope, batch, kind, group = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4]
+local scope, batch, kind, group, now = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5]
+local waiting = KEYS[1] == scope .. 'waiting'
 local ids
 if kind == 'list' then
   ids = redis.call('LRANGE', KEYS[1], -batch, -1)
@@ -15,8 +17,12 @@ else
 end
 for _, id in ipairs(ids) do
   local key = job_key(scope, id)
+  if waiting and leave_taken_waiting(scope, id) == 'archived' then
+    redis.call('ZREM', scope .. 'archived', id)  -- cancelled by an earlier one of the batch
+  end
   release_unique(key, id)
   redis.call('DEL', key)
+  settle_if_any(scope, id, 'gone', now)
 end
 if group ~= '' and redis.call('ZCARD', KEYS[1]) == 0 then
   redis.call('SREM', KEYS[2], group)

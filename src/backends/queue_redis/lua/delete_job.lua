@@ -3,10 +3,10 @@
 -- KEYS[6] groups
 -- ARGV[1] scope  ARGV[2] job id
 -- Reply: { 'ok' | 'missing' | 'refused', former state or '' }. The unique lock is released;
--- a deleted job is announced as finished. A damaged job key (not a hash) is deleted too,
--- its id taken out of every container.
+-- the jobs waiting for it apply their policies; a deleted job is announced as finished.
+-- A damaged job key (not a hash) is deleted too, its id taken out of every container.
 
-local scope, id = ARGV[1], ARGV[2]
+local scope, id, now = ARGV[1], ARGV[2], ARGV[3]
 local key = job_key(scope, id)
 if damaged_kind(key) then
   local found = detach_damaged(containers(), id)
@@ -20,5 +20,6 @@ if state == 'active' then return { 'refused', state } end
 detach(scope, containers(), id, state, v[2])
 release_unique(key, id)
 redis.call('DEL', key)
+settle_if_any(scope, id, 'gone', now)
 announce_finished(scope, { id })
 return { 'ok', state }

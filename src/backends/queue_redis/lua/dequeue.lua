@@ -44,6 +44,8 @@ while taken < limit do
         table.insert(finished, id)
         count(KEYS[6], KEYS[8], ttl)
         count(KEYS[7], KEYS[9], ttl)
+        -- a dependent released here (policy 'run') is in pending: this loop may take it
+        settle_if_any(scope, id, 'archived', now)
       else
         local token = prefix .. ':' .. id
         redis.call('HSET', key, 'state', 'active', 'lease', token, 'started_at', now)

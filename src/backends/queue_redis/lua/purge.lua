@@ -2,8 +2,9 @@
 -- KEYS[1] completed  KEYS[2] archived
 -- ARGV[1] scope  ARGV[2] now  ARGV[3] archive max size  ARGV[4] oldest archived_at kept
 -- ARGV[5] batch (most bodies deleted per call)
--- Reply: the number of job records deleted. Trimmed jobs release their unique locks;
--- deleted ids are announced on the queue's finished channel.
+-- Reply: the number of job records deleted. Trimmed jobs release their unique locks; the
+-- jobs waiting for a trimmed archived job apply their policies; deleted ids are announced on the queue's
+-- finished channel.
 
 local scope, now = ARGV[1], ARGV[2]
 local max_size, batch = tonumber(ARGV[3]), tonumber(ARGV[5])
@@ -19,6 +20,7 @@ local function drop(zset, ids)
     end
     redis.call('DEL', key)
     redis.call('ZREM', zset, id)
+    settle_if_any(scope, id, 'gone', now)
     deleted = deleted + 1
     table.insert(finished, id)
   end

@@ -21,6 +21,7 @@ for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
 end
 
 local requeued, archived = {}, {}
+local released = 0
 for _, id in ipairs(candidates) do
   local key = job_key(scope, id)
   redis.call('ZREM', KEYS[1], id)
@@ -35,6 +36,7 @@ for _, id in ipairs(candidates) do
         'last_error', 'lease expired ' .. crashes .. ' times (the job may crash its worker)')
       redis.call('ZADD', KEYS[4], now, id)
       table.insert(archived, id)
+      released = released + settle_if_any(scope, id, 'archived', now)
     else
       redis.call('HSET', key, 'state', 'pending', 'pending_since', now)
       redis.call('RPUSH', KEYS[3], id)
@@ -50,4 +52,4 @@ for _, id in ipairs(candidates) do
   end
 end
 announce_finished(scope, archived)
-return { requeued, archived, wake(KEYS[3], #requeued, channel) }
+return { requeued, archived, wake(KEYS[3], #requeued + released, channel) }

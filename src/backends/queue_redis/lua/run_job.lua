@@ -1,5 +1,5 @@
--- run_job.lua: an operator moves one scheduled, retry, archived or aggregating job to
--- the tail of pending.
+-- run_job.lua: an operator moves one scheduled, retry, archived, aggregating or waiting
+-- job to the tail of pending (a waiting job is released by hand and its links dropped).
 -- KEYS[1] pending  KEYS[2] scheduled  KEYS[3] retry  KEYS[4] archived  KEYS[5] completed
 -- KEYS[6] groups
 -- ARGV[1] scope  ARGV[2] job id  ARGV[3] now  ARGV[4] notify channel
@@ -16,7 +16,8 @@ local v = redis.call('HMGET', key, 'state', 'group', 'type')
 local state = v[1]
 if not state then return { 'missing', '', 0 } end
 if not v[3] or v[3] == '' then return { 'malformed', 'it has no job type', 0 } end
-if state ~= 'scheduled' and state ~= 'retry' and state ~= 'archived' and state ~= 'aggregating' then
+if state ~= 'scheduled' and state ~= 'retry' and state ~= 'archived' and state ~= 'aggregating'
+  and state ~= 'waiting' then
   return { 'refused', state, 0 }
 end
 detach(scope, containers(), id, state, v[2])

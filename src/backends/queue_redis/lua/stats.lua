@@ -1,11 +1,11 @@
 -- stats.lua: one consistent snapshot of a queue's counts.
 -- KEYS[1] pending  KEYS[2] active  KEYS[3] scheduled  KEYS[4] retry  KEYS[5] archived
 -- KEYS[6] completed  KEYS[7] groups  KEYS[8] paused  KEYS[9] processed  KEYS[10] failed
--- KEYS[11] processed:<day>  KEYS[12] failed:<day>
+-- KEYS[11] processed:<day>  KEYS[12] failed:<day>  KEYS[13] waiting
 -- ARGV[1] scope
 -- Reply: { pending, active, scheduled, retry, archived, completed, aggregating, groups,
 --          paused (1/0), processed, failed, processed today, failed today,
---          pending_since of the head of pending or '' }
+--          pending_since of the head of pending or '', waiting }
 
 local scope = ARGV[1]
 local aggregating = 0
@@ -24,5 +24,5 @@ return {
   aggregating, #groups, redis.call('EXISTS', KEYS[8]),
   tonumber(redis.call('GET', KEYS[9]) or '0'), tonumber(redis.call('GET', KEYS[10]) or '0'),
   tonumber(redis.call('GET', KEYS[11]) or '0'), tonumber(redis.call('GET', KEYS[12]) or '0'),
-  since,
+  since, redis.call('ZCARD', KEYS[13]),
 }
