@@ -12,20 +12,22 @@ import sniffio
 
 from queue_core import Capabilities
 from queue_postgres import url as urls
-from queue_postgres.base import BrokerBase
 from queue_postgres.database import open_database
+from queue_postgres.dependencies import DependencyOps
 from queue_postgres.listen import Listener
+from queue_postgres.maintenance import MaintenanceOps
+from queue_postgres.processing import ProcessingOps
 
 POSTGRES_CAPABILITIES = Capabilities(
     name="postgresql",
     blocking_wait=True,
     memory_usage=False,
     cluster_safe=False,
-    features=frozenset(),
+    features=frozenset({"dependencies"}),
 )
 
 
-class PostgresBroker(BrokerBase):
+class PostgresBroker(ProcessingOps, MaintenanceOps, DependencyOps):
     """Broker over PostgreSQL; ``?schema=`` namespaces it."""
 
     capabilities: Capabilities = POSTGRES_CAPABILITIES
