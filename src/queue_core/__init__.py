@@ -22,6 +22,7 @@ from queue_core.broker import (
     ServerReport,
     SettleKind,
     Settlement,
+    TransactionalBroker,
 )
 from queue_core.client import Client
 from queue_core.clock import Clock, ManualClock, SystemClock
@@ -39,6 +40,7 @@ from queue_core.errors import (
     InvalidAggregationOption,
     InvalidBrokerFactory,
     InvalidBrokerURL,
+    InvalidConnection,
     InvalidClockOption,
     InvalidCronSpec,
     InvalidDependency,
@@ -181,6 +183,7 @@ __all__ = [
     "InvalidAggregationOption",
     "InvalidBrokerFactory",
     "InvalidBrokerURL",
+    "InvalidConnection",
     "InvalidClockOption",
     "InvalidCronSpec",
     "InvalidDependency",
@@ -252,6 +255,7 @@ __all__ = [
     "SkipRetry",
     "StorageLayoutMismatch",
     "SyncClient",
+    "TransactionalBroker",
     "SyncTaskJob",
     "SystemClock",
     "Task",

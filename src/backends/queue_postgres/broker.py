@@ -16,7 +16,7 @@ from queue_postgres.database import open_database
 from queue_postgres.dependencies import DependencyOps
 from queue_postgres.listen import Listener
 from queue_postgres.maintenance import MaintenanceOps
-from queue_postgres.processing import ProcessingOps
+from queue_postgres.transactional import TransactionalOps
 
 POSTGRES_CAPABILITIES = Capabilities(
     name="postgresql",
@@ -24,10 +24,11 @@ POSTGRES_CAPABILITIES = Capabilities(
     memory_usage=False,
     cluster_safe=False,
     features=frozenset({"dependencies"}),
+    transactional=True,
 )
 
 
-class PostgresBroker(ProcessingOps, MaintenanceOps, DependencyOps):
+class PostgresBroker(TransactionalOps, MaintenanceOps, DependencyOps):
     """Broker over PostgreSQL; ``?schema=`` namespaces it."""
 
     capabilities: Capabilities = POSTGRES_CAPABILITIES

@@ -32,6 +32,9 @@ class Database(Protocol):
     async def fetch(self, sql: str, params: Sequence[Any]) -> Rows:
         """Run one statement; its rows (``[]`` for none)."""
 
+    async def prepare(self) -> None:
+        """Check (and migrate, when allowed) the schema, once; every fetch does it first."""
+
     async def close(self) -> None: ...
 
 
@@ -64,6 +67,10 @@ class AsyncioDatabase:
             target.conninfo, min_size=1, max_size=target.pool_max, open=False, kwargs={"autocommit": True}
         )
         self._opened = False
+
+    async def prepare(self) -> None:
+        if not self._preparation.done:
+            await self._preparation.ensure()
 
     async def fetch(self, sql: str, params: Sequence[Any]) -> Rows:
         if not self._preparation.done:
@@ -111,6 +118,10 @@ class ThreadDatabase:
                     if attempt == ATTEMPTS - 1:
                         raise
         raise AssertionError("unreachable")
+
+    async def prepare(self) -> None:
+        if not self._preparation.done:
+            await self._preparation.ensure()
 
     async def fetch(self, sql: str, params: Sequence[Any]) -> Rows:
         if not self._preparation.done:
