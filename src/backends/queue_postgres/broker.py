@@ -14,12 +14,14 @@ from queue_core import Capabilities
 from queue_postgres import url as urls
 from queue_postgres.admin import AdminMixin
 from queue_postgres.aggregation import AggregationMixin
-from queue_postgres.base import BrokerBase
 from queue_postgres.coordination import CoordinationMixin
 from queue_postgres.database import open_database
+from queue_postgres.dependencies import DependencyOps
 from queue_postgres.inspection import InspectionMixin
 from queue_postgres.listen import Listener
+from queue_postgres.maintenance import MaintenanceOps
 from queue_postgres.metrics import MetricsMixin
+from queue_postgres.processing import ProcessingOps
 from queue_postgres.testing import PostgresTestHooks
 
 POSTGRES_CAPABILITIES = Capabilities(
@@ -27,12 +29,20 @@ POSTGRES_CAPABILITIES = Capabilities(
     blocking_wait=True,
     memory_usage=True,
     cluster_safe=False,
-    features=frozenset({"admin", "aggregation", "coordination", "metrics", "testing"}),
+    features=frozenset({"admin", "aggregation", "coordination", "dependencies", "metrics", "testing"}),
 )
 
 
 class PostgresBroker(
-    InspectionMixin, AdminMixin, AggregationMixin, CoordinationMixin, MetricsMixin, PostgresTestHooks, BrokerBase
+    ProcessingOps,
+    MaintenanceOps,
+    DependencyOps,
+    InspectionMixin,
+    AdminMixin,
+    AggregationMixin,
+    CoordinationMixin,
+    MetricsMixin,
+    PostgresTestHooks,
 ):
     """Broker over PostgreSQL; ``?schema=`` namespaces it."""
 

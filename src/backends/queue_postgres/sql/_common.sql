@@ -42,6 +42,7 @@ $$;
 CREATE OR REPLACE FUNCTION _qc_.count(queue text, now double precision, processed bigint, failed bigint)
 RETURNS void
 LANGUAGE plpgsql AS $$
+#variable_conflict use_variable
 BEGIN
   IF processed = 0 AND failed = 0 THEN
     RETURN;
@@ -60,4 +61,104 @@ $$;
 CREATE OR REPLACE FUNCTION _qc_.release_lock(queue text, name text, holder text) RETURNS void
 LANGUAGE sql AS $$
   DELETE FROM _qc_.unique_locks u WHERE u.queue = $1 AND u.name = $2 AND u.holder = $3
+$$;
+
+-- Release waiting job `id` of `queue`: to the tail of pending, or to scheduled while its
+-- process time (due_at) is ahead of `now` (and the queue's forwarder is woken for it).
+-- Returns 1 when it was pushed to pending.
+CREATE OR REPLACE FUNCTION _qc_.release_waiting(queue text, id text, now double precision) RETURNS integer
+LANGUAGE plpgsql AS $$
+#variable_conflict use_variable
+DECLARE
+  due double precision;
+BEGIN
+  SELECT x.due_at INTO due FROM _qc_.jobs x WHERE x.queue = queue AND x.id = id;
+  IF due IS NOT NULL AND due > now THEN
+    UPDATE _qc_.jobs x SET state = 'scheduled' WHERE x.queue = queue AND x.id = id;
+    PERFORM _qc_.wake(queue);
+    RETURN 0;
+  END IF;
+  UPDATE _qc_.jobs x SET state = 'pending', seq = nextval('_qc_.pending_seq'), pending_since = now
+    WHERE x.queue = queue AND x.id = id;
+  RETURN 1;
+END
+$$;
+
+-- Settle the jobs waiting for job `id` of `queue`, which has just completed (how =
+-- 'done', with its result or NULL), been archived ('archived') or deleted ('gone').
+-- Only a job still in state 'waiting' is touched, so none is released twice; releases
+-- go in dependent-ID order. A job archived under policy 'cancel' settles its own
+-- dependents in turn (a work list, not recursion). Returns how many jobs were pushed
+-- to pending (the caller wakes the queue when any was).
+CREATE OR REPLACE FUNCTION _qc_.settle_dependents(
+  queue text, id text, how text, now double precision, result bytea
+) RETURNS integer
+LANGUAGE plpgsql AS $$
+#variable_conflict use_variable
+DECLARE
+  work text[] := ARRAY[id];
+  events text[] := ARRAY[how];
+  results bytea[] := ARRAY[result];
+  pushed integer := 0;
+  i integer := 1;
+  dep text;
+  event text;
+  d text;
+  d_state text;
+  d_policy text;
+  left_count integer;
+BEGIN
+  WHILE i <= cardinality(work) LOOP
+    dep := work[i];
+    event := events[i];
+    FOR d IN SELECT n.job_id FROM _qc_.dependents n WHERE n.queue = queue AND n.dep_id = dep ORDER BY n.job_id LOOP
+      SELECT x.state, x.dep_policy INTO d_state, d_policy FROM _qc_.jobs x
+        WHERE x.queue = queue AND x.id = d FOR UPDATE;
+      CONTINUE WHEN d_state IS DISTINCT FROM 'waiting';
+      IF event = 'done' OR d_policy = 'run' THEN
+        IF results[i] IS NOT NULL THEN
+          INSERT INTO _qc_.dependency_results AS r (queue, job_id, dep_id, result)
+            VALUES (queue, d, dep, results[i])
+            ON CONFLICT ON CONSTRAINT dependency_results_pkey DO UPDATE SET result = excluded.result;
+        END IF;
+        DELETE FROM _qc_.dependents n WHERE n.queue = queue AND n.dep_id = dep AND n.job_id = d;
+        UPDATE _qc_.jobs x SET deps_left = x.deps_left - 1 WHERE x.queue = queue AND x.id = d
+          RETURNING x.deps_left INTO left_count;
+        IF left_count <= 0 THEN
+          pushed := pushed + _qc_.release_waiting(queue, d, now);
+        END IF;
+      ELSIF d_policy = 'cancel' THEN
+        DELETE FROM _qc_.dependents n WHERE n.queue = queue AND n.job_id = d;
+        UPDATE _qc_.jobs x SET state = 'archived', archived_at = now, last_failed_at = now,
+            last_error = 'cancelled: dependency ' || dep || ' did not complete'
+          WHERE x.queue = queue AND x.id = d;
+        PERFORM _qc_.finished(queue, ARRAY[d]);
+        work := work || d;
+        events := events || 'archived'::text;
+        results := results || NULL::bytea;
+      END IF;
+    END LOOP;
+    -- what is left after an archive waits for it under 'wait'; otherwise nothing may wait
+    -- for a job that is gone or done
+    IF event <> 'archived' THEN
+      DELETE FROM _qc_.dependents n WHERE n.queue = queue AND n.dep_id = dep;
+    END IF;
+    i := i + 1;
+  END LOOP;
+  RETURN pushed;
+END
+$$;
+
+-- settle_dependents when job `id` has any (the cheap common case: none).
+CREATE OR REPLACE FUNCTION _qc_.settle_if_any(
+  queue text, id text, how text, now double precision, result bytea
+) RETURNS integer
+LANGUAGE plpgsql AS $$
+#variable_conflict use_variable
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM _qc_.dependents n WHERE n.queue = queue AND n.dep_id = id) THEN
+    RETURN 0;
+  END IF;
+  RETURN _qc_.settle_dependents(queue, id, how, now, result);
+END
 $$;
