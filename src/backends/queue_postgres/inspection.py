@@ -23,13 +23,13 @@ from queue_postgres.base import BrokerBase, unsupported, utc_day
 #: How each state's listing is ordered (ties by id); pending in dequeue order.
 _LISTING_ORDER = {
     JobState.PENDING: "seq",
-    JobState.ACTIVE: "started_at, id COLLATE \"C\"",
-    JobState.SCHEDULED: "due_at, id COLLATE \"C\"",
-    JobState.RETRY: "due_at, id COLLATE \"C\"",
-    JobState.ARCHIVED: "archived_at DESC, id COLLATE \"C\" DESC",
-    JobState.COMPLETED: "expires_at, id COLLATE \"C\"",
-    JobState.WAITING: "enqueued_at, id COLLATE \"C\"",
-    JobState.AGGREGATING: "joined_at, id COLLATE \"C\"",
+    JobState.ACTIVE: 'started_at, id COLLATE "C"',
+    JobState.SCHEDULED: 'due_at, id COLLATE "C"',
+    JobState.RETRY: 'due_at, id COLLATE "C"',
+    JobState.ARCHIVED: 'archived_at DESC, id COLLATE "C" DESC',
+    JobState.COMPLETED: 'expires_at, id COLLATE "C"',
+    JobState.WAITING: 'enqueued_at, id COLLATE "C"',
+    JobState.AGGREGATING: 'joined_at, id COLLATE "C"',
 }
 
 _STATS = """

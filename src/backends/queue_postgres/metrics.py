@@ -39,7 +39,7 @@ class MetricsMixin(BrokerBase):
             "SELECT m.minute, m.job_type, m.processed, m.failed, m.runtime_us, m.histogram"
             " FROM _qc_.metric_minutes n JOIN _qc_.metrics m ON m.queue = n.queue AND m.minute = n.minute"
             " WHERE n.queue = %s AND n.minute BETWEEN %s AND %s AND n.expires_at > %s"
-            " ORDER BY m.minute, m.job_type COLLATE \"C\"",
+            ' ORDER BY m.minute, m.job_type COLLATE "C"',
             queue,
             since,
             until,

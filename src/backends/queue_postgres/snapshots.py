@@ -1,13 +1,13 @@
-"""Job rows as the Manager and the aggregator see them: ``JobInfo`` snapshots and the
-``JobRecord`` of a staged member. One column list per shape; no other module names them."""
+"""Job rows as the Manager and the aggregator see them: ``JobInfo`` snapshots, and the
+columns of a staged member's ``JobRecord`` (``codec.record`` decodes them)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
-from queue_core import JobInfo, JobRecord, JobState
+from queue_core import JobInfo, JobState
+from queue_postgres.codec import decode_headers
 
 #: The columns ``info`` reads, in order (sizes instead of the payload and result bytes).
 INFO_COLUMNS = (
@@ -16,18 +16,11 @@ INFO_COLUMNS = (
     "completed_at, expires_at, archived_at, last_error, last_failed_at, result IS NOT NULL, "
     "coalesce(octet_length(result), 0), depends_on, deps_left, dep_policy, traceback"
 )
-#: The columns ``record`` reads, in order (the fields a worker or aggregator gets).
+#: The columns ``codec.record`` reads, in order (the fields a worker or aggregator gets).
 RECORD_COLUMNS = (
-    "id, type, payload, max_retries, retried, timeout, deadline, retention, grp, unique_name, headers, "
-    "enqueued_at, crashes, bounces, last_error"
+    "queue, id, lease, type, payload, max_retries, retried, timeout, deadline, retention, grp, unique_name, "
+    "headers, enqueued_at, crashes, bounces, last_error"
 )
-
-
-def headers(raw: str | None) -> dict[str, str]:
-    if not raw:
-        return {}
-    decoded = json.loads(raw)
-    return {str(name): str(value) for name, value in decoded.items()}
 
 
 def info(queue: str, row: Sequence[Any]) -> JobInfo:
@@ -51,7 +44,7 @@ def info(queue: str, row: Sequence[Any]) -> JobInfo:
         crashes=int(crashes),
         bounces=int(bounces),
         enqueued_at=float(enqueued_at),
-        headers=headers(raw_headers),
+        headers=decode_headers(raw_headers),
         timeout=timeout,
         deadline=deadline,
         retention=float(retention or 0.0),
@@ -77,30 +70,4 @@ def info(queue: str, row: Sequence[Any]) -> JobInfo:
         waiting_for=int(deps_left or 0),
         on_dependency_failure=dep_policy if depends_on else None,
         last_traceback=traceback,
-    )
-
-
-def record(queue: str, row: Sequence[Any]) -> JobRecord:
-    """A JobRecord from a row of ``RECORD_COLUMNS``."""
-    (
-        job_id, job_type, payload, max_retries, retried, timeout, deadline, retention, group, unique_name,
-        raw_headers, enqueued_at, crashes, bounces, last_error,
-    ) = row  # fmt: skip
-    return JobRecord(
-        id=job_id,
-        type=job_type,
-        queue=queue,
-        payload=bytes(payload),
-        max_retries=int(max_retries),
-        retried=int(retried),
-        timeout=timeout,
-        deadline=deadline,
-        retention=float(retention or 0.0),
-        group=group,
-        unique_key=unique_name,
-        headers=headers(raw_headers),
-        enqueued_at=float(enqueued_at),
-        crashes=int(crashes),
-        bounces=int(bounces),
-        last_error=last_error,
     )

@@ -34,7 +34,7 @@ class PostgresTestHooks(BrokerBase):
             return Footprint(items={})
         schema = sqlfiles.quoted(self._schema)
         counts = await self._query(
-            " UNION ALL ".join(f"SELECT %s, count(*) FROM {schema}.\"{name}\"" for name in names), *names
+            " UNION ALL ".join(f'SELECT %s, count(*) FROM {schema}."{name}"' for name in names), *names
         )
         return Footprint(
             items={name: int(count) for name, count in counts},
