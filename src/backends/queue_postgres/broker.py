@@ -12,23 +12,39 @@ import sniffio
 
 from queue_core import Capabilities
 from queue_postgres import url as urls
+from queue_postgres.admin import AdminMixin
+from queue_postgres.aggregation import AggregationMixin
+from queue_postgres.coordination import CoordinationMixin
 from queue_postgres.database import open_database
 from queue_postgres.dependencies import DependencyOps
+from queue_postgres.inspection import InspectionMixin
 from queue_postgres.listen import Listener
 from queue_postgres.maintenance import MaintenanceOps
+from queue_postgres.metrics import MetricsMixin
+from queue_postgres.testing import PostgresTestHooks
 from queue_postgres.transactional import TransactionalOps
 
 POSTGRES_CAPABILITIES = Capabilities(
     name="postgresql",
     blocking_wait=True,
-    memory_usage=False,
+    memory_usage=True,
     cluster_safe=False,
-    features=frozenset({"dependencies"}),
+    features=frozenset({"admin", "aggregation", "coordination", "dependencies", "metrics", "testing"}),
     transactional=True,
 )
 
 
-class PostgresBroker(TransactionalOps, MaintenanceOps, DependencyOps):
+class PostgresBroker(
+    TransactionalOps,
+    MaintenanceOps,
+    DependencyOps,
+    InspectionMixin,
+    AdminMixin,
+    AggregationMixin,
+    CoordinationMixin,
+    MetricsMixin,
+    PostgresTestHooks,
+):
     """Broker over PostgreSQL; ``?schema=`` namespaces it."""
 
     capabilities: Capabilities = POSTGRES_CAPABILITIES
