@@ -260,3 +260,15 @@ anyio.run(main)
     assert done.stdout.strip() == (
         "postgres | the PostgreSQL driver (postgresql://) needs an optional dependency: pip install 'queue-core[postgres]'"
     )
+
+
+def test_the_transactional_example_sends_only_the_committed_receipt() -> None:
+    base = os.environ.get("POSTGRES_URL", LOCAL)
+    example = os.path.join(os.path.dirname(__file__), "..", "examples", "transactional_enqueue.py")
+    done = subprocess.run(
+        [sys.executable, example], capture_output=True, text=True, timeout=120, check=False,
+        env={**os.environ, "POSTGRES_URL": conninfo(base)},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "order 2: payment declined, rolled back (no order, no job)" in done.stdout
+    assert "orders stored: [1]; receipts sent: [1]" in done.stdout
