@@ -41,7 +41,7 @@ def transactional(broker: Broker) -> TransactionalBroker:
 
 
 async def test_a_committed_enqueue_is_invisible_until_the_commit(broker: Broker) -> None:
-    """"Nothing of it is visible to other connections ... until the caller commits"."""
+    """enqueue_in: "Nothing of it is visible to other connections ... until the caller commits"."""
     tx = transactional(broker)
     async with tx.transaction() as conn:
         [outcome] = await tx.enqueue_in(conn, [job("a")], T0)
@@ -55,8 +55,8 @@ async def test_a_committed_enqueue_is_invisible_until_the_commit(broker: Broker)
 
 
 async def test_a_rolled_back_enqueue_leaves_nothing(broker: Broker) -> None:
-    """"When the caller rolls back nothing was written: no job, no unique lock, no queue
-    registration"."""
+    """enqueue_in: "When the caller rolls back nothing was written: no job, no unique lock, no
+    queue registration"."""
     tx = transactional(broker)
     with pytest.raises(Rollback):
         async with tx.transaction() as conn:
@@ -84,7 +84,7 @@ async def test_outcomes_inside_a_transaction_are_those_of_enqueue(broker: Broker
 
 
 async def test_the_commit_wakes_a_waiter(broker: Broker) -> None:
-    """"at commit the jobs are there and wait_for_jobs waiters wake"."""
+    """enqueue_in: "at commit the jobs are there and wait_for_jobs waiters wake"."""
     tx = transactional(broker)
     await broker.wait_for_jobs([DEFAULT], 0)  # subscribed: what arrives from now on is kept
     async with tx.transaction() as conn:

@@ -113,7 +113,9 @@ class Client(BrokerHolder):
 
     # ----------------------------------------------------------------- enqueue
 
-    async def enqueue(self, type: str, payload: Any = None, *, connection: object = None, **job_options: Any) -> JobInfo:
+    async def enqueue(
+        self, type: str, payload: Any = None, *, connection: object = None, **job_options: Any
+    ) -> JobInfo:
         """Encode ``payload`` with the client's serializer and enqueue one job; returns
         its ``JobInfo`` (state pending, scheduled, aggregating, or waiting for its
         dependencies -- archived when one already failed under policy ``cancel``).

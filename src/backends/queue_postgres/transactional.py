@@ -36,7 +36,9 @@ class TransactionalOps(ProcessingOps):
         """An async function running one statement on ``connection``; its first value."""
         if isinstance(connection, psycopg.AsyncConnection):
             if sniffio.current_async_library() != "asyncio":
-                raise InvalidConnection("connection", connection, ACCEPTED + " (an AsyncConnection runs on asyncio only)")
+                raise InvalidConnection(
+                    "connection", connection, ACCEPTED + " (an AsyncConnection runs on asyncio only)"
+                )
             conn_async = connection
 
             async def run_async(sql: str, args: Sequence[Any]) -> Any:

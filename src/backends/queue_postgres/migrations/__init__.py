@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from queue_core import StorageLayoutMismatch
-from queue_postgres import sqlfiles, url as urls
+from queue_postgres import sqlfiles
+from queue_postgres import url as urls
 from queue_postgres.errors import mapped_errors
 from queue_postgres.extra import psycopg
 
