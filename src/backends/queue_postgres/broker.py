@@ -1,0 +1,65 @@
+"""The PostgreSQL driver: queue-core's Broker protocol over psycopg 3.
+
+Every state transition is one PL/pgSQL function (``sql/``) run in one round trip; this
+module composes the concerns, each a mixin over ``base.BrokerBase``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sniffio
+
+from queue_core import Capabilities
+from queue_postgres import url as urls
+from queue_postgres.database import open_database
+from queue_postgres.dependencies import DependencyOps
+from queue_postgres.listen import Listener
+from queue_postgres.maintenance import MaintenanceOps
+from queue_postgres.processing import ProcessingOps
+
+POSTGRES_CAPABILITIES = Capabilities(
+    name="postgresql",
+    blocking_wait=True,
+    memory_usage=False,
+    cluster_safe=False,
+    features=frozenset({"dependencies"}),
+)
+
+
+class PostgresBroker(ProcessingOps, MaintenanceOps, DependencyOps):
+    """Broker over PostgreSQL; ``?schema=`` namespaces it."""
+
+    capabilities: Capabilities = POSTGRES_CAPABILITIES
+
+    def __init__(self, target: urls.Target, runtime: str) -> None:
+        self._target = target
+        self._schema = target.schema
+        self._db = open_database(target, runtime)
+        self._listener = Listener(target.conninfo)
+        self._sql_cache = {}
+
+    @classmethod
+    def from_url(cls, url: str, *, schema: str | None = None, prefix: str | None = None, **_: Any) -> PostgresBroker:
+        """Connect lazily to ``url``. Under asyncio psycopg's async pool, under trio its
+        sync pool on worker threads. The schema is created or migrated on first use
+        unless ``?migrate=false``."""
+        target = urls.parse(url, schema=schema if schema is not None else prefix)
+        try:
+            runtime = sniffio.current_async_library()
+        except sniffio.AsyncLibraryNotFoundError:
+            runtime = "asyncio"
+        return cls(target, runtime)
+
+    # ---- lifecycle
+
+    async def ping(self) -> None:
+        await self._db.fetch("SELECT 1", ())
+
+    async def close(self) -> None:
+        await self._listener.close()
+        await self._db.close()
+
+    async def server_time(self) -> float:
+        [(seconds,)] = await self._db.fetch("SELECT extract(epoch FROM clock_timestamp())::float8", ())
+        return float(seconds)
