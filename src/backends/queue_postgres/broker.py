@@ -12,22 +12,38 @@ import sniffio
 
 from queue_core import Capabilities
 from queue_postgres import url as urls
+from queue_postgres.admin import AdminMixin
+from queue_postgres.aggregation import AggregationMixin
+from queue_postgres.coordination import CoordinationMixin
 from queue_postgres.database import open_database
 from queue_postgres.dependencies import DependencyOps
+from queue_postgres.inspection import InspectionMixin
 from queue_postgres.listen import Listener
 from queue_postgres.maintenance import MaintenanceOps
+from queue_postgres.metrics import MetricsMixin
 from queue_postgres.processing import ProcessingOps
+from queue_postgres.testing import PostgresTestHooks
 
 POSTGRES_CAPABILITIES = Capabilities(
     name="postgresql",
     blocking_wait=True,
-    memory_usage=False,
+    memory_usage=True,
     cluster_safe=False,
-    features=frozenset({"dependencies"}),
+    features=frozenset({"admin", "aggregation", "coordination", "dependencies", "metrics", "testing"}),
 )
 
 
-class PostgresBroker(ProcessingOps, MaintenanceOps, DependencyOps):
+class PostgresBroker(
+    ProcessingOps,
+    MaintenanceOps,
+    DependencyOps,
+    InspectionMixin,
+    AdminMixin,
+    AggregationMixin,
+    CoordinationMixin,
+    MetricsMixin,
+    PostgresTestHooks,
+):
     """Broker over PostgreSQL; ``?schema=`` namespaces it."""
 
     capabilities: Capabilities = POSTGRES_CAPABILITIES
