@@ -12,6 +12,7 @@ that reads its verdict from the driver's tables instead of Redis keys.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -99,10 +100,8 @@ class PgAdmin:
     def close(self) -> None:
         conn, self._conn = self._conn, None
         if conn is not None:
-            try:
+            with contextlib.suppress(Exception):  # a connection the server already dropped
                 conn.close()
-            except Exception:  # a connection the server already dropped
-                pass
 
 
 class PgScenario(Scenario):

@@ -17,6 +17,7 @@ driver's tables (``tests/fault/pg.py``).
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 from collections.abc import Iterator
@@ -53,7 +54,7 @@ def effects_between(s: PgScenario, begin: float, end: float) -> int:
 def longest_gap(s: PgScenario) -> float:
     """The longest time without a job finishing, from the first effect to the last."""
     times = sorted(e.at for e in s.entries() if e.kind == "E")
-    return round(max((b - a for a, b in zip(times, times[1:], strict=False)), default=0.0), 2)
+    return round(max((b - a for a, b in itertools.pairwise(times)), default=0.0), 2)
 
 
 def test_f22_worker_kill_9_mid_drain(cluster: PostgresServer, tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from typing import TypeVar
 import click
 
 from queue_core.cli.common import URL_ENV
+from queue_core.errors import BrokerAuthError
 from queue_core.cli.failures import EXIT_CODES, FAILED, USAGE, CliError, redacted, report
 from queue_core.hookspecs import SchemaManager
 from queue_core.plugins import installed_schemes, schema_managers
@@ -117,6 +118,15 @@ def _call(action: Callable[[], T], url: str, debug: bool) -> T:
         return action()
     except KeyboardInterrupt:
         raise click.exceptions.Exit(130) from None
+    except BrokerAuthError as exc:
+        if "privilege" not in str(exc):
+            raise report(exc, url, debug) from None
+        report(exc, url, debug)  # the traceback, with --debug
+        raise CliError(
+            f"the role of {redacted(url)} may not change the schema ({exc}); run `queue-core db migrate` with "
+            "the URL of the schema's owner (docs: PostgreSQL, the least-privilege role)",
+            USAGE,
+        ) from None
     except Exception as exc:
         raise report(exc, url, debug) from None
 
