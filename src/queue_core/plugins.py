@@ -135,7 +135,9 @@ def schema_managers() -> dict[str, hookspecs.SchemaManager]:
     managers: dict[str, hookspecs.SchemaManager] = {}
     for offered in plugin_manager().hook.queue_core_add_schema_managers():
         if not isinstance(offered, Mapping):
-            raise TypeError(f"queue_core_add_schema_managers must return a dict of URL scheme -> manager, got {offered!r}")
+            raise TypeError(
+                f"queue_core_add_schema_managers must return a dict of URL scheme -> manager, got {offered!r}"
+            )
         managers.update(offered)
     return managers
 

@@ -14,8 +14,8 @@ from typing import TypeVar
 import click
 
 from queue_core.cli.common import URL_ENV
-from queue_core.errors import BrokerAuthError
 from queue_core.cli.failures import EXIT_CODES, FAILED, USAGE, CliError, redacted, report
+from queue_core.errors import BrokerAuthError
 from queue_core.hookspecs import SchemaManager
 from queue_core.plugins import installed_schemes, schema_managers
 from queue_core.registry import scheme_of
