@@ -34,11 +34,10 @@ from typing import Any, NoReturn, TypeVar
 from queue_core import Capabilities, Job, JobState, QueueNotFound, Unsupported
 from queue_postgres import sqlfiles
 from queue_postgres.database import Database, Rows
-from queue_postgres.extra import psycopg
+from queue_postgres.extra import Jsonb as Jsonb
 from queue_postgres.listen import Listener
 
 T = TypeVar("T")
-Jsonb = psycopg.types.json.Jsonb
 
 #: Daily counters are kept this long (as on Redis).
 STATS_TTL_SECONDS = 90 * 24 * 3600

@@ -21,8 +21,8 @@ from queue_postgres.inspection import InspectionMixin
 from queue_postgres.listen import Listener
 from queue_postgres.maintenance import MaintenanceOps
 from queue_postgres.metrics import MetricsMixin
-from queue_postgres.processing import ProcessingOps
 from queue_postgres.testing import PostgresTestHooks
+from queue_postgres.transactional import TransactionalOps
 
 POSTGRES_CAPABILITIES = Capabilities(
     name="postgresql",
@@ -30,11 +30,12 @@ POSTGRES_CAPABILITIES = Capabilities(
     memory_usage=True,
     cluster_safe=False,
     features=frozenset({"admin", "aggregation", "coordination", "dependencies", "metrics", "testing"}),
+    transactional=True,
 )
 
 
 class PostgresBroker(
-    ProcessingOps,
+    TransactionalOps,
     MaintenanceOps,
     DependencyOps,
     InspectionMixin,

@@ -9,7 +9,7 @@ meets a deadlock or a serialization failure did nothing and is run again.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 import anyio
@@ -32,21 +32,28 @@ class Database(Protocol):
     async def fetch(self, sql: str, params: Sequence[Any]) -> Rows:
         """Run one statement; its rows (``[]`` for none)."""
 
+    async def prepare(self) -> None:
+        """Check (and migrate, when allowed) the schema, once; every fetch does it first."""
+
     async def close(self) -> None: ...
 
 
 class _Preparation:
-    """Checks (and, when allowed, migrates) the schema once, before the first statement."""
+    """Checks (and, when allowed, migrates) the schema and opens the pool, once, before
+    the first statement."""
 
-    def __init__(self, target: Target) -> None:
+    def __init__(self, target: Target, open_pool: Callable[[], Awaitable[None]]) -> None:
         self.target = target
         self.done = False
+        self._open_pool = open_pool
         self._lock = anyio.Lock()
 
     async def ensure(self) -> None:
         async with self._lock:
             if not self.done:
                 await anyio.to_thread.run_sync(self._prepare)
+                with mapped_errors():
+                    await self._open_pool()
                 self.done = True
 
     def _prepare(self) -> None:
@@ -59,24 +66,33 @@ class AsyncioDatabase:
 
     def __init__(self, target: Target) -> None:
         self.target = target
-        self._preparation = _Preparation(target)
         self._pool: psycopg_pool.AsyncConnectionPool[Any] = psycopg_pool.AsyncConnectionPool(
             target.conninfo, min_size=1, max_size=target.pool_max, open=False, kwargs={"autocommit": True}
         )
         self._opened = False
+        self._preparation = _Preparation(target, self._open)
+
+    async def _open(self) -> None:
+        self._opened = True
+        await self._pool.open(wait=True)
+
+    async def prepare(self) -> None:
+        if not self._preparation.done:
+            await self._preparation.ensure()
 
     async def fetch(self, sql: str, params: Sequence[Any]) -> Rows:
         if not self._preparation.done:
             await self._preparation.ensure()
         with mapped_errors():
-            if not self._opened:
-                self._opened = True
-                await self._pool.open(wait=False)
             for attempt in range(ATTEMPTS):
                 try:
                     async with self._pool.connection() as conn:
-                        cursor = await conn.execute(sql, params)
-                        return await cursor.fetchall() if cursor.description else []
+                        # A statement once sent runs to its end: cancelling the caller
+                        # then would leave it not knowing what committed (jobs leased to
+                        # nobody) and psycopg would drop the connection.
+                        with anyio.CancelScope(shield=True):
+                            cursor = await conn.execute(sql, params)
+                            return await cursor.fetchall() if cursor.description else []
                 except _RETRYABLE:
                     if attempt == ATTEMPTS - 1:
                         raise
@@ -93,12 +109,16 @@ class ThreadDatabase:
 
     def __init__(self, target: Target) -> None:
         self.target = target
-        self._preparation = _Preparation(target)
         self._pool: psycopg_pool.ConnectionPool[Any] = psycopg_pool.ConnectionPool(
             target.conninfo, min_size=1, max_size=target.pool_max, open=False, kwargs={"autocommit": True}
         )
         self._opened = False
         self._limiter = anyio.CapacityLimiter(target.pool_max)
+        self._preparation = _Preparation(target, self._open)
+
+    async def _open(self) -> None:
+        self._opened = True
+        await anyio.to_thread.run_sync(lambda: self._pool.open(wait=True))
 
     def _fetch(self, sql: str, params: Sequence[Any]) -> Rows:
         with mapped_errors():
@@ -112,12 +132,13 @@ class ThreadDatabase:
                         raise
         raise AssertionError("unreachable")
 
+    async def prepare(self) -> None:
+        if not self._preparation.done:
+            await self._preparation.ensure()
+
     async def fetch(self, sql: str, params: Sequence[Any]) -> Rows:
         if not self._preparation.done:
             await self._preparation.ensure()
-        if not self._opened:
-            self._opened = True
-            await anyio.to_thread.run_sync(lambda: self._pool.open(wait=False))
         return await anyio.to_thread.run_sync(self._fetch, sql, params, limiter=self._limiter)
 
     async def close(self) -> None:

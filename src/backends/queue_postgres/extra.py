@@ -10,9 +10,10 @@ FEATURE = "the PostgreSQL driver (postgresql://)"
 try:
     import psycopg
     import psycopg_pool
+    from psycopg.types.json import Jsonb
 except ModuleNotFoundError as exc:
     if exc.name is None or exc.name.partition(".")[0] not in ("psycopg", "psycopg_pool"):
         raise
     raise MissingDependency(FEATURE, "postgres") from exc
 
-__all__ = ["psycopg", "psycopg_pool"]
+__all__ = ["Jsonb", "psycopg", "psycopg_pool"]

@@ -13,6 +13,7 @@ the next. One caller at a time reads the socket; the others wait for what it han
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable
 from typing import Any
@@ -126,10 +127,9 @@ class Listener:
         conn, self._conn = self._conn, None
         self._listening.clear()
         if conn is not None:
-            try:
+            # closing a broken connection may fail; it is gone either way
+            with contextlib.suppress(Exception):
                 conn.close()
-            except Exception:  # closing a broken connection may fail; it is gone either way
-                pass
 
     async def close(self) -> None:
         self._closed = True

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from queue_core import StorageLayoutMismatch
-from queue_postgres import sqlfiles, url as urls
+from queue_postgres import sqlfiles
+from queue_postgres import url as urls
 from queue_postgres.errors import mapped_errors
 from queue_postgres.extra import psycopg
 
@@ -82,6 +83,8 @@ def _upgrade(conn: Any, schema: str) -> list[str]:
     q = sqlfiles.quoted(schema)
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"queue_core:migrate:{schema}",))
+        # a migration lost to a crash right after its commit is simply applied again
+        conn.execute("SET LOCAL synchronous_commit = off")
         conn.execute(f"CREATE SCHEMA IF NOT EXISTS {q}")
         conn.execute(
             f"CREATE TABLE IF NOT EXISTS {q}.schema_migrations ("
@@ -92,34 +95,37 @@ def _upgrade(conn: Any, schema: str) -> list[str]:
         known = len(sqlfiles.migrations())
         if current > known:
             raise SchemaTooNew(schema, current, known)
+        # one script, one round trip: creating a schema is most of a fresh broker's start
+        script: list[str] = []
         applied = []
         for migration in sqlfiles.migrations():
             if migration.version > current:
-                conn.execute(sqlfiles.render(migration.text, schema))
-                conn.execute(
-                    f"INSERT INTO {q}.schema_migrations (version, name) VALUES (%s, %s)",
-                    (migration.version, migration.name),
+                script.append(sqlfiles.render(migration.text, schema))
+                script.append(
+                    f"INSERT INTO {q}.schema_migrations (version, name) "
+                    f"VALUES ({migration.version}, '{migration.name}');"
                 )
                 applied.append(migration.name)
         wanted = sqlfiles.transitions_digest()
         if applied or digest != wanted:
-            _install_functions(conn, schema)
-            conn.execute(f"DELETE FROM {q}.schema_functions")
-            conn.execute(f"INSERT INTO {q}.schema_functions (digest) VALUES (%s)", (wanted,))
+            if current > 0:
+                _drop_functions(conn, schema)
+            script.extend(sqlfiles.render(text, schema) for text in sqlfiles.transitions().values())
+            script.append(f"DELETE FROM {q}.schema_functions; INSERT INTO {q}.schema_functions VALUES ('{wanted}');")
+        if script:
+            conn.execute("\n".join(script).encode())
     return applied
 
 
-def _install_functions(conn: Any, schema: str) -> None:
-    """Drop every function of the schema and create this release's (a changed signature
-    cannot be replaced in place)."""
+def _drop_functions(conn: Any, schema: str) -> None:
+    """Drop every function of the schema before this release's are created (a changed
+    signature cannot be replaced in place)."""
     rows = conn.execute(
         "SELECT p.oid::regprocedure::text FROM pg_proc p WHERE p.pronamespace = %s::regnamespace",
         (sqlfiles.quoted(schema),),
     ).fetchall()
-    for (signature,) in rows:
-        conn.execute(f"DROP FUNCTION {signature}")
-    for text in sqlfiles.transitions().values():
-        conn.execute(sqlfiles.render(text, schema))
+    if rows:
+        conn.execute("; ".join(f"DROP FUNCTION {signature}" for (signature,) in rows).encode())
 
 
 def prepare(conn: Any, schema: str, *, allow_migrate: bool) -> None:
