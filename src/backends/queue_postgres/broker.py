@@ -53,6 +53,7 @@ class PostgresBroker(
         self._db = open_database(target, runtime)
         self._listener = Listener(target.conninfo)
         self._sql_cache = {}
+        self._waited_queues = set()
 
     @classmethod
     def from_url(
