@@ -44,6 +44,7 @@ class Listener:
         self._reading = False
         self._changed = anyio.Event()
         self._closed = False
+        self._subscribing = anyio.Lock()
 
     async def wait(self, slot: str, subscription: Callable[[], Subscription], timeout: float) -> list[str]:
         """What ``slot`` kept, waiting up to ``timeout`` seconds for something when it kept
@@ -66,16 +67,19 @@ class Listener:
                     await self._changed.wait()
 
     async def _subscribe(self, channel: str) -> None:
-        if channel in self._listening and self._conn is not None:
-            return
-        if self._closed:
-            raise BrokerUnavailable("the broker is closed")
-        if self._conn is None:
-            self._listening.clear()
-            self._conn = await anyio.to_thread.run_sync(self._connect)
-        conn = self._conn
-        await anyio.to_thread.run_sync(self._execute, conn, f"LISTEN {_identifier(channel)}")
-        self._listening.add(channel)
+        # One subscription at a time: two first waits (say, for jobs and for cancel
+        # notices) would otherwise both connect, and one connection would be lost open.
+        async with self._subscribing:
+            if channel in self._listening and self._conn is not None:
+                return
+            if self._closed:
+                raise BrokerUnavailable("the broker is closed")
+            if self._conn is None:
+                self._listening.clear()
+                self._conn = await anyio.to_thread.run_sync(self._connect)
+            conn = self._conn
+            await anyio.to_thread.run_sync(self._execute, conn, f"LISTEN {_identifier(channel)}")
+            self._listening.add(channel)
 
     def _connect(self) -> Any:
         with mapped_errors():
