@@ -11,12 +11,13 @@ LANGUAGE sql AS $$
     SELECT e.ord, e.value->>0 AS queue, e.value->>1 AS id, e.value->>2 AS token
     FROM jsonb_array_elements(items) WITH ORDINALITY AS e(value, ord)
   ),
+  -- a lease named twice is renewed once and reported held both times
   renewed AS (
     UPDATE _qc_.jobs x SET lease_expires_at = expiry
-    FROM wanted w
+    FROM (SELECT DISTINCT queue, id, token FROM wanted) w
     WHERE x.queue = w.queue AND x.id = w.id AND x.state = 'active' AND x.lease = w.token
-    RETURNING w.ord, x.cancel_requested
+    RETURNING x.queue, x.id, x.lease, x.cancel_requested
   )
-  SELECT coalesce(jsonb_agg(CASE WHEN r.ord IS NULL THEN 0 WHEN r.cancel_requested THEN 2 ELSE 1 END ORDER BY w.ord), '[]')
-  FROM wanted w LEFT JOIN renewed r ON r.ord = w.ord
+  SELECT coalesce(jsonb_agg(CASE WHEN r.id IS NULL THEN 0 WHEN r.cancel_requested THEN 2 ELSE 1 END ORDER BY w.ord), '[]')
+  FROM wanted w LEFT JOIN renewed r ON r.queue = w.queue AND r.id = w.id AND r.lease = w.token
 $$;
