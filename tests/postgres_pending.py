@@ -6,7 +6,8 @@ many are left. An entry is ``path::test_name`` or a whole module ``path``.
 
 - ``REDIS_ONLY``: tests of the Redis storage itself; they stay Redis-only.
 - ``PENDING``: the driver's to-do list, with what failed when the list was made (a run of
-  ``pytest tests -m postgres`` on the merged driver). Remove an entry once its test passes.
+  ``pytest tests -m postgres`` on the merged driver). ``QUEUE_CORE_RUN_PENDING=1`` runs them
+  anyway; remove an entry once its test passes.
 """
 
 from __future__ import annotations
