@@ -97,7 +97,7 @@ async def test_a_worker_meeting_another_layout_stops_with_the_error(broker_url: 
     async with Client(broker_url, broker_options=options) as client:
         await client.enqueue("t", {"n": 1})
     with raw_connection(broker_url) as raw:
-        raw.set(f"{prefix}:layout", "2")
+        raw.set(f"{prefix}:layout", str(int(LAYOUT_VERSION) - 1))  # an older release's
         before = {key: raw.dump(key) for key in raw.scan_iter(match=f"{prefix}:*")}
         handled: list[Delivery] = []
         worker = Worker(broker_url, broker_options=options, sweep_interval=0.05)
@@ -112,3 +112,22 @@ async def test_a_worker_meeting_another_layout_stops_with_the_error(broker_url: 
         assert handled == []
         after = {key: raw.dump(key) for key in raw.scan_iter(match=f"{prefix}:*")}
         assert after == before
+
+
+async def test_queues_stored_without_the_layout_key_are_the_first_layout(broker_url: str) -> None:
+    """Data from before the layout key existed is layout 1: the key is written as "1" (its
+    only write), and a broker of a later layout refuses it instead of misreading its jobs."""
+    prefix = fresh_prefix()
+    with raw_connection(broker_url) as raw:
+        raw.sadd(f"{prefix}:queues", "default")
+        raw.hset(f"{prefix}:{{default}}:j:old", mapping={"type": "t", "state": "pending", "enqueued_at": "1.5"})
+        raw.lpush(f"{prefix}:{{default}}:pending", "old")
+        broker = await open_broker(broker_url, prefix=prefix)
+        try:
+            with pytest.raises(StorageLayoutMismatch) as refused:
+                await broker.dequeue(["default"], NOW, 30, "w", 1)
+            assert refused.value.found == "1" and refused.value.expected == LAYOUT_VERSION
+        finally:
+            await broker.close()
+        assert raw.get(f"{prefix}:layout") == b"1"
+        assert raw.lrange(f"{prefix}:{{default}}:pending", 0, -1) == [b"old"]

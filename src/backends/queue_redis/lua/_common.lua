@@ -266,10 +266,18 @@ local function store_job(scope, pending, scheduled, groups, now, b)
   if redis.call('EXISTS', key) == 1 then
     return 1, '', 0, next_b
   end
+  -- What a reader can infer is not stored (see docs/redis.md, "What a job stores"):
+  -- retried, crashes and bounces start missing (0), due_at only when it is not the
+  -- enqueue time, pending_since only once it differs from 'enqueued'.
   local due_at = ARGV[b + 6]
-  if due_at == '' then due_at = now end
   local fields = { 'type', ARGV[b + 2], 'payload', ARGV[b + 3], 'max_retries', ARGV[b + 4],
-    'enqueued_at', now, 'retried', 0, 'crashes', 0, 'bounces', 0, 'state', state, 'due_at', due_at }
+    'enqueued', now, 'state', state }
+  if due_at == '' then
+    due_at = now
+  else
+    table.insert(fields, 'due_at')
+    table.insert(fields, due_at)
+  end
   local lock, held_until, group, deps, policy = '', nil, nil, nil, 'cancel'
   for i = b + 8, next_b, 2 do
     local name, value = ARGV[i], ARGV[i + 1]
@@ -344,8 +352,6 @@ local function store_job(scope, pending, scheduled, groups, now, b)
     redis.call('ZADD', scope .. 'g:' .. group, now, id)
     redis.call('SADD', groups, group)
   else
-    table.insert(fields, 'pending_since')
-    table.insert(fields, now)
     redis.call('HSET', key, unpack(fields))
     copy_results()
     return 0, '', redis.call('LPUSH', pending, id), next_b

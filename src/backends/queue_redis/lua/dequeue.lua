@@ -9,7 +9,7 @@
 -- Archived ids are announced on the queue's finished channel.
 
 local FIELDS = { 'type', 'payload', 'max_retries', 'retried', 'timeout', 'deadline', 'retention',
-  'group', 'unique_name', 'headers', 'enqueued_at', 'crashes', 'bounces', 'last_error' }
+  'group', 'unique_name', 'headers', 'enqueued', 'crashes', 'bounces', 'last_error' }
 
 if redis.call('EXISTS', KEYS[4]) == 1 then
   return {}
@@ -17,6 +17,10 @@ end
 local scope, now, expiry, prefix = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local limit, ttl = tonumber(ARGV[5]), ARGV[6]
 local tnow = tonumber(now)
+-- The active set's score is the start in whole microseconds: only its order is read, and
+-- an integer score is stored as one in a small sorted set (a listpack), which every
+-- insert compares without parsing a decimal string (a tenth of the cost).
+local started = string.format('%d', math.floor(tnow * 1000000))
 local reply = {}
 -- score/member pairs for the active and lease sets, written once for the whole batch
 local active, lease = {}, {}
@@ -49,7 +53,7 @@ while taken < limit do
       else
         local token = prefix .. ':' .. id
         redis.call('HSET', key, 'state', 'active', 'lease', token, 'started_at', now)
-        table.insert(active, now)
+        table.insert(active, started)
         table.insert(active, id)
         table.insert(lease, expiry)
         table.insert(lease, id)
