@@ -11,7 +11,7 @@ rewrites or deletes jobs stored by a release with another layout.
 Layout 2 (docs/redis.md, "What a job stores"): a job's enqueue time is the field
 ``enqueued`` (was ``enqueued_at``); ``retried``, ``crashes`` and ``bounces`` are absent
 while 0, ``due_at`` while it is the enqueue time, ``pending_since`` while it is
-``enqueued``; the active set scores are whole microseconds.
+``enqueued``; the active set scores whole microseconds and the lease set negated expiries.
 
 Bump ``LAYOUT_VERSION`` only with a change that an older driver would misread (a renamed
 key, a changed field encoding), and describe the migration under "Upgrading" in

@@ -11,6 +11,16 @@ local function held(key, token)
   return v[1] == 'active' and v[2] == token
 end
 
+-- A lease set score from an expiry and back (both decimal strings, negated as text, so
+-- no bit is lost): the set scores each lease by its negated expiry, so the newest lease,
+-- the one dequeue and extend add, is the lowest score. A small sorted set (a listpack)
+-- looks for an insert's place from its lowest score on, parsing each score it passes:
+-- the newest first, an insert there passes one instead of all of them.
+local function lease_score(expiry)
+  if string.sub(expiry, 1, 1) == '-' then return string.sub(expiry, 2) end
+  return '-' .. expiry
+end
+
 -- Count one event in a total counter and in the counter of the day (expires with ttl).
 local function count(total_key, day_key, ttl)
   redis.call('INCR', total_key)
