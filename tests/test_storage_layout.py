@@ -131,3 +131,22 @@ async def test_queues_stored_without_the_layout_key_are_the_first_layout(broker_
             await broker.close()
         assert raw.get(f"{prefix}:layout") == b"1"
         assert raw.lrange(f"{prefix}:{{default}}:pending", 0, -1) == [b"old"]
+
+
+async def test_a_pending_job_stores_only_what_cannot_be_inferred(broker_url: str) -> None:
+    """Layout 2 (docs/redis.md): five fields for a pending job without options; what is
+    left out reads back as before (0 counters, pending since its enqueue)."""
+    prefix = fresh_prefix()
+    broker = await open_broker(broker_url, prefix=prefix)
+    try:
+        await broker.enqueue([Job("t", b"1", job_id="a")], NOW)
+        with raw_connection(broker_url) as raw:
+            stored = raw.hgetall(f"{prefix}:{{default}}:j:a")
+        assert set(stored) == {b"type", b"payload", b"max_retries", b"enqueued", b"state"}
+        info = await broker.job_info("default", "a", NOW)
+        assert (info.retried, info.crashes, info.bounces) == (0, 0, 0)
+        assert info.enqueued_at == NOW and info.next_process_at == NOW
+        stats = await broker.queue_stats("default", NOW + 5)
+        assert stats.pending == 1 and stats.latency == 5
+    finally:
+        await broker.close()
