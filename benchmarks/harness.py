@@ -212,9 +212,18 @@ class WorkerProcess:
         return self.process.poll() is None
 
     def cpu_seconds(self) -> float:
-        """User + system CPU time the worker process has used so far (``/proc``)."""
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """User + system CPU time the worker's process group has used so far (``/proc``):
+        a library whose worker runs in child processes (dramatiq, taskiq) is counted
+        whole. A process that already ended is not counted."""
+        ticks = 0
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # ended meanwhile
+            if int(fields[2]) == self.pid:  # field 5 of stat: the process group
+                ticks += int(fields[11]) + int(fields[12])
+        return ticks / os.sysconf("SC_CLK_TCK")
 
     def rss(self) -> int:
         """Resident set size of the worker process, in bytes (``/proc``)."""

@@ -325,7 +325,7 @@ def targets(data: dict[str, Any]) -> str:
                          f"{mine_usec / theirs_usec:.2f}x (target <= 1x)", mine_usec <= theirs_usec))  # fmt: skip
     worker = best("drain_worker_cpu_us", min)
     mine_worker = median(ours, "drain_worker_cpu_us")
-    if worker and mine_worker:
+    if worker and worker[1] and mine_worker:
         rows.append(("worker CPU/job in B vs best peer", f"{mine_worker:.0f} µs vs {worker[0]} {worker[1]:.0f} µs",
                      f"{mine_worker / worker[1]:.2f}x (target <= 0.5x)", mine_worker <= worker[1] / 2))  # fmt: skip
     memory = median(ours, "bytes_per_job")
@@ -412,6 +412,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("QUEUE_CORE_DISABLED_PLUGINS", ",".join(harness.OBSERVABILITY_PLUGINS))
     started = time.monotonic()
     data = run(args)
+    # the raw figures first: a table that fails to render loses nothing
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "last-run.json").write_text(json.dumps(data, indent=1) + "\n")
     text = header(data, args, started) + "\n" + tables(data)
     goals = targets(data)
     if goals:
