@@ -2,8 +2,8 @@
 idle, transactional enqueue through the caller's connection (async and sync), the schema's
 migrations, and the extra it needs.
 
-The database is ``$POSTGRES_URL`` when set, else the local development server; every test
-gets a schema of its own.
+The database is the session's PostgreSQL (``postgres_url``: ``$POSTGRES_URL`` or a
+throwaway cluster); every test gets a schema of its own.
 """
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ psycopg = pytest.importorskip("psycopg", reason="the postgres extra is not insta
 from queue_postgres import migrations  # noqa: E402
 from queue_postgres.broker import PostgresBroker  # noqa: E402
 
-LOCAL = "postgresql://postgres@127.0.0.1:5432/qc_pgdrv"
+pytestmark = pytest.mark.postgres
+
 T0 = 1_750_000_000.0
 
 
@@ -52,9 +53,9 @@ def conninfo(url: str) -> str:
 
 
 @pytest.fixture
-def pg_url() -> Iterator[str]:
+def pg_url(postgres_url: str) -> Iterator[str]:
     """A URL with a fresh schema; the schema is dropped afterwards."""
-    base = os.environ.get("POSTGRES_URL", LOCAL)
+    base = postgres_url
     schema = f"qc_test_{uuid.uuid4().hex[:12]}"
     yield with_options(base, schema=schema)
     with psycopg.connect(conninfo(base), autocommit=True) as conn:
@@ -267,8 +268,8 @@ anyio.run(main)
     assert message.startswith("the PostgreSQL driver (postgresql://)")
 
 
-def test_the_transactional_example_sends_only_the_committed_receipt() -> None:
-    base = os.environ.get("POSTGRES_URL", LOCAL)
+def test_the_transactional_example_sends_only_the_committed_receipt(postgres_url: str) -> None:
+    base = postgres_url
     example = os.path.join(os.path.dirname(__file__), "..", "examples", "transactional_enqueue.py")
     done = subprocess.run(
         [sys.executable, example], capture_output=True, text=True, timeout=120, check=False,

@@ -60,7 +60,7 @@ async def test_the_server_report_is_postgresqls_own(broker: PostgresBroker) -> N
     assert (report.memory_used, report.memory_limit) == (None, None)
     assert report.details["role"] == "primary"
     assert int(report.details["connected_clients"]) >= 1
-    assert int(report.details["database_size_bytes"]) > 0
+    assert int(report.details["schema_size_bytes"]) > 0
 
 
 @pytest.mark.anyio

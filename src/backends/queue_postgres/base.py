@@ -75,6 +75,8 @@ class BrokerBase:
     _listener: Listener
     _schema: str
     _sql_cache: dict[tuple[str, int, bool], str]
+    #: every queue ``wait_for_jobs`` was asked about (processing.py)
+    _waited_queues: set[str]
 
     # ---- running statements
 

@@ -6,8 +6,6 @@ module composes the concerns, each a mixin over ``base.BrokerBase``.
 
 from __future__ import annotations
 
-from typing import Any
-
 import sniffio
 
 from queue_core import Capabilities
@@ -55,13 +53,18 @@ class PostgresBroker(
         self._db = open_database(target, runtime)
         self._listener = Listener(target.conninfo)
         self._sql_cache = {}
+        self._waited_queues = set()
 
     @classmethod
-    def from_url(cls, url: str, *, schema: str | None = None, prefix: str | None = None, **_: Any) -> PostgresBroker:
+    def from_url(
+        cls, url: str, *, schema: str | None = None, namespace: str | None = None, prefix: str | None = None
+    ) -> PostgresBroker:
         """Connect lazily to ``url``. Under asyncio psycopg's async pool, under trio its
-        sync pool on worker threads. The schema is created or migrated on first use
-        unless ``?migrate=false``."""
-        target = urls.parse(url, schema=schema if schema is not None else prefix)
+        sync pool on worker threads. The schema (``schema=``, or ``namespace=``, the
+        driver-neutral name the conformance kit uses, or ``prefix=``, the Redis driver's,
+        so that code written for one opens the other; else ``?schema=``) is created or
+        migrated on first use unless ``?migrate=false``."""
+        target = urls.parse(url, schema=next((n for n in (schema, namespace, prefix) if n is not None), None))
         try:
             runtime = sniffio.current_async_library()
         except sniffio.AsyncLibraryNotFoundError:

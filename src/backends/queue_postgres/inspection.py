@@ -17,7 +17,7 @@ from queue_core import (
     ServerReport,
     validation,
 )
-from queue_postgres import report, snapshots
+from queue_postgres import report, snapshots, sqlfiles
 from queue_postgres.base import BrokerBase, unsupported, utc_day
 
 #: How each state's listing is ordered (ties by id); pending in dequeue order.
@@ -159,5 +159,5 @@ class InspectionMixin(BrokerBase):
 
     async def server_info(self) -> ServerReport:
         """From PostgreSQL's settings and statistics views (see ``report``)."""
-        rows = await self._query(report.QUERY)
+        rows = await self._query(report.QUERY, sqlfiles.quoted(self._schema))
         return report.from_row(rows[0])

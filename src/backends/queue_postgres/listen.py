@@ -29,10 +29,18 @@ from queue_postgres.extra import psycopg
 class Subscription:
     """A channel and what a slot keeps of its notifications."""
 
-    def __init__(self, channel: str, keep: Callable[[str], list[str]]) -> None:
+    def __init__(self, channel: str, keep: Callable[[str], list[str]], *, unique: bool = False) -> None:
         self.channel = channel
         self.keep = keep  # payload -> the items this slot keeps (may be [])
+        #: keep each item once until it is handed out (wake-ups: one per queue is enough,
+        #: however many enqueues a busy worker did not wait for)
+        self.unique = unique
         self.items: list[str] = []
+
+    def add(self, payload: str) -> None:
+        for item in self.keep(payload):
+            if not (self.unique and item in self.items):
+                self.items.append(item)
 
 
 class Listener:
@@ -45,6 +53,9 @@ class Listener:
         self._changed = anyio.Event()
         self._closed = False
         self._subscribing = anyio.Lock()
+        #: grows each time the connection is dropped: a wait that began on an older one
+        #: may have missed notifications, so it raises instead of waiting on
+        self._generation = 0
 
     async def wait(self, slot: str, subscription: Callable[[], Subscription], timeout: float) -> list[str]:
         """What ``slot`` kept, waiting up to ``timeout`` seconds for something when it kept
@@ -53,8 +64,11 @@ class Listener:
             self._slots[slot] = subscription()
         sub = self._slots[slot]
         await self._subscribe(sub.channel)
+        generation = self._generation
         deadline = anyio.current_time() + max(timeout, 0.0)
         while True:
+            if self._generation != generation or self._conn is None:
+                raise BrokerUnavailable("the PostgreSQL connection listening for notifications was lost")
             await self._read(0.0)
             if sub.items or anyio.current_time() >= deadline:
                 items, sub.items = sub.items, []
@@ -120,7 +134,7 @@ class Listener:
                     got = True
                     for sub in self._slots.values():
                         if sub.channel == notify.channel:
-                            sub.items.extend(sub.keep(notify.payload))
+                            sub.add(notify.payload)
         except BrokerUnavailable:
             self._drop()
             raise
@@ -130,6 +144,7 @@ class Listener:
         """Forget a broken connection: the next wait connects and subscribes again."""
         conn, self._conn = self._conn, None
         self._listening.clear()
+        self._generation += 1
         if conn is not None:
             # closing a broken connection may fail; it is gone either way
             with contextlib.suppress(Exception):

@@ -100,10 +100,13 @@ class ProcessingOps(BrokerBase):
     # ---- wake-ups
 
     async def wait_for_jobs(self, queues: Sequence[str], timeout: float) -> None:
-        wanted = set(queues)
-        # one slot per set of queues: a worker waits for the same queues every time
-        slot = "jobs:" + ",".join(sorted(wanted))
-        await self._listener.wait(slot, lambda: Subscription(self._channel("jobs"), _keep_if(wanted)), timeout)
+        # One slot for every call, as the Redis driver's one subscription: it keeps (once
+        # each) the queues of any call so far that may have work, and a call returns on any
+        # of them (an early return is allowed; callers dequeue and wait again).
+        self._waited_queues.update(queues)
+        wanted = self._waited_queues
+        channel = self._channel("jobs")
+        await self._listener.wait("jobs", lambda: Subscription(channel, _keep_if(wanted), unique=True), timeout)
 
     async def wait_for_finished(self, queue: str, timeout: float) -> list[str]:
         def subscription() -> Subscription:

@@ -13,8 +13,9 @@ from typing import Any
 
 from queue_core import ServerReport
 
-#: One round trip: the version and the operator's figures. Reading the server's clock
-#: here is no transition: uptime is only shown.
+#: One round trip: the version and the operator's figures (the size is the broker's
+#: schema's, tables with their indexes and TOAST: the database's own size would walk every
+#: file of every schema). Reading the server's clock here is no transition: uptime is only shown.
 QUERY = """
 SELECT
   current_setting('server_version'),
@@ -22,14 +23,15 @@ SELECT
   (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'),
   current_setting('max_connections'),
   current_setting('shared_buffers'),
-  pg_database_size(current_database()),
+  (SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint FROM pg_class c
+     WHERE c.relnamespace = %s::regnamespace AND c.relkind = 'r'),
   pg_is_in_recovery(),
   current_setting('port')
 """
 
 
 def from_row(row: Sequence[Any]) -> ServerReport:
-    version, uptime, connections, max_connections, shared_buffers, database_size, in_recovery, port = row
+    version, uptime, connections, max_connections, shared_buffers, schema_size, in_recovery, port = row
     return ServerReport(
         backend="postgresql",
         version=str(version),
@@ -38,7 +40,7 @@ def from_row(row: Sequence[Any]) -> ServerReport:
             "connected_clients": str(connections),
             "max_connections": str(max_connections),
             "shared_buffers": str(shared_buffers),
-            "database_size_bytes": str(database_size),
+            "schema_size_bytes": str(schema_size),
             "role": "replica" if in_recovery else "primary",
             "port": str(port),
         },

@@ -3,7 +3,8 @@
 Options the driver reads from the query string (and removes before psycopg sees it):
 
 - ``schema=NAME``: every table and function of the broker lives in this schema
-  (default ``queue_core``); brokers in different schemas share nothing.
+  (default ``queue_core``); brokers in different schemas share nothing. ``namespace=``
+  and ``prefix=`` (the Redis driver's name) mean the same, so one URL shape serves both.
 - ``migrate=false``: never create or upgrade the schema on open (for roles that may not
   run DDL); run ``queue-core db migrate`` with an owner's URL instead.
 - ``pool_max=N``: most connections the broker's pool opens (default 10).
@@ -45,7 +46,9 @@ def parse(url: str, *, schema: str | None = None) -> Target:
     kept: list[tuple[str, str]] = []
     options: dict[str, str] = {}
     for name, value in parse_qsl(parts.query, keep_blank_values=True):
-        if name in ("schema", "migrate", "pool_max"):
+        if name in ("schema", "namespace", "prefix"):
+            options.setdefault("schema", value)
+        elif name in ("migrate", "pool_max"):
             options[name] = value
         else:
             kept.append((name, value))

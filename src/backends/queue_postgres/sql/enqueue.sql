@@ -127,7 +127,9 @@ BEGIN
     copies := '{}';
     IF j ? 'deps' THEN
       FOR dep IN SELECT jsonb_array_elements_text(j->'deps') LOOP
-        SELECT x.state INTO dep_state FROM _qc_.jobs x WHERE x.queue = q AND x.id = dep;
+        -- FOR SHARE: a dependency settling concurrently waits for this transaction, so
+        -- its release sees the dependents row written here (or this sees it settled)
+        SELECT x.state INTO dep_state FROM _qc_.jobs x WHERE x.queue = q AND x.id = dep FOR SHARE;
         IF NOT FOUND THEN
           code := 4;
           detail := dep;
