@@ -103,6 +103,17 @@ class Postgres:
                 counts[name] = counts.get(name, 0) + int(calls)
         return counts
 
+    def command_usec(self) -> tuple[float, float]:
+        """µs the server spent executing the benchmark database's statements since the reset:
+        (server-side function calls, every other statement), as ``Redis.command_usec``."""
+        rows = self.server.psql(
+            "SELECT coalesce(sum(s.total_exec_time) FILTER (WHERE s.query ~* '^select [^ ]+\\.[a-z_]+\\('), 0), "
+            "coalesce(sum(s.total_exec_time), 0) FROM pg_stat_statements s "
+            f"JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = '{DATABASE}'"
+        )
+        functions, total = (float(x) for x in rows.strip().split("|"))
+        return functions * 1000, (total - functions) * 1000
+
     def used_memory(self) -> int:
         return int(self.server.psql(f"SELECT pg_database_size('{DATABASE}')").strip())
 

@@ -7,7 +7,7 @@ driver's tables (``tests/fault/pg.py``).
 - F22: a worker killed with SIGKILL twice mid-drain: nothing lost, orphans back within
   lease + sweep (+ slack), duplicates explained by crash counts.
 - F23: PostgreSQL restarted (``pg_ctl restart -m fast``) mid-drain: nothing lost, nothing
-  run twice (the lease outlasts the restart), workers take jobs again after it.
+  run twice while the lease (30 s) outlasts the restart, workers take jobs again after it.
 - F24: every client connection terminated (``pg_terminate_backend``) three times mid-drain.
 - F25: producers through pgbouncer in transaction pooling mode, workers direct: nothing
   lost; some enqueues fail on psycopg's prepared statements and are retried.
@@ -33,7 +33,10 @@ from tests.postgres_server import PostgresServer
 pytestmark = pytest.mark.postgres
 
 SLACK = 1.0  # scheduling noise on a 2-core box, on top of a promised bound
-LONG_LEASE = 10.0  # longer than a restart or a reconnect: nothing should run twice
+LONG_LEASE = 10.0  # longer than a reconnect: nothing should run twice
+#: F23: the production default. A fast shutdown waits for a checkpoint, which took 10.5 s on
+#: the loaded 2-core test machine once (0.3 s when quiet).
+RESTART_LEASE = 30.0
 HOLD = 60.0  # F26: how long the old snapshot is held
 
 
@@ -89,7 +92,7 @@ def test_f22_worker_kill_9_mid_drain(cluster: PostgresServer, tmp_path: Path) ->
 def test_f23_postgres_restarted_mid_drain(cluster: PostgresServer, tmp_path: Path) -> None:
     with pg_scenario("F23", cluster, tmp_path / "F23") as s:
         s.produce_now(s.jobs(500, lambda rng: {"ms": 50, "kind": "ok"}))
-        s.start_workers(2, options={"lease_for": LONG_LEASE})
+        s.start_workers(2, options={"lease_for": RESTART_LEASE})
         s.wait_effects(50)
         began = s.event(f"pg_ctl restart -m fast (postmaster pid {cluster.pid})")
         cluster.restart(mode="fast")
@@ -100,9 +103,10 @@ def test_f23_postgres_restarted_mid_drain(cluster: PostgresServer, tmp_path: Pat
             restart_s=round(up - began, 2),
             first_effect_after_s=round(after[0] - up, 2) if after else None,
         )
-        s.assert_clean(row)
+        s.assert_clean(row)  # duplicates, if any, are explained by lease expiries
         assert after, row  # the workers took jobs again after the restart
-        assert row["duplicates"] == 0, row
+        if up - began < RESTART_LEASE * 2 / 3:  # the leases outlived the outage (P19)
+            assert row["duplicates"] == 0, row
 
 
 def test_f24_connections_terminated_mid_drain(cluster: PostgresServer, tmp_path: Path) -> None:
