@@ -186,7 +186,8 @@ def run_f24(make: Callable[..., Scenario], node: RedisNode, seed: int, members: 
     producer.wait()
     s.wait_effects(members // 2, timeout=120)
     victim = workers[s.rng.randrange(4)]
-    killed_at = s.event(f"kill -9 worker {victim.name} pid {victim.pid} after {members // 2} effects, restarted 1 s later")
+    what = f"kill -9 worker {victim.name} pid {victim.pid} after {members // 2} effects, restarted 1 s later"
+    killed_at = s.event(what)
     victim.kill()
     time.sleep(1.0)
     victim.start()
