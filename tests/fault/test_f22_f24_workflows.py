@@ -1,4 +1,4 @@
-"""Workflows under faults (P19): chains and fan-ins written with ``enqueue_flow``.
+"""Workflows under faults (P20): chains and fan-ins written with ``enqueue_flow``.
 
 - F22: a worker killed with SIGKILL at a dependency's completion: right after the
   handler's effect, before the completion is sent; and right after the completion script
