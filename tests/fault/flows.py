@@ -8,8 +8,8 @@ is stored all together or not at all).
 
 ``flow_verdict`` reads the ledger: no job started before its dependencies completed (the
 handler writes an ``X`` line when it finds a dependency's result missing, see
-``fault_worker``), every callback and chain end ran exactly once, and nothing is left
-waiting.
+``fault_worker``), every callback and chain end ran exactly once (or again only after its
+own lease expired), and nothing is left waiting.
 """
 
 from __future__ import annotations
@@ -149,6 +149,7 @@ def flow_verdict(s: Scenario, flows: Flows, **extra: Any) -> dict[str, Any]:
     effects = ledger.effects(entries)
     early = sorted(ledger.of_kind(entries, "X"))
     ends_runs = [len(effects.get(job_id, [])) for job_id in flows.ends]
+    crashes = {job_id: state[1] for job_id, state in s.states(flows.ends).items()}
     row = s.verdict(
         flows=len(flows.flows),
         ends_exactly_once=sum(n == 1 for n in ends_runs),
@@ -161,8 +162,9 @@ def flow_verdict(s: Scenario, flows: Flows, **extra: Any) -> dict[str, Any]:
     s.assert_clean(row)
     assert not early, f"{s.name}: started before their dependencies completed: {early[:20]}"
     assert row["left_waiting"] == 0, row
-    assert row["ends_exactly_once"] == row["ends"], (
-        f"{s.name}: callbacks / chain ends not run exactly once: "
-        f"{[(j, n) for j, n in zip(flows.ends, ends_runs, strict=True) if n != 1][:20]}"
-    )
+    # Exactly once, but for a run again after the end's own lease expired (P5: a worker
+    # paused or starved past its lease); the scenarios whose leases cannot expire assert
+    # no duplicate at all.
+    unexplained = [(j, n) for j, n in zip(flows.ends, ends_runs, strict=True) if n == 0 or n - 1 > crashes[j]]
+    assert not unexplained, f"{s.name}: callbacks / chain ends not run exactly once: {unexplained[:20]}"
     return row
