@@ -6,6 +6,7 @@ points and are off without their extra."""
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 import subprocess
 import sys
@@ -20,9 +21,10 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from queue_core import Client, Delivery, Job, JobState, ManualClock, Scheduler, hookimpl
-from queue_core.errors import DuplicateJob, JobIdConflict, QueueError, ValidationError
-from queue_core.events import Outage, emit
+from queue_core.errors import BrokerUnavailable, DuplicateJob, JobIdConflict, QueueError, ValidationError
+from queue_core.events import emit
 from queue_core.otel import Tracing
+from queue_core.outage import Outage
 from queue_core.plugins import plugin_manager, register
 from tests.observability_kit import ROOT
 from tests.scheduler_kit import T0, fresh_broker, recording, running
@@ -162,12 +164,16 @@ def test_an_outage_reports_each_error_and_one_reconnect_after_them(plugins: list
             events.append(("reconnected", operation))
 
     use(plugins, Watcher())
-    outage = Outage("dequeue")
-    outage.ok()
-    outage.failed(QueueError("down"))
-    outage.failed(QueueError("still down"))
-    outage.ok()
-    outage.ok()
+    outage = Outage(logging.getLogger("queue_core.test_plugin_hooks"), "worker w1")
+    dequeues = outage.calls("dequeue")
+    dequeues.ok()
+    assert dequeues.failed(QueueError("refused")) is False  # not unreachable: the caller logs it
+    assert not outage.down
+    assert dequeues.failed(BrokerUnavailable("down")) is True  # unreachable: the outage story tells it
+    assert outage.down
+    dequeues.ok()
+    dequeues.ok()
+    assert not outage.down
     assert events == [("error", "dequeue"), ("error", "dequeue"), ("reconnected", "dequeue")]
 
 
@@ -208,6 +214,7 @@ def python(code: str, **env: str) -> Any:
 
 SHOW_PLUGINS = """
 import json
+import logging
 from importlib.metadata import entry_points
 from queue_core.plugins import plugin_manager
 manager = plugin_manager()

@@ -79,24 +79,3 @@ def stamped(job: Job, origin: str, logger: logging.Logger | None = None) -> Job:
     except QueueError as exc:
         (logger or logging.getLogger(LOGGER_NAME)).warning("plugin headers on job %s dropped: %s", job.job_id, exc)
         return job
-
-
-class Outage:
-    """Reports a worker's broker errors for one operation, and the first success after
-    them (``queue_core_broker_error`` / ``queue_core_broker_reconnected``)."""
-
-    __slots__ = ("failing", "log", "operation")
-
-    def __init__(self, operation: str, log: logging.Logger | None = None) -> None:
-        self.operation = operation
-        self.log = log
-        self.failing = False
-
-    def failed(self, error: BaseException) -> None:
-        self.failing = True
-        emit("broker_error", self.log, operation=self.operation, error=error)
-
-    def ok(self) -> None:
-        if self.failing:
-            self.failing = False
-            emit("broker_reconnected", self.log, operation=self.operation)

@@ -134,7 +134,8 @@ def queue_core_lease_lost(queue: str, job_id: str, job_type: str) -> None:
 @hookspec
 def queue_core_broker_error(operation: str, error: BaseException) -> None:
     """A worker's call to the broker failed (``operation``: ``dequeue``,
-    ``wait_for_jobs``, ``extend_leases``, ``settle``, ``heartbeat``); it is retried."""
+    ``wait_for_jobs``, ``extend_leases``, ``settle``, ``heartbeat``, ``wait_for_cancel``,
+    ``forward_due``, ``recover_expired``, ``purge_expired``); it is retried."""
 
 
 @hookspec

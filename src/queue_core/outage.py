@@ -5,10 +5,13 @@ At start ``wait_until_reachable`` pings the broker until it answers or ``connect
 passes (then ``BrokerUnavailable``: the command line exits 2 with one line), so a runner
 reports itself started only once it can work.
 
-Once running, every loop that meets ``BrokerUnavailable`` tells the run's one ``Outage``
-instead of logging: the outage is logged once when it begins, then a summary at most
-every ``SUMMARY_INTERVAL`` seconds, and once when a call succeeds again. The loops back off
-meanwhile (at most 1 s between tries, jittered; see docs/guarantees.md P8).
+Once running, each loop reports its broker calls through a ``BrokerCalls`` of the run's one
+``Outage``. Every failed call fires the ``broker_error`` hook (plugins count them) and the
+first success after them ``broker_reconnected``; an unreachable broker is told to the
+``Outage`` instead of being logged by the loop: the outage is logged once when it begins,
+then a summary at most every ``SUMMARY_INTERVAL`` seconds, and once when a call succeeds
+again. The loops back off meanwhile (at most 1 s between tries, jittered; see
+docs/guarantees.md P8).
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ from collections.abc import Callable
 import anyio
 
 from queue_core.broker import Broker
-from queue_core.errors import BrokerAuthError, BrokerUnavailable
+from queue_core.errors import BrokerAuthError, BrokerUnavailable, QueueError
+from queue_core.events import emit
 
 #: how long a runner waits for its broker at start, unless told otherwise.
 DEFAULT_CONNECT_TIMEOUT = 10.0
@@ -118,3 +122,40 @@ class Outage:
         self.log.warning(
             "%s: the broker answers again after %.1fs (%d failed calls)", self.owner, lasted, self._failures
         )
+
+    def calls(self, operation: str, label: str | None = None) -> BrokerCalls:
+        """The reporter of one kind of call (``operation``: the hook's name for it, such as
+        ``"dequeue"``; ``label``: how the log story names it, ``operation`` by default)."""
+        return BrokerCalls(self, operation, label or operation)
+
+
+class BrokerCalls:
+    """One kind of broker call a runner makes, and what its failures tell: plugins hear
+    of every failure and of the first success after them; an unreachable broker goes into
+    the run's ``Outage`` story. Other failures are the caller's to log: only it knows what
+    failing means there."""
+
+    __slots__ = ("_failing", "label", "operation", "outage")
+
+    def __init__(self, outage: Outage, operation: str, label: str) -> None:
+        self.outage = outage
+        self.operation = operation
+        self.label = label
+        self._failing = False
+
+    def failed(self, error: QueueError) -> bool:
+        """A call failed with ``error``. True when the outage story has taken it (the broker
+        is unreachable), False when the caller should say what went wrong."""
+        self._failing = True
+        emit("broker_error", self.outage.log, operation=self.operation, error=error)
+        if isinstance(error, BrokerUnavailable):
+            self.outage.failed(self.label, error)
+            return True
+        return False
+
+    def ok(self) -> None:
+        """A call succeeded: ends this operation's failures and the run's outage, if any."""
+        if self._failing:
+            self._failing = False
+            emit("broker_reconnected", self.outage.log, operation=self.operation)
+        self.outage.recovered()

@@ -13,13 +13,12 @@ nothing here.
 from __future__ import annotations
 
 import logging
-import random
 
 import anyio
 
 from queue_core.broker import Broker
-from queue_core.errors import BrokerUnavailable, QueueError, Unsupported
-from queue_core.outage import Outage
+from queue_core.errors import QueueError, Unsupported
+from queue_core.outage import Outage, jittered
 from queue_core.worker._leases import InFlight, LeaseKeeper
 
 WAIT = 30.0
@@ -34,6 +33,7 @@ class CancelListener:
         self, broker: Broker, inflight: InFlight, keeper: LeaseKeeper, log: logging.Logger, outage: Outage | None = None
     ) -> None:
         self.outage = outage or Outage(log, "worker")
+        self._listens = self.outage.calls("wait_for_cancel", "cancel listener")
         self.broker = broker
         self.inflight = inflight
         self.keeper = keeper
@@ -48,17 +48,14 @@ class CancelListener:
                 self.log.info("no cancel notices from this broker (%s); cancels are seen at lease renewal", exc)
                 return
             except QueueError as exc:
-                # Jittered (the upper half of the backoff), so workers that lost the
-                # broker together do not all come back in the same instant.
-                delay = backoff * random.uniform(0.5, 1.0)
-                if isinstance(exc, BrokerUnavailable):
-                    self.outage.failed("cancel listener", exc)
-                else:
+                delay = jittered(backoff)
+                if not self._listens.failed(exc):
                     self.log.warning("cancel listener: %s; listening again in %.1fs", exc, delay)
                 await anyio.sleep(delay)
                 backoff = min(backoff * 2, BACKOFF_MAX)
                 continue
             backoff = BACKOFF_MIN
+            self._listens.ok()
             mine = self.inflight.of_jobs(set(job_ids))
             if mine:
                 await self.keeper.renew(mine)

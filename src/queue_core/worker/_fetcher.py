@@ -28,8 +28,7 @@ import anyio.lowlevel
 
 from queue_core.broker import Broker, Lease
 from queue_core.clock import Clock
-from queue_core.errors import BrokerUnavailable, QueueDamaged, QueueError
-from queue_core.events import Outage as BrokerErrorHooks
+from queue_core.errors import QueueDamaged, QueueError
 from queue_core.worker._leases import Attempt, InFlight
 from queue_core.worker._queues import QueueOrder
 from queue_core.worker._trouble import Trouble
@@ -95,8 +94,8 @@ class Fetcher:
         self._wake_pending = False
         self._backoff = ERROR_BACKOFF_MIN
         self._listen_backoff = ERROR_BACKOFF_MIN
-        self._dequeue_outage = BrokerErrorHooks("dequeue", log)
-        self._listen_outage = BrokerErrorHooks("wait_for_jobs", log)
+        self._dequeues = self.trouble.outage.calls("dequeue")
+        self._listens = self.trouble.outage.calls("wait_for_jobs", "waiting for jobs")
         #: whether the listener is waiting without trouble: the forwarder can then rely
         #: on its wake-ups (on every notification, and at least every idle_timeout).
         self.listening = False
@@ -125,13 +124,10 @@ class Fetcher:
             try:
                 await self.broker.wait_for_jobs(self.order.names, timeout)
             except QueueError as exc:
-                self._listen_outage.failed(exc)
                 self.listening = self._subscribed = False
                 self.ready.set()
                 delay = jittered(self._listen_backoff)
-                if isinstance(exc, BrokerUnavailable):
-                    self.trouble.outage.failed("waiting for jobs", exc)
-                else:
+                if not self._listens.failed(exc):
                     self.log.warning("fetcher: wait_for_jobs failed: %s; listening again in %.1fs", exc, delay)
                 await anyio.sleep(delay)
                 self._listen_backoff = min(self._listen_backoff * 2, ERROR_BACKOFF_MAX)
@@ -139,8 +135,7 @@ class Fetcher:
                 self._subscribed = True
                 self.ready.set()
                 self._listen_backoff = ERROR_BACKOFF_MIN
-                self._listen_outage.ok()
-                self.trouble.outage.recovered()
+                self._listens.ok()
             if self.idle:
                 # The idle fetcher dequeues first and lets the forwarder look after that:
                 # a pickup does not wait behind the forwarder's round trip.
@@ -168,12 +163,11 @@ class Fetcher:
                 taken = await self.fetch_once()
             except QueueError as exc:
                 self._woken()
-                await self._broker_trouble("dequeue", exc)
+                await self._broker_trouble(exc)
                 continue
             self._woken()
             self._backoff = ERROR_BACKOFF_MIN
-            self._dequeue_outage.ok()
-            self.trouble.outage.recovered()
+            self._dequeues.ok()
             if not taken:
                 await self.idle_wait()
 
@@ -265,12 +259,9 @@ class Fetcher:
         finally:
             self.idle = False
 
-    async def _broker_trouble(self, what: str, exc: QueueError) -> None:
-        self._dequeue_outage.failed(exc)
+    async def _broker_trouble(self, exc: QueueError) -> None:
         delay = jittered(self._backoff)
-        if isinstance(exc, BrokerUnavailable):
-            self.trouble.outage.failed(what, exc)
-        else:
-            self.log.warning("fetcher: %s failed: %s; retrying in %.1fs", what, exc, delay)
+        if not self._dequeues.failed(exc):
+            self.log.warning("fetcher: dequeue failed: %s; retrying in %.1fs", exc, delay)
         await anyio.sleep(delay)
         self._backoff = min(self._backoff * 2, ERROR_BACKOFF_MAX)

@@ -18,8 +18,7 @@ import anyio
 from queue_core._race import first_of
 from queue_core.broker import Broker
 from queue_core.clock import Clock
-from queue_core.errors import BrokerUnavailable, QueueError, Unsupported
-from queue_core.events import Outage as BrokerErrorHooks
+from queue_core.errors import QueueError, Unsupported
 from queue_core.info import WORKER_HEARTBEAT, WorkerInfo
 from queue_core.outage import Outage
 
@@ -45,7 +44,7 @@ class Heartbeat:
         self.broker = broker
         self.clock = clock
         self.log = log
-        self._error_hooks = BrokerErrorHooks("heartbeat", log)
+        self._beats = self.outage.calls("heartbeat")
         self.worker_id = worker_id
         self.snapshot = snapshot
         self.interval = interval
@@ -79,12 +78,9 @@ class Heartbeat:
         except Unsupported as exc:
             self.log.info("worker %s publishes no heartbeat: %s", self.worker_id, exc)
             return False
-        except BrokerUnavailable as exc:
-            self.outage.failed("heartbeat", exc)
         except QueueError as exc:
-            self._error_hooks.failed(exc)
-            self.log.warning("worker %s: heartbeat failed: %s", self.worker_id, exc)
+            if not self._beats.failed(exc):
+                self.log.warning("worker %s: heartbeat failed: %s", self.worker_id, exc)
         else:
-            self._error_hooks.ok()
-            self.outage.recovered()
+            self._beats.ok()
         return True

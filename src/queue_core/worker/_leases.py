@@ -21,8 +21,7 @@ import anyio
 
 from queue_core.broker import Broker, Lease
 from queue_core.clock import Clock
-from queue_core.errors import BrokerUnavailable, QueueError
-from queue_core.events import Outage as BrokerErrorHooks
+from queue_core.errors import QueueError
 from queue_core.events import emit
 from queue_core.outage import Outage
 
@@ -148,7 +147,7 @@ class LeaseKeeper:
         self.lease_for = lease_for
         self.interval = lease_for / 3
         self.log = log
-        self._error_hooks = BrokerErrorHooks("extend_leases", log)
+        self._renewals = self.outage.calls("extend_leases", "lease renewal")
 
     async def run(self) -> None:
         # Fixed rate, not fixed delay: a slow renewal does not push the next one later,
@@ -174,18 +173,15 @@ class LeaseKeeper:
         try:
             renewal = await self.broker.extend_leases([a.lease for a in attempts], now, self.lease_for)
         except QueueError as exc:
-            self._error_hooks.failed(exc)
             # Without a renewal we cannot know the leases are still ours; once one has
             # run out here, someone may already have recovered its job, so stop it.
-            if isinstance(exc, BrokerUnavailable):
-                self.outage.failed("lease renewal", exc)
-            else:
+            if not self._renewals.failed(exc):
                 self.log.warning("lease renewal failed: %s", exc)
             for attempt in attempts:
                 if attempt.expires_at <= now:
                     self._lost(attempt, "its lease ran out while the broker was unreachable")
             return
-        self._error_hooks.ok()
+        self._renewals.ok()
         lost = {lease.token for lease in renewal.lost}
         cancelled = {lease.token for lease in renewal.cancelled}
         renewed = 0

@@ -17,7 +17,7 @@ import anyio
 from queue_core._race import first_of
 from queue_core.broker import Broker
 from queue_core.clock import Clock
-from queue_core.errors import BrokerUnavailable, QueueDamaged, QueueError, Unsupported
+from queue_core.errors import QueueDamaged, QueueError, Unsupported
 from queue_core.worker._trouble import Trouble
 
 #: how often the forwarder looks again when nothing (or something later) is due and the
@@ -36,14 +36,39 @@ JANITOR_INTERVAL = 30.0
 
 
 class _Duty:
-    """What the three duties share: their queues, less those found damaged."""
+    """What the three duties share: their broker, queues (less those found damaged), clock,
+    log, and how they report a failed call."""
 
-    _queues: list[str]
-    trouble: Trouble
+    #: the broker call the duty makes, as plugins hear of it when it fails.
+    operation: str
+    #: the duty's name in the log.
+    name: str
+
+    def __init__(
+        self, broker: Broker, queues: Sequence[str], clock: Clock, log: logging.Logger, trouble: Trouble | None
+    ) -> None:
+        self.broker = broker
+        self._queues = list(queues)
+        self.clock = clock
+        self.log = log
+        self.trouble = trouble or Trouble.of(log, "worker")
+        self._calls = self.trouble.outage.calls(self.operation, self.name)
 
     @property
     def queues(self) -> list[str]:
         return self.trouble.damaged.healthy(self._queues)
+
+    def succeeded(self) -> None:
+        self._calls.ok()
+
+    def failed(self, exc: Exception, doing: str | None = None) -> None:
+        """Report a failed tick: a damaged queue is left out for a while, an unreachable
+        broker goes into the outage story, anything else is logged (with a traceback when
+        it is not broker trouble: that is a bug)."""
+        if isinstance(exc, QueueDamaged):
+            self.trouble.damaged.found(exc)
+        elif not (isinstance(exc, QueueError) and self._calls.failed(exc)):
+            self.log.warning("%s: %s", doing or self.name, exc, exc_info=not isinstance(exc, QueueError))
 
 
 class Forwarder(_Duty):
@@ -54,6 +79,8 @@ class Forwarder(_Duty):
     notified_cap = NOTIFIED_FORWARD_CAP
     #: jobs moved per broker call.
     batch = FORWARD_BATCH
+    operation = "forward_due"
+    name = "forwarder"
 
     def __init__(
         self,
@@ -66,11 +93,7 @@ class Forwarder(_Duty):
         notified: Callable[[], bool] = lambda: False,
         trouble: Trouble | None = None,
     ) -> None:
-        self.broker = broker
-        self._queues = list(queues)
-        self.trouble = trouble or Trouble.of(log, "worker")
-        self.clock = clock
-        self.log = log
+        super().__init__(broker, queues, clock, log, trouble)
         self.on_forwarded = on_forwarded
         self.notified = notified
         self._wake_at = float("inf")
@@ -115,15 +138,11 @@ class Forwarder(_Duty):
                 due = await self.broker.next_due(self.queues)
                 if not moved_total and due is not None and due <= now:
                     due = now + cap  # something due will not move: do not spin on it
-        except QueueDamaged as exc:
-            self.trouble.damaged.found(exc)
-            return now  # the other queues at once
-        except BrokerUnavailable as exc:
-            self.trouble.outage.failed("forwarder", exc)
-            return now + self.cap
         except Exception as exc:
-            self.log.warning("forwarder: %s", exc, exc_info=not _is_broker_error(exc))
-            return now + self.cap
+            self.failed(exc)
+            # A damaged queue is left out from now on: the other queues at once.
+            return now if isinstance(exc, QueueDamaged) else now + self.cap
+        self.succeeded()
         if due is None:
             return now + cap
         return min(max(due, now), now + cap)
@@ -131,6 +150,9 @@ class Forwarder(_Duty):
 
 class Recoverer(_Duty):
     """Puts the jobs of dead workers (expired leases, or active with no lease) back in play."""
+
+    operation = "recover_expired"
+    name = "recoverer"
 
     def __init__(
         self,
@@ -143,11 +165,7 @@ class Recoverer(_Duty):
         max_crashes: int,
         trouble: Trouble | None = None,
     ) -> None:
-        self.broker = broker
-        self._queues = list(queues)
-        self.trouble = trouble or Trouble.of(log, "worker")
-        self.clock = clock
-        self.log = log
+        super().__init__(broker, queues, clock, log, trouble)
         self.interval = interval
         self.max_crashes = max_crashes
 
@@ -157,15 +175,10 @@ class Recoverer(_Duty):
     async def tick(self) -> None:
         try:
             recovery = await self.broker.recover_expired(self.queues, self.clock.now(), self.max_crashes)
-        except QueueDamaged as exc:
-            self.trouble.damaged.found(exc)
-            return
-        except BrokerUnavailable as exc:
-            self.trouble.outage.failed("recoverer", exc)
-            return
         except Exception as exc:
-            self.log.warning("recoverer: %s", exc, exc_info=not _is_broker_error(exc))
+            self.failed(exc)
             return
+        self.succeeded()
         if recovery.requeued:
             self.log.warning(
                 "recovered %d job(s) whose worker stopped renewing its lease: %s",
@@ -185,6 +198,9 @@ class Janitor(_Duty):
     """Deletes completed jobs past retention and archived jobs beyond the caps, and gives
     members of expired aggregation staging sets back to their groups."""
 
+    operation = "purge_expired"
+    name = "janitor"
+
     def __init__(
         self,
         broker: Broker,
@@ -197,11 +213,7 @@ class Janitor(_Duty):
         interval: float = JANITOR_INTERVAL,
         trouble: Trouble | None = None,
     ) -> None:
-        self.broker = broker
-        self._queues = list(queues)
-        self.trouble = trouble or Trouble.of(log, "worker")
-        self.clock = clock
-        self.log = log
+        super().__init__(broker, queues, clock, log, trouble)
         self.archive_max_size = archive_max_size
         self.archive_max_age = archive_max_age
         self.interval = interval
@@ -216,15 +228,10 @@ class Janitor(_Duty):
             deleted = await self.broker.purge_expired(
                 self.queues, self.clock.now(), self.archive_max_size, self.archive_max_age
             )
-        except QueueDamaged as exc:
-            self.trouble.damaged.found(exc)
-            return
-        except BrokerUnavailable as exc:
-            self.trouble.outage.failed("janitor", exc)
-            return
         except Exception as exc:
-            self.log.warning("janitor: %s", exc, exc_info=not _is_broker_error(exc))
+            self.failed(exc)
             return
+        self.succeeded()
         if deleted:
             self.log.debug("janitor deleted %d expired job(s)", deleted)
 
@@ -239,11 +246,8 @@ class Janitor(_Duty):
         except Unsupported:
             self._reclaims = False
             return
-        except BrokerUnavailable as exc:
-            self.trouble.outage.failed("janitor", exc)
-            return
         except Exception as exc:
-            self.log.warning("janitor: reclaiming staged groups: %s", exc, exc_info=not _is_broker_error(exc))
+            self.failed(exc, "janitor: reclaiming staged groups")
             return
         if returned:
             self.log.warning("gave %d aggregation member(s) of expired staging sets back to their groups", returned)
@@ -259,9 +263,3 @@ async def every(clock: Clock, interval: float, tick: Callable[[], Awaitable[None
         # Late (a long tick, or the clock jumped meanwhile): tick at once, but only once.
         next_at = max(next_at + interval, clock.now())
         await clock.sleep_until(next_at)
-
-
-def _is_broker_error(exc: BaseException) -> bool:
-    # Broker trouble is expected and its message says enough; anything else is a bug
-    # worth a traceback.
-    return isinstance(exc, QueueError)

@@ -30,8 +30,7 @@ import anyio
 
 from queue_core.broker import Broker, Settlement
 from queue_core.clock import Clock
-from queue_core.errors import BrokerUnavailable, QueueError
-from queue_core.events import Outage as BrokerErrorHooks
+from queue_core.errors import QueueError
 from queue_core.outage import Outage
 
 SETTLE_TIMEOUT = 10.0
@@ -68,7 +67,7 @@ class Settler:
         self.broker = broker
         self.clock = clock
         self.log = log
-        self._error_hooks = BrokerErrorHooks("settle", log)
+        self._settles = self.outage.calls("settle", "writing outcomes")
         self.timeout = timeout
         self.tries = tries
         self.max_batch = max_batch
@@ -118,20 +117,18 @@ class Settler:
                 try:
                     results = await self.broker.settle([item.settlement for item in batch], self.clock.now())
                 except QueueError as exc:
-                    self._error_hooks.failed(exc)
+                    told = self._settles.failed(exc)
                     more = tries < self.tries or (until is not None and self.clock.now() + delay < until)
                     if not more:
                         self.log.error("could not settle %d job(s) after %d tries: %s", len(batch), tries, exc)
                         return
-                    if tries == 1 and isinstance(exc, BrokerUnavailable):
-                        self.outage.failed("writing outcomes", exc)
-                    elif tries == 1:
+                    if tries == 1 and not told:
                         self.log.warning("settling %d job(s) failed: %s; trying again until their leases run out",
                                          len(batch), exc)  # fmt: skip
                     await anyio.sleep(delay * random.uniform(0.5, 1.0))
                     delay = min(delay * 2, MAX_RETRY_DELAY)
                     continue
-                self._error_hooks.ok()
+                self._settles.ok()
                 if tries > 1:
                     self.log.info("settled %d job(s) after %d tries", len(batch), tries)
                 for item, applied in zip(batch, results, strict=True):
