@@ -188,7 +188,7 @@ async def test_delete_all_waiting_takes_a_job_an_earlier_one_settled(broker: Bro
 
 
 #: more waiting jobs than a driver is likely to take in one step (Redis: batches of 500)
-MANY = 620
+MANY = 520
 
 
 @pytest.mark.parametrize("policy", ["run", "cancel"])
