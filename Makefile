@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help demo test lint bench bench-peers test-faults-long dist-check docs docs-serve mutation mutation-fast test-driver-example screenshots
+.PHONY: help demo test lint bench bench-peers bench-scale test-faults-long dist-check docs docs-serve mutation mutation-fast test-driver-example screenshots
 
 help:
 	@echo "make demo              run the demo on the embedded memory:// broker"
@@ -15,6 +15,7 @@ help:
 	@echo "make lint              ruff (check and format), mypy (strict: src and the kit), import-linter contracts"
 	@echo "make bench             benchmarks/run.py: queue-core alone (asyncio, trio, memory://, baselines, RSS); the dashboard on 1M jobs"
 	@echo "make bench-peers       the same workloads for saq, streaq, taskiq and dramatiq too, with the targets"
+	@echo "make bench-scale       enqueue, drain, pickup and the Manager with 1M pending, 1M completed, 100k scheduled"
 	@echo "make screenshots       the dashboard's pages as PNGs in docs/images/ (headless chromium)"
 	@echo "make test-faults-long  the long fault tests (tests/fault -m long)"
 	@echo "make dist-check        build sdist and wheel, twine check, install each in a new venv and run it"
@@ -54,6 +55,10 @@ screenshots: $(STAMP)
 # Each peer is installed into benchmarks/.venvs/<peer> (git-ignored) on first use.
 bench-peers: $(STAMP)
 	$(BIN)/python benchmarks/run.py --peers
+
+# Not part of make test: about ten minutes and a few hundred MiB of Redis on 2 cores.
+bench-scale: $(STAMP)
+	$(BIN)/python benchmarks/scale.py
 
 test-faults-long: $(STAMP)
 	@if [ -d tests/fault ]; then \

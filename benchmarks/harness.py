@@ -36,6 +36,8 @@ from mark import MARK, read_marks  # noqa: E402
 
 PEER_NAMES = ("saq", "streaq", "taskiq", "dramatiq")
 CONCURRENCY = 50
+#: tasks enqueueing at once through one client (workload A-concurrent)
+ENQUEUE_TASKS = 50
 STOP_GRACE = 8.0
 #: a drain that has not finished by then is reported with the marks it got.
 DRAIN_TIMEOUT = 600.0
@@ -116,8 +118,12 @@ class Redis:
         self.client = redis.Redis.from_url(url)
 
     def flush(self) -> None:
-        self.client.flushall()
+        # Freed in Redis' background thread: a synchronous FLUSHALL of a million keys can
+        # outlast the client's timeout. Waited for, so used_memory starts from the floor.
+        self.client.flushall(asynchronous=True)
         self.client.script_flush()
+        while int(self.client.info("memory").get("lazyfree_pending_objects", 0)):
+            time.sleep(0.05)
 
     def reset(self) -> float:
         """Reset the statistics; returns Redis' CPU seconds so far."""
@@ -134,6 +140,22 @@ class Redis:
         counts = {name.removeprefix("cmdstat_"): int(stat["calls"]) for name, stat in stats.items()}
         return {name: n for name, n in counts.items() if name.split("|")[0] not in self.OWN}
 
+    def command_usec(self) -> tuple[float, float]:
+        """µs Redis spent in commands since the last reset: (script calls, every other
+        command). A command a script runs is counted in both its own line and its
+        script's, so their sum is an upper bound for a library that uses scripts."""
+        stats = self.client.info("commandstats")
+        scripts = other = 0.0
+        for name, stat in stats.items():
+            command = name.removeprefix("cmdstat_")
+            if command.split("|")[0] in self.OWN:
+                continue
+            if command.startswith(("eval", "fcall")):
+                scripts += float(stat["usec"])
+            else:
+                other += float(stat["usec"])
+        return scripts, other
+
     def used_memory(self) -> int:
         return int(self.client.info("memory")["used_memory"])
 
@@ -143,13 +165,18 @@ class Redis:
 
 @dataclass
 class Cost:
-    """Redis commands and CPU of one phase."""
+    """Redis commands, their time and Redis CPU of one phase."""
 
     commands: dict[str, int]
     cpu: float
+    usec: tuple[float, float] = (0.0, 0.0)
 
     def per_job(self, jobs: int) -> tuple[float, float]:
         return sum(self.commands.values()) / jobs, self.cpu * 1e6 / jobs
+
+    def usec_per_job(self, jobs: int) -> float:
+        """Command time per job (INFO commandstats; see ``Redis.command_usec``)."""
+        return sum(self.usec) / jobs
 
 
 @contextlib.contextmanager
@@ -158,7 +185,7 @@ def measured(server: Redis) -> Iterator[list[Cost]]:
     began = server.reset()
     out: list[Cost] = []
     yield out
-    out.append(Cost(server.commands(), server.cpu() - began))
+    out.append(Cost(server.commands(), server.cpu() - began, server.command_usec()))
 
 
 # --------------------------------------------------------------------------- workers
@@ -185,9 +212,18 @@ class WorkerProcess:
         return self.process.poll() is None
 
     def cpu_seconds(self) -> float:
-        """User + system CPU time the worker process has used so far (``/proc``)."""
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """User + system CPU time the worker's process group has used so far (``/proc``):
+        a library whose worker runs in child processes (dramatiq, taskiq) is counted
+        whole. A process that already ended is not counted."""
+        ticks = 0
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # ended meanwhile
+            if int(fields[2]) == self.pid:  # field 5 of stat: the process group
+                ticks += int(fields[11]) + int(fields[12])
+        return ticks / os.sysconf("SC_CLK_TCK")
 
     def rss(self) -> int:
         """Resident set size of the worker process, in bytes (``/proc``)."""
@@ -233,6 +269,7 @@ def enqueue_and_drain(library: Library, server: Redis, n: int, workdir: Path) ->
         out["enqueue"] = library.agent("enqueue", server.url, n)["rate"]
     out["bytes_per_job"] = (server.used_memory() - before) / n
     out["enqueue_cmds"], out["enqueue_cpu_us"] = cost[0].per_job(n)
+    out["enqueue_usec"] = cost[0].usec_per_job(n)
     out["enqueue_commands"] = cost[0].commands
 
     marks = workdir / f"drain-{library.lib}.marks"
@@ -254,6 +291,7 @@ def enqueue_and_drain(library: Library, server: Redis, n: int, workdir: Path) ->
         out["startup"] = first - worker.spawned
         out["drain_with_startup"] = n / (last - worker.spawned)
         out["drain_cmds"], out["drain_cpu_us"] = cost[0].per_job(n)
+        out["drain_usec"] = cost[0].usec_per_job(n)
         out["drain_commands"] = cost[0].commands
         time.sleep(0.2)
         out["marks"] = marks.stat().st_size // MARK.size  # more than n: some job ran twice
@@ -269,6 +307,15 @@ def bulk(library: Library, server: Redis, n: int, call: int) -> dict[str, Any]:
         rate = library.agent("enqueue", server.url, n, "--bulk", call)["rate"]
     cmds, cpu = cost[0].per_job(n)
     return {"bulk": rate, "bulk_cmds": cmds, "bulk_cpu_us": cpu}
+
+
+def concurrent(library: Library, server: Redis, n: int, tasks: int) -> dict[str, Any]:
+    """n one-by-one enqueues from ``tasks`` tasks at once, all through one client."""
+    server.flush()
+    with measured(server) as cost:
+        rate = library.agent("enqueue", server.url, n, "--tasks", tasks)["rate"]
+    cmds, cpu = cost[0].per_job(n)
+    return {"concurrent": rate, "concurrent_cmds": cmds, "concurrent_cpu_us": cpu}
 
 
 def latency_and_idle(

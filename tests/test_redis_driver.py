@@ -182,6 +182,20 @@ def test_every_script_has_a_header_naming_keys_argv_and_reply() -> None:
         assert "KEYS[1]" in header, name
 
 
+def test_a_script_carries_only_the_helpers_it_calls() -> None:
+    """Every helper a script defines is built on each call: the enqueue script has the
+    job store and what it calls (job_key through store_job), not the settle helpers."""
+    enqueue, dequeue = script("enqueue").source, script("dequeue").source
+    for helper in ("store_job", "job_key", "lock_holder", "dependents_key"):
+        assert f"local function {helper}(" in enqueue, helper
+    for helper in ("settle_dependents", "quarantine", "held", "detach"):
+        assert f"local function {helper}(" not in enqueue, helper
+    # dequeue reaches settle_dependents only through settle_if_any, and release through it
+    for helper in ("settle_if_any", "settle_dependents", "release", "quarantine", "count"):
+        assert f"local function {helper}(" in dequeue, helper
+    assert "local function store_job(" not in dequeue
+
+
 def test_a_cluster_node_url_keeps_credentials_tls_and_options() -> None:
     assert node_url("rediss://u:p%40ss@10.0.0.1:7000/0?ssl_cert_reqs=none", "10.0.0.2", 7001) == (
         "rediss://u:p%40ss@10.0.0.2:7001/0?ssl_cert_reqs=none"

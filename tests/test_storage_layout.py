@@ -97,7 +97,7 @@ async def test_a_worker_meeting_another_layout_stops_with_the_error(broker_url: 
     async with Client(broker_url, broker_options=options) as client:
         await client.enqueue("t", {"n": 1})
     with raw_connection(broker_url) as raw:
-        raw.set(f"{prefix}:layout", "2")
+        raw.set(f"{prefix}:layout", str(int(LAYOUT_VERSION) - 1))  # an older release's
         before = {key: raw.dump(key) for key in raw.scan_iter(match=f"{prefix}:*")}
         handled: list[Delivery] = []
         worker = Worker(broker_url, broker_options=options, sweep_interval=0.05)
@@ -112,3 +112,41 @@ async def test_a_worker_meeting_another_layout_stops_with_the_error(broker_url: 
         assert handled == []
         after = {key: raw.dump(key) for key in raw.scan_iter(match=f"{prefix}:*")}
         assert after == before
+
+
+async def test_queues_stored_without_the_layout_key_are_the_first_layout(broker_url: str) -> None:
+    """Data from before the layout key existed is layout 1: the key is written as "1" (its
+    only write), and a broker of a later layout refuses it instead of misreading its jobs."""
+    prefix = fresh_prefix()
+    with raw_connection(broker_url) as raw:
+        raw.sadd(f"{prefix}:queues", "default")
+        raw.hset(f"{prefix}:{{default}}:j:old", mapping={"type": "t", "state": "pending", "enqueued_at": "1.5"})
+        raw.lpush(f"{prefix}:{{default}}:pending", "old")
+        broker = await open_broker(broker_url, prefix=prefix)
+        try:
+            with pytest.raises(StorageLayoutMismatch) as refused:
+                await broker.dequeue(["default"], NOW, 30, "w", 1)
+            assert refused.value.found == "1" and refused.value.expected == LAYOUT_VERSION
+        finally:
+            await broker.close()
+        assert raw.get(f"{prefix}:layout") == b"1"
+        assert raw.lrange(f"{prefix}:{{default}}:pending", 0, -1) == [b"old"]
+
+
+async def test_a_pending_job_stores_only_what_cannot_be_inferred(broker_url: str) -> None:
+    """Layout 2 (docs/redis.md): five fields for a pending job without options; what is
+    left out reads back as before (0 counters, pending since its enqueue)."""
+    prefix = fresh_prefix()
+    broker = await open_broker(broker_url, prefix=prefix)
+    try:
+        await broker.enqueue([Job("t", b"1", job_id="a")], NOW)
+        with raw_connection(broker_url) as raw:
+            stored = raw.hgetall(f"{prefix}:{{default}}:j:a")
+        assert set(stored) == {b"type", b"payload", b"max_retries", b"enqueued", b"state"}
+        info = await broker.job_info("default", "a", NOW)
+        assert (info.retried, info.crashes, info.bounces) == (0, 0, 0)
+        assert info.enqueued_at == NOW and info.next_process_at == NOW
+        stats = await broker.queue_stats("default", NOW + 5)
+        assert stats.pending == 1 and stats.latency == 5
+    finally:
+        await broker.close()

@@ -108,6 +108,35 @@ async def test_concurrent_callers_each_get_their_own_replies_in_order(redis_url:
     assert results == {n: [f"{n}:{i}".encode() for i in range(5)] for n in range(40)}
 
 
+def test_requests_of_concurrent_callers_leave_in_one_write(redis_url: str) -> None:
+    """The first request goes at once; those made while it is in flight are held until
+    every ready task ran, then written together (one system call, not one each). The
+    asyncio connection only: trio has its own (``AnyioRespConnection``)."""
+    writes: list[bytes] = []
+
+    async def main() -> list[list[Any]]:
+        connection = RespConnection(**address(redis_url))
+        try:
+            await connection.send([("PING",)])  # connected, nothing in flight
+            protocol = connection._protocol
+            assert protocol is not None and protocol.transport is not None
+            write = protocol.transport.write
+
+            def counted(data: Any) -> None:
+                writes.append(bytes(data))
+                write(data)
+
+            protocol.transport.write = counted  # type: ignore[method-assign]
+            return await asyncio.gather(*(connection.send([("ECHO", str(n))]) for n in range(20)))
+        finally:
+            await connection.close()
+
+    replies = asyncio.run(main())
+    assert replies == [[str(n).encode()] for n in range(20)]
+    assert len(writes) == 2
+    assert writes[1].count(b"ECHO") == 19
+
+
 async def test_an_error_reply_is_returned_in_its_place(redis_url: str, anyio_backend: str) -> None:
     connection = AnyioRespConnection(**address(redis_url))
     try:

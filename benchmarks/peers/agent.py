@@ -8,6 +8,7 @@ prints one JSON line. It imports nothing but the standard library and the adapte
     python agent.py LIB version
     python agent.py LIB worker URL CONCURRENCY        # runs until SIGTERM
     python agent.py LIB enqueue URL N [--bulk CALL]   # timed enqueues
+    python agent.py LIB enqueue URL N --tasks K       # K tasks enqueueing one by one at once
     python agent.py LIB latency URL FIFO N M          # warm-up, N pickups, M scheduled
     python agent.py queue-core memory URL N CONCURRENCY SAMPLES
     python agent.py queue-core bare URL N PIPELINE
@@ -48,17 +49,32 @@ def run(lib: str, coro_fn: Any, *args: Any) -> Any:
     return asyncio.run(coro_fn(*args))
 
 
-async def enqueue_phase(lib: str, url: str, n: int, bulk: int) -> dict[str, Any]:
+async def enqueue_phase(lib: str, url: str, n: int, bulk: int, tasks: int = 1) -> dict[str, Any]:
     module = adapter(lib)
     client = await module.connect(url)
+
+    async def one_by_one(count: int) -> None:
+        for _ in range(count):
+            await module.enqueue(client)
+
     try:
         began = time.perf_counter()
         if bulk:
             for start in range(0, n, bulk):
                 await module.enqueue_bulk(client, min(bulk, n - start))
+        elif tasks > 1:
+            # every task enqueues its share one by one, all through the one client
+            shares = [n // tasks + (1 if i < n % tasks else 0) for i in range(tasks)]
+            if hasattr(module, "backend"):
+                import anyio
+
+                async with anyio.create_task_group() as group:
+                    for share in shares:
+                        group.start_soon(one_by_one, share)
+            else:
+                await asyncio.gather(*(one_by_one(share) for share in shares))
         else:
-            for _ in range(n):
-                await module.enqueue(client)
+            await one_by_one(n)
         elapsed = time.perf_counter() - began
     finally:
         await module.close(client)
@@ -164,8 +180,9 @@ def main(argv: list[str]) -> int:
     elif command == "enqueue":
         url, n, *flags = rest
         bulk = int(flags[1]) if flags[:1] == ["--bulk"] else 0
+        tasks = int(flags[1]) if flags[:1] == ["--tasks"] else 1
         os.environ["BENCH_REDIS_URL"] = url
-        out = run(lib, enqueue_phase, lib, url, int(n), bulk)
+        out = run(lib, enqueue_phase, lib, url, int(n), bulk, tasks)
     elif command == "latency":
         url, fifo, samples, scheduled = rest
         os.environ["BENCH_REDIS_URL"] = url

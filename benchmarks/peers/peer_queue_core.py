@@ -162,7 +162,8 @@ async def bare(url: str, n: int, pipeline: int) -> float:
         now = time.time()
         job_args = codec.job_args(template, JobState.PENDING, now, "", None, now)
         job_args[0] = uuid.uuid4().hex
-        return [enqueue_script.sha, 4, *fixed_keys, keys.scope, codec.num(now), keys.notify_channel, 1, *job_args]
+        # ARGV: scope, now, channel, N, "0" (each job on its own, not all or nothing)
+        return [enqueue_script.sha, 4, *fixed_keys, keys.scope, codec.num(now), keys.notify_channel, 1, "0", *job_args]
 
     try:
         began = time.perf_counter()

@@ -8,7 +8,7 @@ Python value, or pass bytes directly.
 from __future__ import annotations
 
 import hashlib
-import uuid
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta
@@ -35,8 +35,9 @@ Instant = float | int | datetime
 
 
 def new_job_id() -> str:
-    """A fresh random job ID (32 hex characters)."""
-    return uuid.uuid4().hex
+    """A fresh random job ID: 32 hex characters, 128 random bits (several times cheaper
+    than building a ``uuid.UUID``, on the path of every enqueue)."""
+    return os.urandom(16).hex()
 
 
 def content_digest(job_type: str, payload: bytes) -> str:

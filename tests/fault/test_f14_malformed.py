@@ -42,7 +42,7 @@ def corrupt(s: Scenario, ids: list[str]) -> dict[str, str]:
         elif damage is not None:
             conn.hset(base + "j:" + job_id, "crashes", damage)
         conn.zadd(base + "active", {job_id: now - 60})
-        conn.zadd(base + "lease", {job_id: now - 30})
+        conn.zadd(base + "lease", {job_id: -(now - 30)})  # the lease set scores negated expiries
     done[ids[4]] = "active, lease expired (healthy)"
     done[ids[5]] = "active, lease expired, crashes not a number"
     done[ids[6]] = "active, lease expired, job key is a set"

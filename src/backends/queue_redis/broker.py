@@ -52,7 +52,7 @@ class RedisBroker(
     ) -> None:
         self._keys = GlobalKeys(prefix)
         # Every command, the first included, waits for the storage layout check (layout.py).
-        self._transport: Transport = LayoutGuard(transport, self._keys.layout)
+        self._transport: Transport = LayoutGuard(transport, self._keys.layout, self._keys.queues)
         if capabilities is not None:
             self.capabilities = capabilities
 

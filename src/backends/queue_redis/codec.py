@@ -29,7 +29,7 @@ RECORD_FIELDS = (
     "group",
     "unique_name",
     "headers",
-    "enqueued_at",
+    "enqueued",
     "crashes",
     "bounces",
     "last_error",
@@ -126,7 +126,7 @@ def record(job_id: str, queue: str, values: Sequence[bytes | None]) -> JobRecord
             group=text(fields["group"]) or None,
             unique_key=text(fields["unique_name"]) or None,
             headers=_strict_headers(fields["headers"]),
-            enqueued_at=_strict_float(fields["enqueued_at"]) or 0.0,
+            enqueued_at=_strict_float(fields["enqueued"]) or 0.0,
             crashes=_strict_int(fields["crashes"]),
             bounces=_strict_int(fields["bounces"]),
             last_error=text(fields["last_error"]) or None,
@@ -189,7 +189,7 @@ def _damage(raw: Mapping[str, bytes]) -> str | None:
         JobState(text(raw.get("state")))
         for name in ("max_retries", "retried", "crashes", "bounces"):
             _strict_int(raw.get(name))
-        for name in ("enqueued_at", "timeout", "deadline", "retention", "due_at", "pending_since"):
+        for name in ("enqueued", "timeout", "deadline", "retention", "due_at", "pending_since"):
             _strict_float(raw.get(name))
         _strict_headers(raw.get("headers"))
     except (ValueError, UnicodeDecodeError) as exc:
@@ -237,7 +237,7 @@ def info(
         retried=_int(get("retried")),
         crashes=_int(get("crashes")),
         bounces=_int(get("bounces")),
-        enqueued_at=_float(get("enqueued_at")) or 0.0,
+        enqueued_at=_float(get("enqueued")) or 0.0,
         headers=_headers(get("headers")),
         timeout=_float(get("timeout")),
         deadline=_float(get("deadline")),
@@ -247,7 +247,8 @@ def info(
         next_process_at=(
             _float(get("due_at"))
             if state in (JobState.SCHEDULED, JobState.RETRY)
-            else _float(get("pending_since"))
+            # a job pending since its enqueue has no pending_since (see store_job)
+            else _float(get("pending_since") or get("enqueued"))
             if state is JobState.PENDING
             else None
         ),

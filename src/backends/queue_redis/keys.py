@@ -9,8 +9,8 @@ Layout (``P`` = prefix, ``Q`` = ``P:{queue}``)::
 
     Q:j:<id>            HASH    one job (fields in codec.py)
     Q:pending           LIST    LPUSH to enqueue, RPOP to dequeue, RPUSH to requeue at the head
-    Q:active            ZSET    id -> started at
-    Q:lease             ZSET    id -> lease expiry
+    Q:active            ZSET    id -> started at, in whole microseconds (only its order is read)
+    Q:lease             ZSET    id -> lease expiry, negated (newest lowest: a cheap insert, _common.lua)
     Q:scheduled         ZSET    id -> process at
     Q:retry             ZSET    id -> retry at
     Q:archived          ZSET    id -> archived at

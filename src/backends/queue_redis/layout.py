@@ -2,10 +2,16 @@
 the data under a prefix was written with.
 
 ``P:layout`` holds the version as a string. The first command a broker sends goes through
-``LayoutGuard``, which writes the version when the key is absent (a new deployment, or one
-from before the key existed: both use layout 1) and reads what is there. A different
-version raises ``StorageLayoutMismatch`` before any script runs, so a worker of one release
-never moves, rewrites or deletes jobs stored by a release with another layout.
+``LayoutGuard``, which writes the version when the key is absent and reads what is there:
+its own version on a new deployment, and "1" where queues exist without the key (data
+from before the key existed, which is layout 1). A different version raises
+``StorageLayoutMismatch`` before any script runs, so a worker of one release never moves,
+rewrites or deletes jobs stored by a release with another layout.
+
+Layout 2 (docs/redis.md, "What a job stores"): a job's enqueue time is the field
+``enqueued`` (was ``enqueued_at``); ``retried``, ``crashes`` and ``bounces`` are absent
+while 0, ``due_at`` while it is the enqueue time, ``pending_since`` while it is
+``enqueued``; the active set scores whole microseconds and the lease set negated expiries.
 
 Bump ``LAYOUT_VERSION`` only with a change that an older driver would misread (a renamed
 key, a changed field encoding), and describe the migration under "Upgrading" in
@@ -20,7 +26,9 @@ from typing import Any
 from queue_core import StorageLayoutMismatch
 from queue_redis.wire.transport import Call, Transport
 
-LAYOUT_VERSION = "1"
+LAYOUT_VERSION = "2"
+#: what data written before the layout key existed is
+FIRST_LAYOUT = "1"
 
 
 def as_text(value: Any) -> str:
@@ -35,9 +43,11 @@ class LayoutGuard:
     harmless (``SET NX`` writes at most once).
     """
 
-    def __init__(self, inner: Transport, layout_key: str) -> None:
+    def __init__(self, inner: Transport, layout_key: str, queues_key: str) -> None:
         self._inner = inner
         self._layout_key = layout_key
+        #: the set of queue names: present without the layout key, it is layout 1 data
+        self._queues_key = queues_key
         self._checked = False
 
     async def _check(self) -> None:
@@ -45,11 +55,10 @@ class LayoutGuard:
             return
         # Read first and write only when nothing is stored: a full Redis under noeviction
         # refuses every SET (even one that would change nothing) but still serves reads.
-        (stored,) = await self._inner.execute([("GET", self._layout_key)])
+        stored, queues = await self._inner.execute([("GET", self._layout_key), ("EXISTS", self._queues_key)])
         if stored is None:
-            _, stored = await self._inner.execute(
-                [("SET", self._layout_key, LAYOUT_VERSION, "NX"), ("GET", self._layout_key)]
-            )
+            version = FIRST_LAYOUT if queues else LAYOUT_VERSION
+            _, stored = await self._inner.execute([("SET", self._layout_key, version, "NX"), ("GET", self._layout_key)])
         found = as_text(stored)
         if found != LAYOUT_VERSION:
             raise StorageLayoutMismatch(self._layout_key, found, LAYOUT_VERSION)

@@ -11,6 +11,16 @@ local function held(key, token)
   return v[1] == 'active' and v[2] == token
 end
 
+-- A lease set score from an expiry and back (both decimal strings, negated as text, so
+-- no bit is lost): the set scores each lease by its negated expiry, so the newest lease,
+-- the one dequeue and extend add, is the lowest score. A small sorted set (a listpack)
+-- looks for an insert's place from its lowest score on, parsing each score it passes:
+-- the newest first, an insert there passes one instead of all of them.
+local function lease_score(expiry)
+  if string.sub(expiry, 1, 1) == '-' then return string.sub(expiry, 2) end
+  return '-' .. expiry
+end
+
 -- Count one event in a total counter and in the counter of the day (expires with ttl).
 local function count(total_key, day_key, ttl)
   redis.call('INCR', total_key)
@@ -299,10 +309,18 @@ local function store_job(scope, pending, scheduled, groups, now, b)
   if redis.call('EXISTS', key) == 1 then
     return 1, '', 0, next_b
   end
+  -- What a reader can infer is not stored (see docs/redis.md, "What a job stores"):
+  -- retried, crashes and bounces start missing (0), due_at only when it is not the
+  -- enqueue time, pending_since only once it differs from 'enqueued'.
   local due_at = ARGV[b + 6]
-  if due_at == '' then due_at = now end
   local fields = { 'type', ARGV[b + 2], 'payload', ARGV[b + 3], 'max_retries', ARGV[b + 4],
-    'enqueued_at', now, 'retried', 0, 'crashes', 0, 'bounces', 0, 'state', state, 'due_at', due_at }
+    'enqueued', now, 'state', state }
+  if due_at == '' then
+    due_at = now
+  else
+    table.insert(fields, 'due_at')
+    table.insert(fields, due_at)
+  end
   local lock, held_until, group, deps, policy = '', nil, nil, nil, 'cancel'
   for i = b + 8, next_b, 2 do
     local name, value = ARGV[i], ARGV[i + 1]
@@ -377,8 +395,6 @@ local function store_job(scope, pending, scheduled, groups, now, b)
     redis.call('ZADD', scope .. 'g:' .. group, now, id)
     redis.call('SADD', groups, group)
   else
-    table.insert(fields, 'pending_since')
-    table.insert(fields, now)
     redis.call('HSET', key, unpack(fields))
     copy_results()
     return 0, '', redis.call('LPUSH', pending, id), next_b

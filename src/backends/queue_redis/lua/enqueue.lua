@@ -95,7 +95,10 @@ for _ = 1, n do
     pushed, length = pushed + 1, pending_length
   end
 end
-if stored > 0 then
+-- A pending list that held jobs before this call belongs to a registered queue (its
+-- meta key goes only with the queue, delete_queue.lua): when every stored job joined
+-- one, the queue needs no look at its meta key.
+if stored > 0 and not (pushed == stored and length > pushed) then
   reply[1] = redis.call('HSETNX', KEYS[4], 'created_at', now)
 end
 -- Pending holds only what this call pushed: it was empty, so workers may be idle.

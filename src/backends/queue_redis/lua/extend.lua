@@ -11,7 +11,7 @@ for i = 0, n - 1 do
   local key = job_key(scope, id)
   local v = redis.call('HMGET', key, 'state', 'lease', 'cancel')
   if v[1] == 'active' and v[2] == token then
-    redis.call('ZADD', KEYS[1], expiry, id)
+    redis.call('ZADD', KEYS[1], lease_score(expiry), id)
     if v[3] == '1' then reply[i + 1] = 2 else reply[i + 1] = 1 end
   else
     reply[i + 1] = 0

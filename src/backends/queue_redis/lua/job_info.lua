@@ -18,4 +18,5 @@ if kind ~= 'hash' then
   end
   if held == '' and redis.call('LPOS', KEYS[3], id) then held = 'pending' end
 end
-return { kind, fields, redis.call('ZSCORE', KEYS[2], id) or '', held }
+local score = redis.call('ZSCORE', KEYS[2], id)
+return { kind, fields, score and lease_score(score) or '', held }

@@ -26,6 +26,7 @@ for _, id in ipairs(ids) do
   local kind = redis.call('TYPE', key)['ok']
   local fields = { 'malformed', kind }
   if kind == 'hash' then fields = redis.call('HGETALL', key) end
-  table.insert(reply, { id, fields, redis.call('ZSCORE', KEYS[2], id) or '' })
+  local score = redis.call('ZSCORE', KEYS[2], id)
+  table.insert(reply, { id, fields, score and lease_score(score) or '' })
 end
 return reply

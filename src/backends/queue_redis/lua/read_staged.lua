@@ -4,7 +4,7 @@
 -- Reply: a flat list, per member: id, then the fields named in FIELDS (as dequeue.lua).
 
 local FIELDS = { 'staged', 'type', 'payload', 'max_retries', 'retried', 'timeout', 'deadline', 'retention',
-  'group', 'unique_name', 'headers', 'enqueued_at', 'crashes', 'bounces', 'last_error' }
+  'group', 'unique_name', 'headers', 'enqueued', 'crashes', 'bounces', 'last_error' }
 local reply = {}
 for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
   local values = redis.call('HMGET', job_key(ARGV[1], id), unpack(FIELDS))

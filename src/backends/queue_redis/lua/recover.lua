@@ -13,7 +13,20 @@
 
 local scope, now, ttl, channel = ARGV[1], ARGV[2], ARGV[4], ARGV[5]
 local max_crashes = tonumber(ARGV[3])
-local candidates = redis.call('ZRANGE', KEYS[2], '-inf', now, 'BYSCORE')
+-- expired leases (expiry <= now: score >= -now), earliest expiry first, ties by id
+local expired = redis.call('ZRANGE', KEYS[2], lease_score(now), '+inf', 'BYSCORE', 'WITHSCORES')
+local order = {}
+for i = 1, #expired, 2 do
+  table.insert(order, { expired[i], tonumber(expired[i + 1]) })
+end
+table.sort(order, function(a, b)
+  if a[2] ~= b[2] then return a[2] > b[2] end
+  return a[1] < b[1]
+end)
+local candidates = {}
+for _, entry in ipairs(order) do
+  table.insert(candidates, entry[1])
+end
 for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
   if not redis.call('ZSCORE', KEYS[2], id) then
     table.insert(candidates, id)

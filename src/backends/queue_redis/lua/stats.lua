@@ -16,7 +16,9 @@ end
 local since = ''
 local head = redis.call('LINDEX', KEYS[1], -1)
 if head and redis.call('TYPE', job_key(scope, head))['ok'] == 'hash' then
-  since = redis.call('HGET', job_key(scope, head), 'pending_since') or ''
+  -- a job pending since its enqueue has no pending_since (see store_job)
+  local v = redis.call('HMGET', job_key(scope, head), 'pending_since', 'enqueued')
+  since = v[1] or v[2] or ''
 end
 return {
   redis.call('LLEN', KEYS[1]), redis.call('ZCARD', KEYS[2]), redis.call('ZCARD', KEYS[3]),
