@@ -185,3 +185,26 @@ async def test_delete_all_waiting_takes_a_job_an_earlier_one_settled(broker: Bro
     counts = await stats(broker)
     assert (counts.pending, counts.waiting, counts.archived) == (1, 0, 0)
     assert ids(await lease(broker, limit=10)) == ["a"]
+
+
+#: more waiting jobs than a driver is likely to take in one step (Redis: batches of 500)
+MANY = 520
+
+
+@pytest.mark.parametrize("policy", ["run", "cancel"])
+@pytest.mark.parametrize("action", ["archive_all", "delete_all"])
+async def test_a_bulk_action_on_many_waiting_jobs_takes_every_one(broker: Broker, action: str, policy: str) -> None:
+    """However a driver splits the work, archive_all / delete_all of waiting jobs ends
+    like one atomic call: a chain of MANY links waiting behind a pending job, each
+    settled by the link before it (released under ``run``, cancelled under ``cancel``),
+    is archived or deleted to its end; none is left pending or archived."""
+    chain = [job("root")] + [
+        job(f"link{n:04d}", depends_on=("root" if n == 0 else f"link{n - 1:04d}",), on_dependency_failure=policy)
+        for n in range(MANY)
+    ]
+    await enqueue(broker, *chain)
+    assert await getattr(broker, action)(DEFAULT, JobState.WAITING, T0) == MANY
+    counts = await stats(broker)
+    archived = MANY if action == "archive_all" else 0
+    assert (counts.pending, counts.waiting, counts.archived) == (1, 0, archived)
+    assert ids(await lease(broker, limit=10)) == ["root"]
