@@ -95,6 +95,17 @@ async def test_policy_cancel_archives_the_dependents_in_cascade(broker: Broker) 
         assert snapshot.last_error == f"cancelled: dependency {dependency} did not complete"
 
 
+@pytest.mark.parametrize("action", ["archive_all", "delete_all"])
+async def test_a_bulk_action_on_pending_jobs_follows_the_queue_order(broker: Broker, action: str) -> None:
+    """A bulk action settles pending jobs next-to-run first, so a dependent of two of them
+    names the one nearer the head as the dependency that did not complete."""
+    await enqueue(broker, job("a"), job("b"), job("c", depends_on=("a", "b")))
+    assert await getattr(broker, action)(DEFAULT, JobState.PENDING, T0) == 2
+    snapshot = await info(broker, "c")
+    assert snapshot.state is JobState.ARCHIVED
+    assert snapshot.last_error == "cancelled: dependency a did not complete"
+
+
 async def test_policy_run_counts_a_failed_dependency_as_done(broker: Broker) -> None:
     await enqueue(broker, job("a"), job("b"), job("c", depends_on=("a", "b"), on_dependency_failure="run"))
     await broker.delete_job(DEFAULT, "a", T0)

@@ -72,6 +72,17 @@ local function chunked(command, key, values, step)
   end
 end
 
+-- Takes up to `batch` jobs off the head of a pending list (the end RPOP serves) and returns
+-- them next-to-run first: LRANGE lists them the other way round, and bulk actions must
+-- follow the queue's order (a dependent names the first of its dependencies that failed).
+local function take_head(key, batch)
+  local taken = redis.call('LRANGE', key, -batch, -1)
+  redis.call('LTRIM', key, 0, -batch - 1)
+  local ids = {}
+  for i = #taken, 1, -1 do ids[#ids + 1] = taken[i] end
+  return ids
+end
+
 -- A job key that is not a hash (damaged by hand or by a bug) becomes an archived record
 -- that says so, a string's bytes kept in field 'raw', and joins the `archived` set: no
 -- script stops at it (an error would strand what the script did before) and no listing

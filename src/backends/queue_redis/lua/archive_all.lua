@@ -10,9 +10,7 @@ local scope, now, batch, kind, group = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV
 local waiting = KEYS[1] == scope .. 'waiting'
 local ids
 if kind == 'list' then
-  -- the head of pending (next to run) first, so archive order follows queue order
-  ids = redis.call('LRANGE', KEYS[1], -batch, -1)
-  redis.call('LTRIM', KEYS[1], 0, -batch - 1)
+  ids = take_head(KEYS[1], batch)
 else
   ids = redis.call('ZRANGE', KEYS[1], 0, batch - 1)
   if #ids > 0 then redis.call('ZREM', KEYS[1], unpack(ids)) end

@@ -11,8 +11,7 @@ local scope, batch, kind, group, now = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV
 local waiting = KEYS[1] == scope .. 'waiting'
 local ids
 if kind == 'list' then
-  ids = redis.call('LRANGE', KEYS[1], -batch, -1)
-  redis.call('LTRIM', KEYS[1], 0, -batch - 1)
+  ids = take_head(KEYS[1], batch)
 else
   ids = redis.call('ZRANGE', KEYS[1], 0, batch - 1)
   if #ids > 0 then redis.call('ZREM', KEYS[1], unpack(ids)) end
