@@ -141,3 +141,39 @@ async def test_a_callback_enqueued_after_thousands_of_completed_dependencies_get
         info = await client.enqueue("callback", depends_on=[m.job_id for m in members])
         assert info.state is JobState.PENDING
     assert len(await broker.dependency_results("default", info.id)) == 5000
+
+
+#: more waiting jobs than one batch of a Redis bulk script (500)
+BEYOND_A_BATCH = 620
+
+
+def _long_chain(policy: str) -> list[Job]:
+    """A pending root and BEYOND_A_BATCH links waiting behind it, IDs in chain order
+    (one enqueue_flow call: equal times, so the waiting set orders them by ID)."""
+    jobs = [Job("root", job_id="root")]
+    for n in range(BEYOND_A_BATCH):
+        jobs.append(Job("link", job_id=f"link{n:04d}", depends_on=(jobs[-1].job_id or "",),
+                        on_dependency_failure=policy))  # fmt: skip
+    return jobs
+
+
+async def test_archive_all_waiting_archives_every_one_beyond_a_batch(broker: Broker) -> None:
+    """Policy run: archiving a link releases the next; on Redis the link just past a
+    batch of 500 went pending (and would have run) instead of being archived."""
+    async with Client(broker) as client:
+        await client.enqueue_flow(_long_chain("run"))
+    async with Manager(broker) as manager:
+        assert await manager.archive_all("default", JobState.WAITING) == BEYOND_A_BATCH
+        stats = await manager.queue_info("default")
+    assert (stats.archived, stats.waiting, stats.pending) == (BEYOND_A_BATCH, 0, 1)
+
+
+async def test_delete_all_waiting_deletes_every_one_beyond_a_batch(broker: Broker) -> None:
+    """Policy cancel: deleting a link cancels the rest of the chain; on Redis the links
+    past the first batch were left archived as cancelled instead of deleted."""
+    async with Client(broker) as client:
+        await client.enqueue_flow(_long_chain("cancel"))
+    async with Manager(broker) as manager:
+        assert await manager.delete_all("default", JobState.WAITING) == BEYOND_A_BATCH
+        stats = await manager.queue_info("default")
+    assert (stats.archived, stats.waiting, stats.pending) == (0, 0, 1)

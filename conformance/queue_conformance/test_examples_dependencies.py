@@ -95,6 +95,17 @@ async def test_policy_cancel_archives_the_dependents_in_cascade(broker: Broker) 
         assert snapshot.last_error == f"cancelled: dependency {dependency} did not complete"
 
 
+@pytest.mark.parametrize("action", ["archive_all", "delete_all"])
+async def test_a_bulk_action_on_pending_jobs_follows_the_queue_order(broker: Broker, action: str) -> None:
+    """A bulk action settles pending jobs next-to-run first, so a dependent of two of them
+    names the one nearer the head as the dependency that did not complete."""
+    await enqueue(broker, job("a"), job("b"), job("c", depends_on=("a", "b")))
+    assert await getattr(broker, action)(DEFAULT, JobState.PENDING, T0) == 2
+    snapshot = await info(broker, "c")
+    assert snapshot.state is JobState.ARCHIVED
+    assert snapshot.last_error == "cancelled: dependency a did not complete"
+
+
 async def test_policy_run_counts_a_failed_dependency_as_done(broker: Broker) -> None:
     await enqueue(broker, job("a"), job("b"), job("c", depends_on=("a", "b"), on_dependency_failure="run"))
     await broker.delete_job(DEFAULT, "a", T0)
@@ -185,3 +196,26 @@ async def test_delete_all_waiting_takes_a_job_an_earlier_one_settled(broker: Bro
     counts = await stats(broker)
     assert (counts.pending, counts.waiting, counts.archived) == (1, 0, 0)
     assert ids(await lease(broker, limit=10)) == ["a"]
+
+
+#: more waiting jobs than a driver is likely to take in one step (Redis: batches of 500)
+MANY = 520
+
+
+@pytest.mark.parametrize("policy", ["run", "cancel"])
+@pytest.mark.parametrize("action", ["archive_all", "delete_all"])
+async def test_a_bulk_action_on_many_waiting_jobs_takes_every_one(broker: Broker, action: str, policy: str) -> None:
+    """However a driver splits the work, archive_all / delete_all of waiting jobs ends
+    like one atomic call: a chain of MANY links waiting behind a pending job, each
+    settled by the link before it (released under ``run``, cancelled under ``cancel``),
+    is archived or deleted to its end; none is left pending or archived."""
+    chain = [job("root")] + [
+        job(f"link{n:04d}", depends_on=("root" if n == 0 else f"link{n - 1:04d}",), on_dependency_failure=policy)
+        for n in range(MANY)
+    ]
+    await enqueue(broker, *chain)
+    assert await getattr(broker, action)(DEFAULT, JobState.WAITING, T0) == MANY
+    counts = await stats(broker)
+    archived = MANY if action == "archive_all" else 0
+    assert (counts.pending, counts.waiting, counts.archived) == (1, 0, archived)
+    assert ids(await lease(broker, limit=10)) == ["root"]

@@ -9,9 +9,19 @@ payload ``{"ms": <duration>, "kind": <behaviour>}`` and writes ``S`` (started) a
 - ``poison``: the process kills itself with SIGKILL (a job that crashes its worker);
 - ``block``: ``time.sleep(ms)`` inside ``async def``: the event loop is blocked;
 - ``raise``: raise the BaseException named by ``exc`` (see ``raise_named``);
-- ``swallow``: sleep ``ms`` while ignoring cancellation, then the effect.
+- ``swallow``: sleep ``ms`` while ignoring cancellation, then the effect;
+- ``die_after_effect``: the effect, then SIGKILL before the completion is sent (the
+  first time only: a marker file in the ledger directory says it happened).
 
-A ``C`` line is written when the broker applied this process's completion of a job.
+A ``C`` line is written when the broker applied this process's completion of a job. With
+``"die_after_completing": [job ids]`` the process kills itself with SIGKILL right after
+that line, once per listed job: the completion (and, in the same script, the release of
+the job's dependents) is stored, and the worker does nothing after it.
+
+A job of a flow names its dependencies in its payload (``"after": [job ids]``) and first
+checks that it was not released early: each one's result must be on it (results are
+copied when a dependency completes), and in a chain given the previous result, its
+``previous`` field must be that result. Otherwise the handler writes an ``X`` line.
 
 ``"skew": S`` shifts this process's wall clock by S seconds (``time.time`` is patched
 before queue-core is imported, monotonic time is not: what ``faketime`` with
@@ -74,9 +84,19 @@ def raise_named(name: str) -> None:
     raise RuntimeError(f"unknown exception name {name!r}")
 
 
+def first_time(ledger: LedgerWriter, what: str, job_id: str) -> bool:
+    """True once per (what, job): the marker file is created exclusively."""
+    try:
+        os.close(os.open(os.path.join(ledger.directory, f"{what}-{job_id}"), os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        return False
+    return True
+
+
 class Announcer:
-    def __init__(self, ledger: LedgerWriter | None) -> None:
+    def __init__(self, ledger: LedgerWriter | None, die_after_completing: frozenset[str] = frozenset()) -> None:
         self.ledger = ledger
+        self.die_after_completing = die_after_completing
 
     @hookimpl
     def queue_core_worker_started(self, worker_id: str, queues: list[str]) -> None:
@@ -88,6 +108,8 @@ class Announcer:
         # lines for one job would be a double transition, a stale write let through.
         if self.ledger is not None:
             self.ledger.write("C", job_id, 0, 0, "-")
+            if job_id in self.die_after_completing and first_time(self.ledger, "completed", job_id):
+                os.kill(os.getpid(), signal.SIGKILL)
 
     @hookimpl
     def queue_core_worker_stopping(self, worker_id: str) -> None:
@@ -99,6 +121,8 @@ def make_handler(ledger: LedgerWriter) -> Any:
         record, token = delivery.record, delivery.lease.token
         ledger.write("S", record.id, record.retried, record.crashes, token)
         spec = delivery.decode() or {}
+        if spec.get("after"):
+            await check_released_in_time(delivery, spec, ledger)
         kind, seconds = spec.get("kind", "ok"), spec.get("ms", 0) / 1000
         if kind == "poison":
             os.kill(os.getpid(), signal.SIGKILL)
@@ -114,9 +138,23 @@ def make_handler(ledger: LedgerWriter) -> Any:
         elif seconds:
             await anyio.sleep(seconds)
         ledger.write("E", record.id, record.retried, record.crashes, token)
+        if kind == "die_after_effect" and first_time(ledger, "effect", record.id):
+            os.kill(os.getpid(), signal.SIGKILL)
         return "done"
 
     return work
+
+
+async def check_released_in_time(delivery: Delivery, spec: dict[str, Any], ledger: LedgerWriter) -> None:
+    """An ``X`` line when a dependency of this job had not completed (no result copied
+    onto it) or a chain link's ``previous`` is not its predecessor's result."""
+    record = delivery.record
+    results = await delivery.dependency_results()
+    early = [dep for dep in spec["after"] if results.get(dep) != "done"]
+    if "previous" in spec and spec["previous"] != "done":
+        early.append("previous")
+    if early:
+        ledger.write("X", record.id, record.retried, record.crashes, delivery.lease.token)
 
 
 def main(config: dict[str, Any]) -> None:
@@ -124,7 +162,7 @@ def main(config: dict[str, Any]) -> None:
         level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"
     )
     ledger = LedgerWriter(config["ledger"], TRUE_TIME) if "ledger" in config else None
-    register(Announcer(ledger))
+    register(Announcer(ledger, frozenset(config.get("die_after_completing", ()))))
     backend = config.get("backend", "asyncio")
     if config.get("role") == "scheduler":
         run_scheduler(config, backend)

@@ -12,6 +12,9 @@ and reports every violation as a line of text:
   ``lease`` token;
 - the queue's groups set names exactly the groups with members;
 - every unique lock names a live job or has a TTL;
+- dependencies: each set of dependents (``n:<id>``) belongs to a job that exists and
+  holds only waiting jobs that name it in their ``deps``; a waiting job still waiting for
+  some dependency is in the set of at least one (else nothing would ever release it);
 - no key outside ``<prefix>:`` exists (``scan_all``: on a Redis the scenario owns).
 """
 
@@ -22,8 +25,8 @@ from typing import Any
 
 import redis
 
-STATES = ("pending", "scheduled", "active", "retry", "archived", "completed", "aggregating")
-ZSET_STATES = ("active", "scheduled", "retry", "archived", "completed")
+STATES = ("pending", "scheduled", "active", "retry", "archived", "completed", "aggregating", "waiting")
+ZSET_STATES = ("active", "scheduled", "retry", "archived", "completed", "waiting")
 
 
 def _text(value: Any) -> str:
@@ -50,6 +53,7 @@ def fsck(conn: redis.Redis, prefix: str, queue: str, *, scan_all: bool = True) -
     job_keys: dict[str, str] = {}
     group_keys: list[str] = []
     unique_keys: list[str] = []
+    dependents_keys: list[str] = []
     for key in conn.scan_iter(match=_escape(base) + "*", count=1000):
         name = _text(key)
         rest = name[len(base) :]
@@ -59,6 +63,8 @@ def fsck(conn: redis.Redis, prefix: str, queue: str, *, scan_all: bool = True) -
             group_keys.append(name)
         elif rest.startswith("u:"):
             unique_keys.append(name)
+        elif rest.startswith("n:"):
+            dependents_keys.append(name)
 
     seen_groups = set()
     for key in group_keys:
@@ -108,10 +114,33 @@ def fsck(conn: redis.Redis, prefix: str, queue: str, *, scan_all: bool = True) -
         if holder not in job_keys and conn.pttl(key) < 0:
             problems.append(f"unique lock {key} names no live job and has no TTL")
 
+    problems += _dependency_problems(conn, base, dependents_keys, job_keys)
+
     if scan_all:
         for key in conn.scan_iter(count=1000):
             if not _text(key).startswith(prefix + ":"):
                 problems.append(f"key outside the prefix: {_text(key)!r}")
+    return problems
+
+
+def _dependency_problems(
+    conn: redis.Redis, base: str, dependents_keys: list[str], job_keys: dict[str, str]
+) -> list[str]:
+    problems: list[str] = []
+    linked: set[str] = set()
+    for key in dependents_keys:
+        dep = key[len(base) + 2 :]
+        if dep not in job_keys:
+            problems.append(f"{key}: the dependents of a job that does not exist")
+        for member in (_text(m) for m in conn.smembers(key)):
+            state, deps = (None if v is None else _text(v) for v in conn.hmget(base + "j:" + member, "state", "deps"))
+            if state != "waiting" or dep not in (deps or "").split(","):
+                problems.append(f"{key}: holds {member} (state {state!r}, deps naming it: {dep in (deps or '')})")
+            linked.add(member)
+    for job_id in (_text(i) for i in conn.zrange(base + "waiting", 0, -1)):
+        left = conn.hget(base + "j:" + job_id, "deps_left")
+        if int(left or 0) > 0 and job_id not in linked:
+            problems.append(f"{job_id}: waits for {int(left or 0)} dependencies but no dependency will release it")
     return problems
 
 

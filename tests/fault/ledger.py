@@ -7,6 +7,7 @@ any instant leaves whole lines behind (or none)::
     S <job id> <retried> <crashes> <token> <pid> <time>     the handler started
     E <job id> <retried> <crashes> <token> <pid> <time>     its side effect happened
     C <job id> 0 0 - <pid> <time>                             the broker applied its completion
+    X <job id> <retried> <crashes> <token> <pid> <time>     it started before its dependencies completed
 
 The effect line is the handler's single "effect point": the moment a real handler would
 have charged the card or sent the e-mail. The checker counts effect lines per job:
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Entry:
-    kind: str  # "S" started, "E" effect, "C" completion applied
+    kind: str  # "S" started, "E" effect, "C" completion applied, "X" released early
     job_id: str
     retried: int
     crashes: int
@@ -37,6 +38,7 @@ class LedgerWriter:
     """The worker process's side: append-only, one write per line."""
 
     def __init__(self, directory: str, now: Callable[[], float] = time.time) -> None:
+        self.directory = directory
         path = os.path.join(directory, f"ledger-{os.getpid()}.log")
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         #: the machine's true clock, even in a process whose time.time is skewed (F12)

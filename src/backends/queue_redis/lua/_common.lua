@@ -72,6 +72,17 @@ local function chunked(command, key, values, step)
   end
 end
 
+-- Takes up to `batch` jobs off the head of a pending list (the end RPOP serves) and returns
+-- them next-to-run first: LRANGE lists them the other way round, and bulk actions must
+-- follow the queue's order (a dependent names the first of its dependencies that failed).
+local function take_head(key, batch)
+  local taken = redis.call('LRANGE', key, -batch, -1)
+  redis.call('LTRIM', key, 0, -batch - 1)
+  local ids = {}
+  for i = #taken, 1, -1 do ids[#ids + 1] = taken[i] end
+  return ids
+end
+
 -- A job key that is not a hash (damaged by hand or by a bug) becomes an archived record
 -- that says so, a string's bytes kept in field 'raw', and joins the `archived` set: no
 -- script stops at it (an error would strand what the script did before) and no listing
@@ -131,8 +142,9 @@ end
 -- result or nil), been archived ('archived') or deleted ('gone'). Only a job still in
 -- state 'waiting' is touched, so none is released twice. A job archived under policy
 -- 'cancel' settles its own dependents in turn (a work list, not recursion). Returns how
--- many jobs were pushed to pending.
-local function settle_dependents(scope, id, how, now, result)
+-- many jobs were pushed to pending. With a table `moved`, every job it takes out of
+-- waiting (released or cancelled) is appended to it (the bulk actions take them along).
+local function settle_dependents(scope, id, how, now, result, moved)
   local work, events, results = { id }, { how }, { result or false }
   local pushed, i = 0, 1
   while i <= #work do
@@ -151,6 +163,7 @@ local function settle_dependents(scope, id, how, now, result)
           redis.call('SREM', nkey, d)
           if redis.call('HINCRBY', dkey, 'deps_left', -1) <= 0 then
             pushed = pushed + release(scope, dkey, d, v[3], now)
+            if moved then table.insert(moved, d) end
           end
         elseif v[2] == 'cancel' then
           leave_waiting(scope, d)
@@ -158,6 +171,7 @@ local function settle_dependents(scope, id, how, now, result)
             'last_error', dependency_failed(dep), 'last_failed_at', now)
           redis.call('ZADD', scope .. 'archived', now, d)
           redis.call('PUBLISH', scope .. 'finished', d)  -- as announce_finished does
+          if moved then table.insert(moved, d) end
           table.insert(work, d)
           table.insert(events, 'archived')
           table.insert(results, false)
@@ -175,9 +189,9 @@ local function settle_dependents(scope, id, how, now, result)
 end
 
 -- Settle the dependents of job `id` if it has any (the cheap common case: none).
-local function settle_if_any(scope, id, how, now, result)
+local function settle_if_any(scope, id, how, now, result, moved)
   if redis.call('EXISTS', dependents_key(scope, id)) == 0 then return 0 end
-  return settle_dependents(scope, id, how, now, result)
+  return settle_dependents(scope, id, how, now, result, moved)
 end
 
 -- The TYPE of a job key that exists but is not a hash (damaged), else nil: operator
@@ -245,6 +259,9 @@ end
 -- A job a bulk action took from the waiting set may have been settled since by an earlier
 -- job of the same batch: released to pending or scheduled under policy 'run' (it leaves
 -- that container here) or archived under 'cancel' (left to the caller). Returns the state.
+-- The bulk actions on waiting jobs also take along every job their own settling moved out
+-- of waiting (see bulk_waiting): a release or a cancel by the batch never lets a job
+-- escape the action because it was beyond the batch.
 local function leave_taken_waiting(scope, id)
   local state = redis.call('HGET', job_key(scope, id), 'state')
   if state == 'waiting' then
@@ -255,6 +272,33 @@ local function leave_taken_waiting(scope, id)
     redis.call('ZREM', scope .. 'scheduled', id)
   end
   return state
+end
+
+-- A bulk action on the waiting set: `act(id, moved)` archives or deletes one job and
+-- appends to `moved` the jobs its settling took out of waiting (released under 'run',
+-- cancelled under 'cancel'). Those were waiting when the action began, so they are acted
+-- on too, once each, even when they lie beyond this batch: left to a later batch, a
+-- released one could be dequeued first, and a cancelled one would no longer be in the
+-- waiting set (delete_all would leave it archived). Returns every ID acted on.
+local function bulk_waiting(ids, act)
+  local taken, work = {}, {}
+  for _, id in ipairs(ids) do
+    taken[id] = true
+    table.insert(work, id)
+  end
+  local i = 1
+  while i <= #work do
+    local moved = {}
+    act(work[i], moved)
+    for _, d in ipairs(moved) do
+      if not taken[d] then
+        taken[d] = true
+        table.insert(work, d)
+      end
+    end
+    i = i + 1
+  end
+  return work
 end
 
 -- The containers of an operator script, from its standard first six KEYS.

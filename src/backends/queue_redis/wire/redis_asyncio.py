@@ -44,14 +44,21 @@ class AsyncioTransport:
             if len(calls) == 1:
                 return [await self._run_one(calls[0])]
             if self.cluster:
+                # Slots run concurrently; the calls of one slot run in the order given, as
+                # a pipeline runs them (an enqueue split into chunks may depend on an
+                # earlier chunk: a dependency, an ID or a unique lock stored by it).
                 replies: list[Any] = [None] * len(calls)
+                by_slot: dict[str, list[int]] = {}
+                for index, call in enumerate(calls):
+                    by_slot.setdefault(_hash_tag(call.keys[0]) if call.keys else f"#{index}", []).append(index)
 
-                async def one(index: int) -> None:
-                    replies[index] = await self._run_one(calls[index])
+                async def in_order(indexes: list[int]) -> None:
+                    for index in indexes:
+                        replies[index] = await self._run_one(calls[index])
 
                 async with anyio.create_task_group() as tg:
-                    for index in range(len(calls)):
-                        tg.start_soon(one, index)
+                    for indexes in by_slot.values():
+                        tg.start_soon(in_order, indexes)
                 return replies
             pipe = self.client.pipeline(transaction=False)
             for call in calls:
@@ -80,3 +87,11 @@ class AsyncioTransport:
             await self.client.aclose()
         if self._cluster_nodes is not None:
             await self._cluster_nodes.aclose()
+
+
+def _hash_tag(key: str) -> str:
+    """What Redis Cluster hashes of ``key``: the text between its first ``{`` and the next
+    ``}`` when not empty, else the whole key."""
+    start = key.find("{")
+    end = key.find("}", start + 1) if start != -1 else -1
+    return key[start + 1 : end] if end > start + 1 else key
