@@ -17,6 +17,8 @@ from queue_postgres.base import BrokerBase
 
 #: Jobs moved per bulk call, so no single transaction holds many row locks for long.
 BULK_BATCH = 500
+#: no batch limit (an SQL integer) for waiting jobs: see ``_all``
+WAITING_BATCH = 2**31 - 1
 #: How a bulk action names itself in ``GroupRequired`` (the Manager's words).
 _GERUNDS = {"run": "running", "archive": "archiving", "delete": "deleting"}
 
@@ -92,13 +94,18 @@ class AdminMixin(BrokerBase):
                 raise GroupRequired(_GERUNDS[action])
         else:
             group = None
+        # Waiting jobs go in one call: each one taken settles its dependents (released to
+        # pending or cancelled), so a later batch would no longer find them waiting and the
+        # action would stop part-way through a chain. One call ends like the protocol's one
+        # atomic action.
+        batch = WAITING_BATCH if state is JobState.WAITING else BULK_BATCH
         total = 0
         while True:
-            taken = int(await self._call("operate_all", queue, state.value, group, action, now, BULK_BATCH))
+            taken = int(await self._call("operate_all", queue, state.value, group, action, now, batch))
             if taken < 0:
                 raise QueueNotFound(queue)
             total += taken
-            if taken < BULK_BATCH:
+            if taken < batch:
                 return total
 
     async def run_all(self, queue: str, state: JobState, now: float, group: str | None = None) -> int:
