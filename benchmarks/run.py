@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 import harness
+import postgres
 import workflows
 from harness import PEER_NAMES, Redis, peer, queue_core, summary
 
@@ -61,6 +62,8 @@ OBSERVABILITY_VARIANTS: list[tuple[str, ...]] = [(), ("prometheus",), ("otel",),
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
+    if args.postgres_only:
+        return {"runs": {}, "extras": {}, "versions": {}, "redis_version": "-"}
     libraries = [queue_core("asyncio"), queue_core("trio"), queue_core("trio", "redis-py")]
     if args.peers:
         libraries += [peer(name) for name in PEER_NAMES]
@@ -373,10 +376,11 @@ def save(data: dict[str, Any], text: str, args: argparse.Namespace, started: flo
         "settings": {k: v for k, v in vars(args).items()},
         **data,
     }
-    path = RESULTS / f"{stamp}{'-peers' if args.peers else ''}.json"
+    kind = "-postgres" if args.postgres_only else "-peers" if args.peers else ""
+    path = RESULTS / f"{stamp}{kind}.json"
     path.write_text(json.dumps(details, indent=1) + "\n")
     if not args.libs:  # a partial run does not replace the full table
-        (RESULTS / ("latest-peers.md" if args.peers else "latest.md")).write_text(text + "\n")
+        (RESULTS / f"latest{kind}.md").write_text(text + "\n")
     return path
 
 
@@ -395,7 +399,9 @@ def header(data: dict[str, Any], args: argparse.Namespace, started: float) -> st
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("--peers", action="store_true", help="also run saq, streaq, taskiq and dramatiq")
+    parser.add_argument(
+        "--peers", action="store_true", help="also run saq, streaq, taskiq, dramatiq; procrastinate, pgqueuer"
+    )
     parser.add_argument(
         "--libs", help="comma-separated subset (queue-core, saq, ..., observability); the table is not saved"
     )
@@ -406,6 +412,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--idle-seconds", type=float, default=20.0, help="idle window (two idle look periods)")
     parser.add_argument("--rss-jobs", type=int, default=200_000, help="jobs drained for the RSS figure (0: skip)")
     parser.add_argument("--rss-rounds", type=int, default=4)
+    parser.add_argument(
+        "--postgres-only", action="store_true", help="only the PostgreSQL libraries (procrastinate, pgqueuer, ours)"
+    )
+    parser.add_argument(
+        "--retained", type=int, default=0, help="also drain with this many finished jobs retained (PostgreSQL)"
+    )
     parser.add_argument("--workflow-jobs", type=int, default=10_000, help="chain length and fan-in width (0: skip)")
     args = parser.parse_args(argv)
     # Every queue-core row runs bare unless it says otherwise (the observability rows).
@@ -415,10 +427,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     # the raw figures first: a table that fails to render loses nothing
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "last-run.json").write_text(json.dumps(data, indent=1) + "\n")
-    text = header(data, args, started) + "\n" + tables(data)
-    goals = targets(data)
-    if goals:
-        text += "\n\n## Targets (issues 8 and 23)\n\n" + goals
+    if args.postgres_only:
+        text = f"# queue-core benchmarks on PostgreSQL ({time.strftime('%Y-%m-%d %H:%M')})\n\n" + postgres.header(args)
+    else:
+        text = header(data, args, started) + "\n" + tables(data)
+        goals = targets(data)
+        if goals:
+            text += "\n\n## Targets (issues 8 and 23)\n\n" + goals
+    if args.peers or args.postgres_only:
+        data["postgres"] = postgres.run(args, say)
+        text += "\n\n" + postgres.tables(data["postgres"], cell, column)
+        goals = postgres.targets(data["postgres"])
+        if goals:
+            text += "\n\n## Targets on PostgreSQL (issue 18)\n\n" + goals
     print(text)
     path = save(data, text, args, started)
     print(f"\nwritten to {path.relative_to(harness.ROOT)}", file=sys.stderr)

@@ -94,19 +94,19 @@ from queue_conformance.requirements import require_kit_dependencies
 
 count = 0
 optional = set()
-for name in ("queue_core", "queue_redis", "queue_fakeredis"):
+for name in ("queue_core", "queue_redis", "queue_fakeredis", "queue_postgres"):
     package = importlib.import_module(name)
     for module in pkgutil.walk_packages(package.__path__, name + "."):
         try:
             importlib.import_module(module.name)
         except MissingDependency as exc:
-            # The observability plugins' and the dashboard's modules need their extra;
-            # each says which.
-            assert exc.extra in ("prometheus", "otel", "dashboard"), (module.name, exc)
+            # The observability plugins', the dashboard's and the PostgreSQL driver's
+            # modules need their extra; each says which.
+            assert exc.extra in ("prometheus", "otel", "dashboard", "postgres"), (module.name, exc)
             optional.add(exc.extra)
             continue
         count += 1
-assert optional == {"prometheus", "otel", "dashboard"}, optional
+assert optional == {"prometheus", "otel", "dashboard", "postgres"}, optional
 from queue_core.plugins import plugin_manager
 assert type(plugin_manager().get_plugin("prometheus")) is object, "the prometheus plugin loaded without its extra"
 try:

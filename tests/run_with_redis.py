@@ -1,27 +1,35 @@
-"""Run pytest with a Redis to talk to: ``make test`` (and CI) in one command.
+"""Run pytest with a Redis and a PostgreSQL to talk to: ``make test`` (and CI) in one command.
 
-    python tests/run_with_redis.py                 # tests/, then the conformance kit on memory:// and Redis
+    python tests/run_with_redis.py                 # tests/, then the conformance kit on memory://, Redis, PostgreSQL
     python tests/run_with_redis.py tests/fault -m long   # one pytest run with these arguments
+    python tests/run_with_redis.py --kit-redis-py  # only the kit on Redis through redis-py (make test-kit-redis-py)
 
 When ``REDIS_URL`` is unset, a throwaway ``redis-server`` is started on a free port (installing
 Debian's package first when the binary is missing and we are root), exported as ``REDIS_URL``
-for the runs, and stopped afterwards, also on Ctrl-C, SIGTERM or failure.
+for the runs, and stopped afterwards, also on Ctrl-C, SIGTERM or failure. Likewise, when
+``POSTGRES_URL`` is unset, a throwaway PostgreSQL cluster (``tests/postgres_server.py``) is
+started beside it and exported as ``POSTGRES_URL``; if it fails to start, the Redis already
+started is stopped too. The kit runs on PostgreSQL once the driver ``queue_postgres`` is
+registered.
 
 Every run must pass and must run something: pytest's exit 5 (no tests collected) is a failure.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import shlex
 import signal
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from importlib import metadata
 from types import FrameType
 
-from redis_server import RedisServer  # the sibling module; this file runs as a script
+from postgres_server import PostgresServer  # sibling modules; this file runs as a script
+from redis_server import RedisServer
 
 NO_TESTS_COLLECTED = 5
 CONFORMANCE_PLUGIN = "queue_conformance.plugin"
@@ -38,7 +46,15 @@ def conformance_kit_present() -> bool:
         return False
 
 
-def planned_runs(argv: Sequence[str], redis_url: str) -> list[tuple[str, list[str]]]:
+#: the one argument that is not pytest's: the kit on Redis through redis-py alone.
+KIT_REDIS_PY = "--kit-redis-py"
+
+
+def postgres_driver_installed() -> bool:
+    return any(entry.value.startswith("queue_postgres") for entry in metadata.entry_points(group="queue_core"))
+
+
+def planned_runs(argv: Sequence[str], redis_url: str, postgres_url: str | None = None) -> list[tuple[str, list[str]]]:
     if not conformance_kit_present():
         print(
             f"run_with_redis: {CONFORMANCE_PLUGIN} does not exist yet: the conformance kit is NOT run",
@@ -48,17 +64,26 @@ def planned_runs(argv: Sequence[str], redis_url: str) -> list[tuple[str, list[st
         # that plugin is blocked.
         block = ["-p", f"no:{CONFORMANCE_ENTRY_POINT}"]
         return [("pytest", [*argv, *block])] if argv else [("tests/", ["tests", "-m", "not long", *block])]
+    kit = ["-p", CONFORMANCE_ENTRY_POINT, "--pyargs", "queue_conformance"]
+    # A query string sends every call through redis.asyncio / redis-py instead of the
+    # pipelined connection (docs/redis.md): the kit covers that path too, in its own make
+    # target (make test-kit-redis-py, run by CI) so that make test stays within its time.
+    via_redis_py = with_query(redis_url, "client_name=queue-core-kit")
+    redis_py = ("conformance redis via redis-py", [*kit, "--broker", via_redis_py])
+    if list(argv) == [KIT_REDIS_PY]:
+        return [redis_py]
     if argv:
         return [("pytest", list(argv))]
-    kit = ["-p", CONFORMANCE_ENTRY_POINT, "--pyargs", "queue_conformance"]
-    return [
+    runs = [
         ("tests/", ["tests", "-m", "not long"]),
         ("conformance memory://", [*kit, "--broker", "memory://"]),
         ("conformance redis", [*kit, "--broker", redis_url]),
-        # A query string sends every call through redis.asyncio / redis-py instead of the
-        # pipelined connection (docs/redis.md): the kit covers that path too.
-        ("conformance redis via redis-py", [*kit, "--broker", with_query(redis_url, "client_name=queue-core-kit")]),
     ]
+    if postgres_url is not None and postgres_driver_installed():
+        runs.append(("conformance postgresql", [*kit, "--broker", postgres_url]))
+    else:
+        print("run_with_redis: the driver queue_postgres is not registered: the kit does NOT run on PostgreSQL")
+    return runs
 
 
 def with_query(url: str, query: str) -> str:
@@ -83,28 +108,45 @@ def raise_keyboard_interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
+@contextlib.contextmanager
+def redis_for_run() -> Iterator[str]:
+    url = os.environ.get("REDIS_URL")
+    if url:
+        print(f"run_with_redis: using REDIS_URL={url}", flush=True)
+        yield url
+        return
+    with RedisServer() as server:
+        url = os.environ["REDIS_URL"] = server.url
+        print(f"run_with_redis: started redis-server (pid {server.pid}) at {url}", flush=True)
+        yield url
+
+
+@contextlib.contextmanager
+def postgres_for_run() -> Iterator[str]:
+    url = os.environ.get("POSTGRES_URL")
+    if url:
+        print(f"run_with_redis: using POSTGRES_URL={url}", flush=True)
+        yield url
+        return
+    with PostgresServer() as server:
+        url = os.environ["POSTGRES_URL"] = server.url
+        print(f"run_with_redis: started a PostgreSQL cluster (pid {server.pid}) at {url}", flush=True)
+        yield url
+
+
 def main(argv: Sequence[str]) -> int:
     os.chdir(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    # SIGTERM (CI timeouts, `kill`) unwinds like Ctrl-C, so the finally below stops Redis.
+    # SIGTERM (CI timeouts, `kill`) unwinds like Ctrl-C, so the with blocks below stop the servers.
     signal.signal(signal.SIGTERM, raise_keyboard_interrupt)
-    server: RedisServer | None = None
     try:
-        redis_url = os.environ.get("REDIS_URL")
-        if not redis_url:
-            server = RedisServer().start()
-            redis_url = os.environ["REDIS_URL"] = server.url
-            print(f"run_with_redis: started redis-server (pid {server.pid}) at {redis_url}", flush=True)
-        else:
-            print(f"run_with_redis: using REDIS_URL={redis_url}", flush=True)
-
-        runs = planned_runs(argv, redis_url)
-        results = [(label, run_pytest(label, args)) for label, args in runs]
+        # Nested: a PostgreSQL that fails to start unwinds through the Redis block, which stops
+        # the redis-server already started.
+        with redis_for_run() as redis_url, postgres_for_run() as postgres_url:
+            runs = planned_runs(argv, redis_url, postgres_url)
+            results = [(label, run_pytest(label, args)) for label, args in runs]
     except KeyboardInterrupt:
         print("\nrun_with_redis: interrupted", file=sys.stderr, flush=True)
         return 130
-    finally:
-        if server is not None:
-            server.close()
 
     print("\nrun_with_redis: summary", flush=True)
     for label, code in results:

@@ -307,8 +307,10 @@ async def test_lease_renewals_and_a_lost_lease_are_reported(
                 with anyio.fail_after(20):
                     while len(watcher.renewed) == renewed:
                         await anyio.sleep(0.01)
-            # Another worker's recoverer takes the job back: the next renewal learns it.
-            await broker.recover_expired(["default"], clock.now() + 31, 5)
+            # Another worker's recoverer takes the job back: the next renewal learns it. It
+            # archives the job (max_crashes 0), so this worker cannot lease it again and
+            # report that new lease's renewal before the old one's loss.
+            await broker.recover_expired(["default"], clock.now() + 31, 0)
             clock.advance(10)
             with anyio.fail_after(20):
                 await stopped.wait()

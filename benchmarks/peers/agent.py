@@ -6,6 +6,7 @@ prints one JSON line. It imports nothing but the standard library and the adapte
 ``peer_<lib>.py`` next to it, so it runs in every library's virtualenv::
 
     python agent.py LIB version
+    python agent.py LIB prepare URL                   # schema set-up, before any timed phase
     python agent.py LIB worker URL CONCURRENCY        # runs until SIGTERM
     python agent.py LIB enqueue URL N [--bulk CALL]   # timed enqueues
     python agent.py LIB enqueue URL N --tasks K       # K tasks enqueueing one by one at once
@@ -169,6 +170,12 @@ def main(argv: list[str]) -> int:
     lib, command, *rest = argv
     if command == "version":
         out: Any = {"version": version(lib), "bulk": bool(adapter(lib).BULK)}
+    elif command == "prepare":
+        (url,) = rest
+        module = adapter(lib)
+        if hasattr(module, "prepare"):
+            run(lib, module.prepare, url)
+        out = {"prepared": hasattr(module, "prepare")}
     elif command == "worker":
         url, concurrency = rest
         os.environ["BENCH_REDIS_URL"], os.environ["BENCH_CONCURRENCY"] = url, concurrency

@@ -19,7 +19,7 @@ from mark import mark
 from queue_core import Client, Delivery, Job, JobState, Worker
 
 NAME = "queue-core"
-DISTRIBUTIONS = ("queue-core", "redis", "hiredis", "anyio")
+DISTRIBUTIONS = ("queue-core", "redis", "hiredis", "anyio", "psycopg")
 BULK = True
 BULK_CALL = 1000
 
@@ -44,6 +44,15 @@ async def tagged(delivery: Delivery) -> None:
     mark(delivery.decode())
 
 
+async def prepare(url: str) -> None:
+    """On PostgreSQL, the schema's migrations run here, before any timed phase (a worker or
+    client would otherwise apply them on first open, inside the first phase)."""
+    if url.startswith(("postgresql://", "postgres://")):
+        from queue_postgres.migrations import migrate
+
+        migrate(url)
+
+
 async def connect(url: str) -> Client:
     client = Client(url)
     await client.open()
@@ -61,8 +70,12 @@ async def enqueue(client: Client, tag: int | None = None, delay: float | None = 
         await client.enqueue("tagged", tag, delay=delay)
 
 
+#: ``BENCH_RETENTION`` (seconds): keep each finished job this long (the retained-jobs run).
+RETENTION = float(os.environ.get("BENCH_RETENTION", "0"))
+
+
 async def enqueue_bulk(client: Client, count: int) -> None:
-    await client.enqueue_many([Job("noop") for _ in range(count)], chunk_size=count)
+    await client.enqueue_many([Job("noop", retention=RETENTION) for _ in range(count)], chunk_size=count)
 
 
 def build_worker(url: str, concurrency: int) -> Worker:

@@ -39,7 +39,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="URL",
         dest="conformance_brokers",
         help=f"broker URL to run the conformance kit against; repeatable (default {DEFAULT_URL}). "
-        "Each example opens the URL with a fresh key prefix, so point it at a throwaway database.",
+        "Each example opens the URL with a fresh namespace, so point it at a throwaway database.",
     )
     group.addoption(
         "--conformance-examples",
@@ -67,15 +67,16 @@ OpenBroker = Callable[[], Awaitable[Broker]]
 def fresh_broker_opener(url: str) -> OpenBroker:
     """An async factory of brokers for ``url`` that share no data with each other.
 
-    Isolation comes from the driver option ``prefix`` (every key of one broker starts
-    with it); a driver author makes the kit work by accepting ``prefix=``.
+    Isolation comes from the driver option ``namespace`` (a key prefix on Redis, a schema
+    on PostgreSQL: brokers of different namespaces share nothing); a driver author makes
+    the kit work by accepting ``namespace=``.
     """
     from queue_conformance import reference  # the kit's own oracle, not a driver
 
     async def open_fresh() -> Broker:
         if url == reference.URL:
             return reference.AsyncReference()  # type: ignore[return-value]  # implements the model's subset
-        return await open_broker(url, prefix=f"qc-conf-{uuid.uuid4().hex[:12]}")
+        return await open_broker(url, namespace=f"qc-conf-{uuid.uuid4().hex[:12]}")
 
     return open_fresh
 

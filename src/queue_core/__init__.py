@@ -22,6 +22,7 @@ from queue_core.broker import (
     ServerReport,
     SettleKind,
     Settlement,
+    TransactionalBroker,
 )
 from queue_core.client import Client
 from queue_core.clock import Clock, ManualClock, SystemClock
@@ -40,6 +41,7 @@ from queue_core.errors import (
     InvalidBrokerFactory,
     InvalidBrokerURL,
     InvalidClockOption,
+    InvalidConnection,
     InvalidCronSpec,
     InvalidDependency,
     InvalidInterval,
@@ -182,6 +184,7 @@ __all__ = [
     "InvalidBrokerFactory",
     "InvalidBrokerURL",
     "InvalidClockOption",
+    "InvalidConnection",
     "InvalidCronSpec",
     "InvalidDependency",
     "InvalidInterval",
@@ -259,6 +262,7 @@ __all__ = [
     "TaskCall",
     "TaskJob",
     "TaskRegistry",
+    "TransactionalBroker",
     "TransientError",
     "UnknownBrokerScheme",
     "Unsupported",

@@ -23,6 +23,7 @@ The protocol is split by concern; ``Broker`` is all of them together.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
@@ -49,6 +50,10 @@ class Capabilities:
     #: names of the optional concerns implemented: "aggregation", "coordination", "admin",
     #: "metrics", "dependencies" (``depends_on``, ``enqueue_flow``, ``DependencyBroker``).
     features: frozenset[str] = frozenset()
+    #: ``TransactionalBroker``: jobs can be enqueued inside the caller's own database
+    #: transaction (``Client.enqueue(..., connection=...)``); a storage that is not the
+    #: application's database (Redis) cannot offer it.
+    transactional: bool = False
 
 
 class EnqueueStatus(StrEnum):
@@ -384,6 +389,30 @@ class EnqueueBroker(Protocol):
         A job still waiting for at least one is stored ``waiting`` (ordered by enqueue
         time); else it goes where it would without dependencies.
         """
+
+
+@runtime_checkable
+class TransactionalBroker(Protocol):
+    """Enqueue inside a transaction of the application's own database connection, so a
+    job exists exactly when the data it is about does. Optional: a driver that offers it
+    declares ``Capabilities.transactional``."""
+
+    async def enqueue_in(self, connection: object, jobs: Sequence[Job], now: float) -> list[EnqueueOutcome]:
+        """``enqueue`` written through ``connection`` (a connection of the driver's
+        database client, normally with a transaction open), with the same outcomes.
+
+        Nothing of it is visible to other connections, and no waiter is woken, until the
+        caller commits; at commit the jobs are there and ``wait_for_jobs`` waiters wake.
+        When the caller rolls back nothing was written: no job, no unique lock, no queue
+        registration, no wake-up. Outcomes are decided when the call runs (a unique lock
+        or an ID another open transaction is writing waits for that transaction).
+        ``InvalidConnection`` for an object that is not such a connection (nothing written).
+        """
+
+    def transaction(self) -> AbstractAsyncContextManager[object]:
+        """A new connection to the broker's database with a transaction open, as
+        ``enqueue_in`` takes it: committed when the block exits normally, rolled back
+        when it raises. For tests, and for callers without a connection of their own."""
 
 
 @runtime_checkable

@@ -28,7 +28,7 @@ from datetime import timedelta
 from typing import Any, Protocol, TypedDict
 
 from queue_core import errors, validation
-from queue_core.broker import Broker, EnqueueOutcome, EnqueueStatus, JobInfo
+from queue_core.broker import Broker, EnqueueOutcome, EnqueueStatus, JobInfo, TransactionalBroker
 from queue_core.clock import Clock
 from queue_core.events import LOGGER_NAME, emit, stamped, wanted
 from queue_core.job import DEFAULT_QUEUE, Job
@@ -113,7 +113,9 @@ class Client(BrokerHolder):
 
     # ----------------------------------------------------------------- enqueue
 
-    async def enqueue(self, type: str, payload: Any = None, **job_options: Any) -> JobInfo:
+    async def enqueue(
+        self, type: str, payload: Any = None, *, connection: object = None, **job_options: Any
+    ) -> JobInfo:
         """Encode ``payload`` with the client's serializer and enqueue one job; returns
         its ``JobInfo`` (state pending, scheduled, aggregating, or waiting for its
         dependencies -- archived when one already failed under policy ``cancel``).
@@ -125,24 +127,31 @@ class Client(BrokerHolder):
         ``DependencyNotFound`` with nothing written. Bad options raise a
         ``ValidationError`` before anything is written (``PayloadTooLarge`` for an
         encoded payload over ``max_payload_bytes``).
+
+        ``connection``: write the job inside your own open transaction on this database
+        connection (a driver with ``Capabilities.transactional``, e.g. a psycopg
+        connection for ``postgresql://``): it exists, and workers wake, only when you
+        commit; a rollback leaves nothing. ``InvalidConnection`` for a driver that cannot.
         """
         try:
             job = Job.create(type, payload, serializer=self.serializer, **job_options)
         except errors.QueueError as exc:
             self._report(exc, None, "cannot build job of type %r: %s", type, exc)
             raise
-        return await self.enqueue_job(job)
+        return await self.enqueue_job(job, connection=connection)
 
-    async def enqueue_job(self, job: Job) -> JobInfo:
+    async def enqueue_job(self, job: Job, *, connection: object = None) -> JobInfo:
         """Enqueue a built ``Job``; returns its ``JobInfo``.
 
         Raises ``JobIdConflict`` when a job with its ID exists in the queue, and
         ``DuplicateJob`` when its unique lock is held; nothing is written in either case.
+        ``connection``: inside your transaction, as ``enqueue``.
         """
+        self._check_connection(connection)
         (prepared,) = self._prepare([job])
         now = self.clock.now()
         try:
-            (outcome,) = await self.broker.enqueue([prepared], now)
+            (outcome,) = await self._send([prepared], now, connection)
         except BaseException as exc:
             self._not_stored([prepared], exc)
             if isinstance(exc, errors.QueueError):
@@ -199,7 +208,9 @@ class Client(BrokerHolder):
             raise rejected
         return [enqueued_info(job, outcome, now) for job, outcome in zip(prepared, outcomes, strict=True)]
 
-    async def enqueue_many(self, jobs: Iterable[Job], chunk_size: int = DEFAULT_CHUNK_SIZE) -> list[EnqueueOutcome]:
+    async def enqueue_many(
+        self, jobs: Iterable[Job], chunk_size: int = DEFAULT_CHUNK_SIZE, *, connection: object = None
+    ) -> list[EnqueueOutcome]:
         """Enqueue many jobs: one broker call per ``chunk_size`` jobs, one outcome per job.
 
         A conflicting ID or a held unique lock is reported in that job's outcome
@@ -207,15 +218,17 @@ class Client(BrokerHolder):
         should not stop at the first duplicate. Every job is checked before the first chunk is sent. A broker error
         raises; chunks sent before it stay enqueued (their jobs already have IDs, so the
         call can be repeated and the stored ones come back as ``ID_CONFLICT``).
+        ``connection``: every chunk inside your transaction, as ``enqueue``.
         """
         if not validation.is_int(chunk_size) or chunk_size < 1:
             raise errors.ValidationError("chunk_size", chunk_size, "an integer >= 1")
+        self._check_connection(connection)
         prepared = self._prepare(jobs)
         outcomes: list[EnqueueOutcome] = []
         for start in range(0, len(prepared), chunk_size):
             chunk = prepared[start : start + chunk_size]
             try:
-                chunk_outcomes = await self.broker.enqueue(chunk, self.clock.now())
+                chunk_outcomes = await self._send(chunk, self.clock.now(), connection)
             except BaseException as exc:
                 self._not_stored(prepared[start:], exc)  # this chunk and the ones never sent
                 if isinstance(exc, errors.QueueError):
@@ -276,6 +289,27 @@ class Client(BrokerHolder):
         return await final_result(self.broker, ref, finished[ref])
 
     # ----------------------------------------------------------------- internals
+
+    def _check_connection(self, connection: object) -> None:
+        """``InvalidConnection`` before anything is prepared when the driver cannot write
+        through the caller's connection."""
+        if connection is not None and not self.broker.capabilities.transactional:
+            error = errors.InvalidConnection(
+                "connection",
+                connection,
+                f"None: the {self.broker.capabilities.name} driver cannot enqueue inside a transaction of yours "
+                "(Capabilities.transactional; postgresql:// can)",
+            )
+            self._report(error, None, "cannot enqueue: %s", error)
+            raise error
+
+    async def _send(self, jobs: list[Job], now: float, connection: object) -> list[EnqueueOutcome]:
+        if connection is None:
+            return await self.broker.enqueue(jobs, now)
+        broker = self.broker
+        if not isinstance(broker, TransactionalBroker):  # declared the capability, lacks the method
+            raise errors.InvalidConnection("connection", connection, f"None: {type(broker).__name__} has no enqueue_in")
+        return await broker.enqueue_in(connection, jobs, now)
 
     def _prepare(self, jobs: Iterable[object]) -> list[Job]:
         prepared = []

@@ -26,6 +26,7 @@ exception: drivers map those at their edge (``redis.ConnectionError`` becomes
     │   ├── InvalidPagination
     │   ├── GroupRequired               an aggregating-job operation without a group name
     │   ├── InvalidBrokerURL
+    │   ├── InvalidConnection           ``connection=``: not a transaction the driver can write through
     │   ├── InvalidWorkerOption
     │   ├── InvalidScheduleId
     │   ├── InvalidCronSpec             names the spec and why it was refused
@@ -197,6 +198,11 @@ class GroupRequired(ValidationError):
 
 class InvalidBrokerURL(ValidationError):
     pass
+
+
+class InvalidConnection(ValidationError):
+    """``connection=`` (enqueue inside the caller's transaction) was given to a driver
+    that cannot write through it, or is not a connection of the driver's database client."""
 
 
 class InvalidWorkerOption(ValidationError):

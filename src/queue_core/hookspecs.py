@@ -17,7 +17,7 @@ What an implementation raises is logged by the component that called it and igno
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pluggy
 
@@ -44,6 +44,41 @@ def queue_core_add_brokers() -> dict[str, BrokerFactory]:  # type: ignore[empty-
     error at lookup time; a plugin whose import or this hook fails is left out and named
     when its scheme is asked for.
     """
+
+
+class SchemaStatus(Protocol):
+    """Where a broker's versioned schema stands (see ``SchemaManager``)."""
+
+    @property
+    def current(self) -> int:
+        """The newest migration applied (0: none; the schema may not exist yet)."""
+
+    @property
+    def known(self) -> int:
+        """The newest migration this release ships."""
+
+    @property
+    def pending(self) -> list[str]:
+        """The names of the migrations still to apply, oldest first."""
+
+
+class SchemaManager(Protocol):
+    """Migrations of a driver whose storage has a versioned schema (PostgreSQL); what
+    ``queue-core db migrate|status`` call. Both are blocking (run outside an event loop)."""
+
+    def migrate(self, url: str) -> list[str]:
+        """Apply the pending migrations of ``url``'s schema; the names applied ([] if none).
+        Refuses a schema newer than this release with a ``StorageLayoutMismatch``."""
+
+    def schema_status(self, url: str) -> SchemaStatus:
+        """Where ``url``'s schema stands; reads only."""
+
+
+@hookspec
+def queue_core_add_schema_managers() -> dict[str, SchemaManager]:  # type: ignore[empty-body]
+    """Return URL schemes whose storage has a versioned schema, each mapped to its
+    ``SchemaManager`` (``queue-core db migrate|status``). Drivers whose storage needs no
+    migrations (Redis, memory://) do not implement it."""
 
 
 @hookspec

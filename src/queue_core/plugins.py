@@ -130,6 +130,18 @@ def installed_schemes() -> dict[str, hookspecs.BrokerFactory]:
     return schemes
 
 
+def schema_managers() -> dict[str, hookspecs.SchemaManager]:
+    """Every URL scheme whose driver manages a versioned schema (``queue-core db``)."""
+    managers: dict[str, hookspecs.SchemaManager] = {}
+    for offered in plugin_manager().hook.queue_core_add_schema_managers():
+        if not isinstance(offered, Mapping):
+            raise TypeError(
+                f"queue_core_add_schema_managers must return a dict of URL scheme -> manager, got {offered!r}"
+            )
+        managers.update(offered)
+    return managers
+
+
 def scheme_owner(scheme: str) -> str:
     """The name of the plugin serving ``scheme`` (for messages)."""
     installed_schemes()

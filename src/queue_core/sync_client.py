@@ -116,21 +116,36 @@ class SyncClient:
         """Raise ``BrokerUnavailable`` unless the broker answers."""
         self._call(self._client.ping)
 
-    def enqueue(self, type: str, payload: Any = None, **job_options: Any) -> JobInfo:
-        """``Client.enqueue``: encode ``payload``, enqueue one job, return its ``JobInfo``."""
+    def enqueue(self, type: str, payload: Any = None, *, connection: object = None, **job_options: Any) -> JobInfo:
+        """``Client.enqueue``: encode ``payload``, enqueue one job, return its ``JobInfo``.
+        ``connection``: a sync connection of the broker's database (for postgresql://, a
+        psycopg ``Connection``, e.g. Django's): the job is written inside its open
+        transaction and exists only if that commits."""
 
         async def enqueue() -> JobInfo:
-            return await self._client.enqueue(type, payload, **job_options)
+            return await self._client.enqueue(type, payload, connection=connection, **job_options)
 
         return self._call(enqueue)
 
-    def enqueue_job(self, job: Job) -> JobInfo:
-        """``Client.enqueue_job``: enqueue a built ``Job``."""
-        return self._call(self._client.enqueue_job, job)
+    def enqueue_job(self, job: Job, *, connection: object = None) -> JobInfo:
+        """``Client.enqueue_job``: enqueue a built ``Job`` (``connection`` as ``enqueue``)."""
 
-    def enqueue_many(self, jobs: Iterable[Job], chunk_size: int = DEFAULT_CHUNK_SIZE) -> list[EnqueueOutcome]:
-        """``Client.enqueue_many``: one broker call per chunk, one outcome per job."""
-        return self._call(self._client.enqueue_many, list(jobs), chunk_size)
+        async def enqueue_job() -> JobInfo:
+            return await self._client.enqueue_job(job, connection=connection)
+
+        return self._call(enqueue_job)
+
+    def enqueue_many(
+        self, jobs: Iterable[Job], chunk_size: int = DEFAULT_CHUNK_SIZE, *, connection: object = None
+    ) -> list[EnqueueOutcome]:
+        """``Client.enqueue_many``: one broker call per chunk, one outcome per job
+        (``connection`` as ``enqueue``)."""
+        listed = list(jobs)
+
+        async def enqueue_many() -> list[EnqueueOutcome]:
+            return await self._client.enqueue_many(listed, chunk_size, connection=connection)
+
+        return self._call(enqueue_many)
 
     def wait(
         self, jobs: Iterable[JobLike], timeout: float | timedelta | None = None, *, queue: str = DEFAULT_QUEUE

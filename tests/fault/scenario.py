@@ -245,6 +245,10 @@ class Scenario:
 
         self.wait_until(settled, timeout, "quiesce")
 
+    def fsck(self) -> list[str]:
+        """The structural check of the queue's storage after the scenario (P4)."""
+        return fsck_module.fsck(self.admin, self.prefix, QUEUE)
+
     def states(self, job_ids: Iterable[str]) -> dict[str, tuple[str | None, int]]:
         """job id -> (state, crashes), read in one pipeline."""
         ids = list(job_ids)
@@ -302,7 +306,7 @@ class Scenario:
         duplicates = {j: len(e) - 1 for j, e in effects.items() if len(e) > 1}
         double_completions = [j for j, c in ledger.of_kind(self.entries(), "C").items() if len(c) > 1]
         unexplained = [j for j, extra_runs in duplicates.items() if extra_runs > states.get(j, (None, 0))[1]]
-        problems = fsck_module.fsck(self.admin, self.prefix, QUEUE) if check_fsck else []
+        problems = self.fsck() if check_fsck else []
         counts = self.counts()
         row: dict[str, Any] = {
             "scenario": self.name,

@@ -114,7 +114,9 @@ class MemoryBroker(RedisBroker):
         return ServerReport(backend="fakeredis", version=_FAKEREDIS_VERSION, details={"keys": str(keys)})
 
 
-def open_memory_broker(url: str = "memory://", *, prefix: str | None = None) -> RedisBroker:
+def open_memory_broker(
+    url: str = "memory://", *, prefix: str | None = None, namespace: str | None = None
+) -> RedisBroker:
     """A broker on the process-wide in-memory server named by the URL's host part.
 
     ``memory://`` is the default server; ``memory://other`` a separate one.
@@ -124,5 +126,7 @@ def open_memory_broker(url: str = "memory://", *, prefix: str | None = None) -> 
         raise InvalidBrokerURL("url", url, "memory:// or memory://<name>")
     server, notifier, tap = _server(parts.netloc)
     return MemoryBroker(
-        FakeTransport(server, notifier, tap), prefix=prefix or DEFAULT_PREFIX, capabilities=MEMORY_CAPABILITIES
+        FakeTransport(server, notifier, tap),
+        prefix=prefix or namespace or DEFAULT_PREFIX,
+        capabilities=MEMORY_CAPABILITIES,
     )

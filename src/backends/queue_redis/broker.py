@@ -57,12 +57,16 @@ class RedisBroker(
             self.capabilities = capabilities
 
     @classmethod
-    def from_url(cls, url: str, *, prefix: str | None = None, **client_options: Any) -> RedisBroker:
+    def from_url(
+        cls, url: str, *, prefix: str | None = None, namespace: str | None = None, **client_options: Any
+    ) -> RedisBroker:
         """Connect lazily to ``url`` (see ``queue_redis.connect`` for the schemes).
 
-        ``prefix`` (or ``?prefix=`` in the URL) namespaces every key. Under asyncio the
+        ``prefix`` (or ``?prefix=`` in the URL) namespaces every key; ``namespace`` is the
+        driver-neutral name for it (the conformance kit's). Under asyncio the
         driver uses redis.asyncio; under trio, redis-py's sync client on threads.
         """
+        prefix = prefix or namespace
         target = connect.parse(url)
         options: dict[str, Any] = {"socket_connect_timeout": 5, **client_options}
         transport, cluster = connect.open_transport(target, options)

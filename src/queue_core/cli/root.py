@@ -9,6 +9,7 @@ import click
 from queue_core.cli import job_actions as _job_actions  # noqa: F401  (adds run/archive/delete/cancel to `job`)
 from queue_core.cli.cron import cron
 from queue_core.cli.dashboard import dashboard
+from queue_core.cli.db import db
 from queue_core.cli.demo import demo
 from queue_core.cli.enqueue import enqueue
 from queue_core.cli.failures import EXIT_CODES
@@ -36,7 +37,7 @@ def cli() -> None:
     """
 
 
-for command in (worker, scheduler, enqueue, stats, top, dashboard, queue, job, group, cron, workers, server, demo):
+for command in (worker, scheduler, enqueue, stats, top, dashboard, queue, job, group, cron, workers, server, db, demo):
     cli.add_command(command)
 
 

@@ -50,16 +50,17 @@ class LoggedBroker:
         await self._inner.close()
 
 
-async def open_logged_broker(url: str, *, prefix: str | None = None) -> LoggedBroker:
+async def open_logged_broker(url: str, *, namespace: str | None = None) -> LoggedBroker:
     """``logged://[name]``: a logged broker on the in-process server ``memory://name``.
 
-    ``prefix`` namespaces everything the broker stores; the conformance kit passes a fresh
-    one for each example so that examples never see each other's jobs.
+    ``namespace`` keeps everything the broker stores apart from other namespaces; the
+    conformance kit passes a fresh one for each example so that examples never see each
+    other's jobs.
     """
     parts = urlsplit(url)
     if parts.scheme != "logged" or parts.path not in ("", "/"):
         raise InvalidBrokerURL("url", url, "logged:// or logged://<name>")
-    options = {"prefix": prefix} if prefix else {}
+    options = {"namespace": namespace} if namespace else {}
     inner = await open_broker(f"memory://{parts.netloc}", **options)
-    logger.debug("opened %s on memory://%s (prefix %r)", url, parts.netloc, prefix)
+    logger.debug("opened %s on memory://%s (namespace %r)", url, parts.netloc, namespace)
     return LoggedBroker(inner)
