@@ -1,17 +1,17 @@
-"""F22-F26: the fault scenarios on PostgreSQL (docs/guarantees.md, PostgreSQL column).
+"""F25-F29: the fault scenarios on PostgreSQL (docs/guarantees.md, PostgreSQL column).
 
 Each scenario gets a throwaway cluster of its own (``tests/postgres_server.py``), the same
 worker processes, producer and ledger as the Redis scenarios, and a verdict read from the
 driver's tables (``tests/fault/pg.py``).
 
-- F22: a worker killed with SIGKILL twice mid-drain: nothing lost, orphans back within
+- F25: a worker killed with SIGKILL twice mid-drain: nothing lost, orphans back within
   lease + sweep (+ slack), duplicates explained by crash counts.
-- F23: PostgreSQL restarted (``pg_ctl restart -m fast``) mid-drain: nothing lost, nothing
+- F26: PostgreSQL restarted (``pg_ctl restart -m fast``) mid-drain: nothing lost, nothing
   run twice while the lease (30 s) outlasts the restart, workers take jobs again after it.
-- F24: every client connection terminated (``pg_terminate_backend``) three times mid-drain.
-- F25: producers through pgbouncer in transaction pooling mode, workers direct: nothing
+- F27: every client connection terminated (``pg_terminate_backend``) three times mid-drain.
+- F28: producers through pgbouncer in transaction pooling mode, workers direct: nothing
   lost; some enqueues fail on psycopg's prepared statements and are retried.
-- F26 (long): a transaction holding the xmin horizon for 60 s during a drain: the dequeue
+- F29 (long): a transaction holding the xmin horizon for 60 s during a drain: the dequeue
   rate before, during and after, and the dead rows of the jobs table.
 """
 
@@ -34,10 +34,10 @@ pytestmark = pytest.mark.postgres
 
 SLACK = 1.0  # scheduling noise on a 2-core box, on top of a promised bound
 LONG_LEASE = 10.0  # longer than a reconnect: nothing should run twice
-#: F23: the production default. A fast shutdown waits for a checkpoint, which took 10.5 s on
+#: F26: the production default. A fast shutdown waits for a checkpoint, which took 10.5 s on
 #: the loaded 2-core test machine once (0.3 s when quiet).
 RESTART_LEASE = 30.0
-HOLD = 60.0  # F26: how long the old snapshot is held
+HOLD = 60.0  # F29: how long the old snapshot is held
 
 
 @pytest.fixture
@@ -60,8 +60,8 @@ def longest_gap(s: PgScenario) -> float:
     return round(max((b - a for a, b in itertools.pairwise(times)), default=0.0), 2)
 
 
-def test_f22_worker_kill_9_mid_drain(cluster: PostgresServer, tmp_path: Path) -> None:
-    with pg_scenario("F22", cluster, tmp_path / "F22") as s:
+def test_f25_worker_kill_9_mid_drain(cluster: PostgresServer, tmp_path: Path) -> None:
+    with pg_scenario("F25", cluster, tmp_path / "F25") as s:
         w1, _w2 = s.start_workers(2)
         s.produce(s.jobs(600, lambda rng: payload_mix(rng, long_share=0.2)), rate=200)
         recovery: list[float] = []
@@ -89,8 +89,8 @@ def test_f22_worker_kill_9_mid_drain(cluster: PostgresServer, tmp_path: Path) ->
         assert row["recovery_s_max"] <= RECOVERY_BOUND + SLACK + 3.0, row
 
 
-def test_f23_postgres_restarted_mid_drain(cluster: PostgresServer, tmp_path: Path) -> None:
-    with pg_scenario("F23", cluster, tmp_path / "F23") as s:
+def test_f26_postgres_restarted_mid_drain(cluster: PostgresServer, tmp_path: Path) -> None:
+    with pg_scenario("F26", cluster, tmp_path / "F26") as s:
         s.produce_now(s.jobs(500, lambda rng: {"ms": 50, "kind": "ok"}))
         s.start_workers(2, options={"lease_for": RESTART_LEASE})
         s.wait_effects(50)
@@ -109,8 +109,8 @@ def test_f23_postgres_restarted_mid_drain(cluster: PostgresServer, tmp_path: Pat
             assert row["duplicates"] == 0, row
 
 
-def test_f24_connections_terminated_mid_drain(cluster: PostgresServer, tmp_path: Path) -> None:
-    with pg_scenario("F24", cluster, tmp_path / "F24") as s:
+def test_f27_connections_terminated_mid_drain(cluster: PostgresServer, tmp_path: Path) -> None:
+    with pg_scenario("F27", cluster, tmp_path / "F27") as s:
         workers = s.start_workers(2, options={"lease_for": LONG_LEASE})
         s.produce(s.jobs(900, quick), rate=150)
         terminated = []
@@ -134,8 +134,8 @@ def test_f24_connections_terminated_mid_drain(cluster: PostgresServer, tmp_path:
         assert all(w.alive() for w in workers)
 
 
-def test_f25_producers_through_pgbouncer_in_transaction_mode(cluster: PostgresServer, tmp_path: Path) -> None:
-    with PgBouncer(cluster, pool_mode="transaction") as bouncer, pg_scenario("F25", cluster, tmp_path / "F25") as s:
+def test_f28_producers_through_pgbouncer_in_transaction_mode(cluster: PostgresServer, tmp_path: Path) -> None:
+    with PgBouncer(cluster, pool_mode="transaction") as bouncer, pg_scenario("F28", cluster, tmp_path / "F28") as s:
         s.start_workers(1)
         # The producers enqueue through the pooler; the worker listens on a direct connection.
         s.url = bouncer.url
@@ -151,12 +151,12 @@ def test_f25_producers_through_pgbouncer_in_transaction_mode(cluster: PostgresSe
 
 
 @pytest.mark.long
-def test_f26_a_transaction_holding_the_xmin_horizon_for_60s_during_a_drain(
+def test_f29_a_transaction_holding_the_xmin_horizon_for_60s_during_a_drain(
     cluster: PostgresServer, tmp_path: Path
 ) -> None:
     import psycopg
 
-    with pg_scenario("F26", cluster, tmp_path / "F26") as s:
+    with pg_scenario("F29", cluster, tmp_path / "F29") as s:
         s.start_workers(1)
         rate = 200.0
         s.produce(s.jobs(int(rate * (HOLD + 40)), quick), rate=rate)
@@ -193,6 +193,6 @@ def test_f26_a_transaction_holding_the_xmin_horizon_for_60s_during_a_drain(
         )
         s.assert_clean(row)
         assert len(ledger.effects(s.entries())) == row["enqueued"], row
-        report = os.environ.get("QUEUE_CORE_F26_REPORT")
+        report = os.environ.get("QUEUE_CORE_F29_REPORT")
         if report:
             Path(report).write_text(repr(row) + "\n")
