@@ -10,8 +10,8 @@ from __future__ import annotations
 import anyio
 import pytest
 
-from queue_conformance.helpers import DEFAULT, T0, enqueue, job, lease, lease_one
-from queue_core import Broker, Settlement
+from queue_conformance.helpers import DEFAULT, T0, enqueue, job, lease, lease_one, require_feature
+from queue_core import Broker, JobState, Settlement
 
 pytestmark = pytest.mark.anyio
 
@@ -119,6 +119,22 @@ async def test_every_way_of_finishing_is_announced(broker: Broker) -> None:
         while len(announced) < 3:
             announced += await broker.wait_for_finished(DEFAULT, PARKED)
     assert sorted(announced) == ["done", "failed", "revoked"]
+
+
+async def test_a_job_settled_twice_in_one_call_is_announced_twice(broker: Broker) -> None:
+    """One call can settle a job twice: deleting the waiting jobs deletes ``w1``, whose
+    dependent ``w2`` is cancelled (archived, announced), then deletes ``w2`` (announced
+    again). Each settling is announced, as when the two happen in two calls."""
+    require_feature(broker, "dependencies")
+    await enqueue(broker, job("first"), now=T0)
+    await enqueue(broker, job("w1", depends_on=("first",)), job("w2", depends_on=("w1",)), now=T0)
+    await broker.wait_for_finished(DEFAULT, 0)
+    assert await broker.delete_all(DEFAULT, JobState.WAITING, T0) == 2
+    announced: list[str] = []
+    with anyio.fail_after(PARKED - 5):
+        while len(announced) < 3:
+            announced += await broker.wait_for_finished(DEFAULT, PARKED)
+    assert sorted(announced) == ["w1", "w2", "w2"]
 
 
 async def test_a_finishing_job_wakes_a_parked_waiter(broker: Broker) -> None:

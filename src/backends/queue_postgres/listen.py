@@ -2,8 +2,9 @@
 
 Transitions announce with ``pg_notify`` (delivered when their transaction commits; a
 rolled-back one announces nothing). Channels, per schema: ``<schema>.jobs`` (payload: a
-queue that may have work), ``<schema>.done`` (payload: a queue, a space, the ids of jobs
-that finished), ``<schema>.cancel`` (job ids to cancel).
+queue that may have work), ``<schema>.done`` (payload: a nonce that keeps identical
+announcements of one transaction apart, a queue, the ids of jobs that finished),
+``<schema>.cancel`` (job ids to cancel).
 
 The listening connection sends a query only to subscribe; while it waits it sends
 nothing: the wait is on its socket (``anyio.wait_readable``), so an idle worker costs the

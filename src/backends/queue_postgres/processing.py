@@ -110,13 +110,20 @@ class ProcessingOps(BrokerBase):
 
     async def wait_for_finished(self, queue: str, timeout: float) -> list[str]:
         def subscription() -> Subscription:
-            prefix = queue + " "
-            return Subscription(
-                self._channel("done"),
-                lambda payload: payload[len(prefix) :].split() if payload.startswith(prefix) else [],
-            )
+            return Subscription(self._channel("done"), _finished_in(queue))
 
         return await self._listener.wait(f"done:{queue}", subscription, timeout)
+
+
+def _finished_in(queue: str) -> Callable[[str], list[str]]:
+    """The ids a ``done`` payload ('<nonce> <queue> <id> ...') announces for ``queue``."""
+    prefix = queue + " "
+
+    def keep(payload: str) -> list[str]:
+        _nonce, _, announced = payload.partition(" ")
+        return announced[len(prefix) :].split() if announced.startswith(prefix) else []
+
+    return keep
 
 
 def _keep_if(queues: set[str]) -> Callable[[str], list[str]]:

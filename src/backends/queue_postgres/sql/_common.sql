@@ -10,24 +10,29 @@ LANGUAGE sql AS $$
 $$;
 
 -- Announce jobs of `queue` that completed, were archived or deleted: payload
--- '<queue> <id> <id> ...', cut below PostgreSQL's 8000-byte payload limit.
+-- '<nonce> <queue> <id> <id> ...', cut below PostgreSQL's 8000-byte payload limit.
+-- PostgreSQL delivers identical payloads of one transaction once, and one transition may
+-- announce a job twice (a cascade archives it, then a bulk delete deletes it): the random
+-- nonce keeps each announcement, as Redis's PUBLISH does. Listeners drop it.
 CREATE OR REPLACE FUNCTION _qc_.finished(queue text, ids text[]) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
   chunk text := '';
   one text;
+  nonce text := substr(md5(random()::text || clock_timestamp()::text), 1, 16);
 BEGIN
   IF ids IS NULL OR cardinality(ids) = 0 THEN
     RETURN;
   END IF;
   FOREACH one IN ARRAY ids LOOP
     IF chunk <> '' AND octet_length(chunk) + octet_length(one) + octet_length(queue) > 7000 THEN
-      PERFORM pg_notify('@schema.done', queue || ' ' || chunk);
+      PERFORM pg_notify('@schema.done', nonce || ' ' || queue || ' ' || chunk);
       chunk := '';
+      nonce := substr(md5(random()::text || clock_timestamp()::text), 1, 16);
     END IF;
     chunk := CASE WHEN chunk = '' THEN one ELSE chunk || ' ' || one END;
   END LOOP;
-  PERFORM pg_notify('@schema.done', queue || ' ' || chunk);
+  PERFORM pg_notify('@schema.done', nonce || ' ' || queue || ' ' || chunk);
 END
 $$;
 
