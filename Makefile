@@ -7,12 +7,13 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help demo test test-kit-redis-py lint bench bench-peers bench-scale test-faults-long dist-check docs docs-serve mutation mutation-fast test-driver-example screenshots
+.PHONY: help demo test test-kit-redis-py test-kit-postgres lint bench bench-peers bench-scale test-faults-long dist-check docs docs-serve mutation mutation-fast test-driver-example screenshots
 
 help:
 	@echo "make demo              run the demo on the embedded memory:// broker"
-	@echo "make test              tests/ and the conformance kit (memory://, a throwaway Redis and PostgreSQL)"
+	@echo "make test              tests/ (memory://, a throwaway Redis and PostgreSQL) and the conformance kit (memory://, Redis)"
 	@echo "make test-kit-redis-py the conformance kit on Redis through redis-py instead of the pipelined connection"
+	@echo "make test-kit-postgres the conformance kit on a throwaway PostgreSQL (its state machines take minutes)"
 	@echo "make lint              ruff (check and format), mypy (strict: src and the kit), import-linter contracts"
 	@echo "make bench             benchmarks/run.py: queue-core alone (asyncio, trio, memory://, baselines, RSS); the dashboard on 1M jobs"
 	@echo "make bench-peers       the same workloads for saq, streaq, taskiq and dramatiq too, with the targets"
@@ -40,6 +41,10 @@ test: $(STAMP)
 # Its own target (CI runs it after make test) so that make test stays within ~25 minutes.
 test-kit-redis-py: $(STAMP)
 	$(BIN)/python tests/run_with_redis.py --kit-redis-py
+
+# The kit on a throwaway PostgreSQL: its own target for the same reason (CI runs it).
+test-kit-postgres: $(STAMP)
+	$(BIN)/python tests/run_with_redis.py --kit-postgres
 
 # All three checks run even when one fails, so one CI run reports everything.
 lint: $(STAMP)
