@@ -3,6 +3,8 @@ jobs wake it, and forwarding happens when a job is due, not on a fixed tick."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import anyio
 
 from queue_core import Broker, Client, Delivery, ManualClock
@@ -106,3 +108,49 @@ async def test_a_busy_worker_still_forwards_when_due(broker: Broker, hooks: Hook
 async def _pending(broker: Broker, clock: ManualClock) -> bool:
     stats = await broker.queue_stats("default", clock.now())
     return stats.pending == 1
+
+
+class FreezingBroker(CountingBroker):
+    """A broker whose ``dequeue`` hangs while it is frozen, as a Redis under ``DEBUG SLEEP``
+    does. A call cut short by the caller is counted in ``cut`` and never arrives."""
+
+    def __init__(self, inner: Broker) -> None:
+        super().__init__(inner)
+        self.thawed = anyio.Event()
+        self.thawed.set()
+        self.cut = 0
+
+    def freeze(self) -> None:
+        self.thawed = anyio.Event()
+
+    async def dequeue(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            await self.thawed.wait()
+        except anyio.get_cancelled_exc_class():
+            self.cut += 1
+            raise
+        return await self.__getattr__("dequeue")(*args, **kwargs)
+
+
+async def test_a_dequeue_unanswered_within_the_lease_is_tried_again_not_taken_for_an_empty_queue(
+    broker: Broker, hooks: HookRecorder
+) -> None:
+    # P8: the fetcher gives up on a dequeue after lease_for (leases it would take are lost
+    # to it by then). That is the broker in trouble, to be tried again within 1 s, not an
+    # empty queue: waiting for a notification then could last until the listener's safety
+    # net, since an enqueue to a queue that is not empty notifies no one.
+    clock = manual_clock()
+    freezing = FreezingBroker(broker)
+    worker = make_worker(freezing, clock, lease_for=0.2)
+    worker.register("t", lambda_async(lambda d: None))
+    async with running(worker):
+        await wait_until(lambda: freezing.calls["wait_for_jobs"] >= 2)  # subscribed, idle
+        await settle_down()
+        freezing.freeze()
+        job_id = await enqueue(broker, clock, "t")  # the notification makes the idle worker dequeue
+        await wait_until(lambda: freezing.cut >= 1)
+        waits = freezing.done["wait_for_jobs"]
+        freezing.thawed.set()
+        await hooks.wait_for("started", job_id=job_id)
+        # Taken on the fetcher's own next try, not when the listener's wait ran out.
+        assert freezing.done["wait_for_jobs"] == waits

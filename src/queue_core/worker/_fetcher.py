@@ -28,7 +28,7 @@ import anyio.lowlevel
 
 from queue_core.broker import Broker, Lease
 from queue_core.clock import Clock
-from queue_core.errors import QueueDamaged, QueueError
+from queue_core.errors import BrokerUnavailable, QueueDamaged, QueueError
 from queue_core.worker._leases import Attempt, InFlight
 from queue_core.worker._queues import QueueOrder
 from queue_core.worker._trouble import Trouble
@@ -178,13 +178,19 @@ class Fetcher:
         failure: QueueError | None = None
         # Shielded: a dequeue cut short could lease jobs we never hear of, and they would
         # sit active until their lease ran out.
-        with anyio.move_on_after(self.lease_for, shield=True):
+        with anyio.move_on_after(self.lease_for, shield=True) as patience:
             for planned, count in self.order.plan(free):
                 try:
                     await self._dequeue(planned, count, leases)
                 except QueueError as exc:
                     failure = exc
                     break
+        if patience.cancelled_caught and failure is None:
+            # No answer within the lease (a frozen or paused broker): the broker is in
+            # trouble, so we back off and try again (P8). Taking it for an empty queue
+            # would wait for a notification, and an enqueue to a queue that is not empty
+            # sends none: only the listener's idle timeout would wake us.
+            failure = BrokerUnavailable(f"dequeue got no answer within {self.lease_for:g}s (the lease)")
         if failure is not None and not leases:
             raise failure
         if failure is not None:
