@@ -36,14 +36,13 @@ from queue_core.metrics import MAX_WINDOW_MINUTES, MINUTE, MinuteMetrics, minute
 from queue_core.registry import DEFAULT_URL
 from queue_core.scheduling.scheduler import FireRecord, ScheduleInfo, list_schedules, schedule_history
 from queue_core.session import BrokerHolder
-from queue_core.states import JobState
+from queue_core.states import GERUNDS, JobState
 
 DEFAULT_PAGE_SIZE = 30
 #: daily counters live this long, so history cannot reach further back.
 MAX_HISTORY_DAYS = 90
 #: job records sampled per state for the memory estimate.
 MEMORY_SAMPLES = 20
-_GERUNDS = {"run": "running", "archive": "archiving", "delete": "deleting"}
 # Page size used when the Manager walks a whole state itself (cancel_active).
 _WALK_PAGE = 1000
 
@@ -559,7 +558,7 @@ class Manager(BrokerHolder):
     ) -> int:
         queue = validation.queue_name(queue)
         state = JobState.parse(state)
-        group = _group_for(state, group, _GERUNDS[action])
+        group = _group_for(state, group, GERUNDS[action])
         count = await operation(queue, state, self.clock.now(), group)
         where = f"{state.value} jobs" + (f" of group {group}" if group else "")
         self.log.info("%s all %s of queue %s: %d", action, where, queue, count, extra={"queue": queue})

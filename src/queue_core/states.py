@@ -6,9 +6,11 @@ Manager's errors. Each entry reads "from -> to: trigger".
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from enum import StrEnum
+from typing import NoReturn
 
-from queue_core.errors import InvalidDependency, InvalidJobState
+from queue_core.errors import InvalidDependency, InvalidJobState, OperationNotAllowed
 
 
 class JobState(StrEnum):
@@ -114,3 +116,32 @@ class DependencyPolicy(StrEnum):
 def allowed_actions(state: JobState) -> tuple[str, ...]:
     """The operator actions a job in ``state`` accepts (empty for none)."""
     return tuple(action for action, states in ACTIONS.items() if state in states)
+
+
+#: How a bulk action names itself in ``GroupRequired`` (the Manager's words).
+GERUNDS = {"run": "running", "archive": "archiving", "delete": "deleting"}
+
+
+def refuse(
+    action: str, queue: str, state: JobState, allowed: Collection[JobState], job_id: str | None = None
+) -> NoReturn:
+    """Raise the ``OperationNotAllowed`` every driver gives when ``action`` meets a job (or,
+    without ``job_id``, a bulk action meets a state) outside ``allowed``."""
+    names = tuple(sorted(s.value for s in allowed))
+    instead = allowed_actions(state)
+    if job_id:
+        subject = f"cannot {action} job {job_id!r} in queue {queue!r}: it is {state.value}"
+        article = "an" if state.value[0] in "aeiou" else "a"
+        hint = f"; {article} {state.value} job can be: {', '.join(instead)}"
+    else:
+        subject = f"cannot {action} all {state.value} jobs of queue {queue!r}"
+        hint = "; cancel active jobs instead" if state is JobState.ACTIVE and action != "cancel" else ""
+    raise OperationNotAllowed(
+        f"{subject}; {action} is allowed for {', '.join(names)} jobs{hint}",
+        action=action,
+        state=state.value,
+        allowed=names,
+        allowed_actions=instead,
+        queue=queue,
+        job_id=job_id,
+    )

@@ -9,41 +9,15 @@ is drained.
 from __future__ import annotations
 
 from collections.abc import Collection
-from typing import NoReturn
 
 from queue_core import GroupRequired, JobNotFound, JobState, OperationNotAllowed, QueueNotEmpty, QueueNotFound
-from queue_core.states import ARCHIVABLE, CANCELLABLE, DELETABLE, RUNNABLE, allowed_actions
+from queue_core.states import ARCHIVABLE, CANCELLABLE, DELETABLE, GERUNDS, RUNNABLE, refuse
 from queue_postgres.base import BrokerBase
 
 #: Jobs moved per bulk call, so no single transaction holds many row locks for long.
 BULK_BATCH = 500
 #: no batch limit (an SQL integer) for waiting jobs: see ``_all``
 WAITING_BATCH = 2**31 - 1
-#: How a bulk action names itself in ``GroupRequired`` (the Manager's words).
-_GERUNDS = {"run": "running", "archive": "archiving", "delete": "deleting"}
-
-
-def _refused(
-    action: str, queue: str, state: JobState, allowed: Collection[JobState], job_id: str | None = None
-) -> NoReturn:
-    names = tuple(sorted(s.value for s in allowed))
-    instead = allowed_actions(state)
-    if job_id:
-        subject = f"cannot {action} job {job_id!r} in queue {queue!r}: it is {state.value}"
-        article = "an" if state.value[0] in "aeiou" else "a"
-        hint = f"; {article} {state.value} job can be: {', '.join(instead)}"
-    else:
-        subject = f"cannot {action} all {state.value} jobs of queue {queue!r}"
-        hint = "; cancel active jobs instead" if state is JobState.ACTIVE and action != "cancel" else ""
-    raise OperationNotAllowed(
-        f"{subject}; {action} is allowed for {', '.join(names)} jobs{hint}",
-        action=action,
-        state=state.value,
-        allowed=names,
-        allowed_actions=instead,
-        queue=queue,
-        job_id=job_id,
-    )
 
 
 class AdminMixin(BrokerBase):
@@ -66,7 +40,7 @@ class AdminMixin(BrokerBase):
         if outcome == "missing":
             raise JobNotFound(queue, job_id)
         if outcome == "refused":
-            _refused(action, queue, JobState(state), allowed, job_id)
+            refuse(action, queue, JobState(state), allowed, job_id)
         return JobState(state)
 
     async def run_job(self, queue: str, job_id: str, now: float) -> JobState:
@@ -87,11 +61,11 @@ class AdminMixin(BrokerBase):
         self, action: str, allowed: frozenset[JobState], queue: str, state: JobState, now: float, group: str | None
     ) -> int:
         if state not in allowed:
-            _refused(action, queue, state, allowed)
+            refuse(action, queue, state, allowed)
         # Only aggregating jobs have a group to pick: a group given with another state is ignored.
         if state is JobState.AGGREGATING:
             if not group:
-                raise GroupRequired(_GERUNDS[action])
+                raise GroupRequired(GERUNDS[action])
         else:
             group = None
         # Waiting jobs go in one call: each one taken settles its dependents (released to

@@ -8,10 +8,10 @@ Bulk actions run in batches, each batch atomic, until the container is drained.
 from __future__ import annotations
 
 from collections.abc import Collection
-from typing import Any, NoReturn
+from typing import Any
 
 from queue_core import GroupRequired, JobNotFound, JobState, OperationNotAllowed, QueueNotEmpty
-from queue_core.states import ARCHIVABLE, CANCELLABLE, DELETABLE, RUNNABLE, allowed_actions
+from queue_core.states import ARCHIVABLE, CANCELLABLE, DELETABLE, GERUNDS, RUNNABLE, refuse
 from queue_redis import codec
 from queue_redis.base import BrokerBase
 from queue_redis.keys import QueueKeys
@@ -20,31 +20,6 @@ from queue_redis.wire.transport import Call
 
 #: Jobs moved per bulk script call, so no single call blocks Redis for long.
 BULK_BATCH = 500
-#: How a bulk action names itself in ``GroupRequired`` (the Manager's words).
-_GERUNDS = {"run": "running", "archive": "archiving", "delete": "deleting"}
-
-
-def _refused(
-    action: str, queue: str, state: JobState, allowed: Collection[JobState], job_id: str | None = None
-) -> NoReturn:
-    names = tuple(sorted(s.value for s in allowed))
-    instead = allowed_actions(state)
-    if job_id:
-        subject = f"cannot {action} job {job_id!r} in queue {queue!r}: it is {state.value}"
-        article = "an" if state.value[0] in "aeiou" else "a"
-        hint = f"; {article} {state.value} job can be: {', '.join(instead)}"
-    else:
-        subject = f"cannot {action} all {state.value} jobs of queue {queue!r}"
-        hint = "; cancel active jobs instead" if state is JobState.ACTIVE and action != "cancel" else ""
-    raise OperationNotAllowed(
-        f"{subject}; {action} is allowed for {', '.join(names)} jobs{hint}",
-        action=action,
-        state=state.value,
-        allowed=names,
-        allowed_actions=instead,
-        queue=queue,
-        job_id=job_id,
-    )
 
 
 class AdminOps(BrokerBase):
@@ -69,7 +44,7 @@ class AdminOps(BrokerBase):
         if code == "missing":
             raise JobNotFound(queue, job_id)
         if code == "refused":
-            _refused(action.split("_")[0], queue, JobState(state), allowed, job_id)
+            refuse(action.split("_")[0], queue, JobState(state), allowed, job_id)
         if code == "malformed":
             verb = action.split("_")[0]
             raise OperationNotAllowed(
@@ -121,11 +96,11 @@ class AdminOps(BrokerBase):
         passed along with another state must not reach the script, which would drop it
         from the queue's groups once the source container is empty)."""
         if state not in allowed:
-            _refused(action, queue, state, allowed)
+            refuse(action, queue, state, allowed)
         if state is not JobState.AGGREGATING:
             return None
         if not group:
-            raise GroupRequired(_GERUNDS[action])
+            raise GroupRequired(GERUNDS[action])
         return group
 
     async def _drain(self, make_call: Any) -> tuple[int, bool]:
