@@ -26,47 +26,22 @@ job state and which index orders each state.
 
 from __future__ import annotations
 
-import time
-from collections import defaultdict
-from collections.abc import Callable, Sequence
-from typing import Any, NoReturn, TypeVar
+from typing import Any
 
-from queue_core import Capabilities, Job, JobState, QueueNotFound, Unsupported
+from queue_core import Capabilities, QueueNotFound
+
+# Shared by every driver; imported from here by this driver's modules.
+from queue_core.drivers import entry_state as entry_state
+from queue_core.drivers import grouped as grouped
+from queue_core.drivers import unsupported as unsupported
+from queue_core.drivers import utc_day as utc_day
 from queue_postgres import sqlfiles
 from queue_postgres.database import Database, Rows
 from queue_postgres.extra import Jsonb as Jsonb
 from queue_postgres.listen import Listener
 
-T = TypeVar("T")
-
 #: Daily counters are kept this long (as on Redis).
 STATS_TTL_SECONDS = 90 * 24 * 3600
-
-
-def utc_day(now: float) -> str:
-    return time.strftime("%Y-%m-%d", time.gmtime(now))
-
-
-def grouped(items: Sequence[T], key: Callable[[T], Any]) -> dict[Any, list[tuple[int, T]]]:
-    """Items grouped by ``key``, each with its index, in first-seen order."""
-    groups: dict[Any, list[tuple[int, T]]] = defaultdict(list)
-    for index, item in enumerate(items):
-        groups[key(item)].append((index, item))
-    return groups
-
-
-def unsupported(operation: str) -> NoReturn:
-    raise Unsupported(f"this driver does not offer {operation} yet (see its Capabilities.features)")
-
-
-def entry_state(job: Job, now: float) -> tuple[JobState, float]:
-    """Where a job enters at enqueue time, and its due time."""
-    due_at = job.process_at(now)
-    if due_at > now:
-        return JobState.SCHEDULED, due_at
-    if job.group is not None:
-        return JobState.AGGREGATING, now
-    return JobState.PENDING, now
 
 
 class BrokerBase:
